@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * oom: one record per OOM-killed task, with the victim's identity captured
+ * while it still exists.
+ *
+ * Variants, best first (the loader attaches the first that works):
+ *   tp_btf     tp_btf/mark_victim: the kernel hands us the victim task (6.9+)
+ *   tracepoint tracepoint/oom/mark_victim + tracepoint/sched/sched_process_exit:
+ *              the record is completed when the victim thread exits, because
+ *              here current is the allocating task, not the victim
+ *   kprobe     kprobe/oom_kill_process: oom_control gives the victim and the
+ *              OOMing memcg (so memcg vs global is exact)
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "oom.h"
+#include "identity.bpf.h"
+#include "ringbuf.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load. */
+const volatile __u64 page_size = 4096;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} oom_events SEC(".maps");
+
+/* tracepoint variant: records waiting for their victim to exit, by tid */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct oom_event);
+} oom_pending SEC(".maps");
+
+/* Entries in oom_pending; lets every other process exit skip the lookup. */
+__u64 oom_pending_count = 0;
+
+static const struct oom_event zero_event;
+
+/* 6.2 turned mm_struct::rss_stat into percpu_counters (f1a7941243c1) */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 mm_counter_pages(struct mm_struct *mm, int member)
+{
+	if (bpf_core_type_exists(struct mm_rss_stat___old))
+		return BPF_CORE_READ((struct mm_struct___old *)mm, rss_stat.count[member].counter);
+	return BPF_CORE_READ(mm, rss_stat[member].count);
+}
+
+static __always_inline void fill_mm(struct oom_event *e, struct mm_struct *mm)
+{
+	if (!mm)
+		return;
+	e->total_vm_bytes = BPF_CORE_READ(mm, total_vm) * page_size;
+	e->anon_rss_bytes = mm_counter_pages(mm, MM_ANONPAGES) * page_size;
+	e->file_rss_bytes = mm_counter_pages(mm, MM_FILEPAGES) * page_size;
+	e->shmem_rss_bytes = mm_counter_pages(mm, MM_SHMEMPAGES) * page_size;
+	e->flags |= OOM_HAS_RSS;
+}
+
+static __always_inline struct mem_cgroup *parent_memcg(struct mem_cgroup *memcg)
+{
+	/* css is the first member of mem_cgroup: the parent css is the parent memcg */
+	return (struct mem_cgroup *)BPF_CORE_READ(memcg, css.parent);
+}
+
+/*
+ * The limit the victim ran into: with @oom_memcg known (kprobe) that memcg's;
+ * otherwise the tightest limit on the way from the victim's memcg to the root.
+ */
+static __always_inline void fill_memcg_limit(struct oom_event *e, struct mem_cgroup *memcg,
+					     struct mem_cgroup *oom_memcg)
+{
+	/* PAGE_COUNTER_MAX is LONG_MAX / PAGE_SIZE: anything that large is "no limit" */
+	__u64 unlimited = 0x7fffffffffffffffULL / page_size;
+	__u64 best = unlimited, usage = 0, max;
+	int i;
+
+	if (oom_memcg)
+		memcg = oom_memcg;
+	for (i = 0; i < KSIGHT_CGROUP_DEPTH && memcg; i++) {
+		max = BPF_CORE_READ(memcg, memory.max);
+		if (max < best) {
+			best = max;
+			usage = BPF_CORE_READ(memcg, memory.usage.counter);
+		}
+		if (oom_memcg)
+			break;
+		memcg = parent_memcg(memcg);
+	}
+	if (best < unlimited) {
+		e->memcg_limit_bytes = best * page_size;
+		e->memcg_usage_bytes = usage * page_size;
+	}
+	e->flags |= OOM_HAS_MEMCG;
+}
+
+/* Everything that can be read from the victim task itself. */
+static __always_inline void fill_from_task(struct oom_event *e, struct task_struct *task,
+					   struct mem_cgroup *oom_memcg, bool want_mm)
+{
+	int memory_id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct cgroup_subsys_state *css;
+
+	e->pid = BPF_CORE_READ(task, tgid);
+	e->tid = BPF_CORE_READ(task, pid);
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	e->uid = BPF_CORE_READ(task, cred, uid.val);
+	e->oom_score_adj = BPF_CORE_READ(task, signal, oom_score_adj);
+	e->flags |= OOM_HAS_UID | OOM_HAS_SCORE_ADJ;
+	if (want_mm)
+		fill_mm(e, BPF_CORE_READ(task, mm));
+
+	e->cgroup.id = 0;
+	e->cgroup.depth = 0;
+	css = BPF_CORE_READ(task, cgroups, subsys[memory_id]);
+	if (css) {
+		capture_cgroup(BPF_CORE_READ(css, cgroup), &e->cgroup);
+		e->flags |= OOM_HAS_CGROUP;
+		fill_memcg_limit(e, (struct mem_cgroup *)css, oom_memcg);
+	}
+}
+
+/* The allocating task (current) and how we got here. */
+static __always_inline void fill_trigger(struct oom_event *e, void *ctx)
+{
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->trigger_pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(&e->trigger_comm, sizeof(e->trigger_comm));
+	/* the call chain tells memcg from global OOM when nothing else does */
+	e->stack_size = bpf_get_stack(ctx, e->kstack, sizeof(e->kstack), 0);
+}
+
+/*
+ * 6.9+: TRACE_EVENT(mark_victim, TP_PROTO(struct task_struct *task, uid_t uid))
+ * (72ba14deb40a); before it passed only the pid, see the tracepoint variant.
+ * Called from __oom_kill_process() with the victim locked, right after SIGKILL.
+ */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(oom_mark_victim_btf, struct task_struct *task, uid_t uid)
+{
+	struct oom_event *e = ringbuf_reserve(&oom_events, struct oom_event);
+
+	if (!e)
+		return 0;
+	/* kstack and cgroup names (the tail) are read only as far as filled */
+	__builtin_memset(e, 0, sizeof(struct oom_event) - sizeof(e->kstack) - sizeof(e->cgroup));
+	e->source = OOM_SOURCE_TP_BTF;
+	fill_trigger(e, ctx);
+	fill_from_task(e, task, NULL, true);
+	ringbuf_submit(e);
+	return 0;
+}
+
+/*
+ * struct trace_event_raw_mark_victim { ent; int pid; and since 6.9: __data_loc
+ * comm; total_vm, anon_rss, file_rss, shmem_rss (kB); uid; pgtables; short
+ * oom_score_adj }. Start the record; the victim's exit completes it.
+ */
+SEC("tracepoint/oom/mark_victim")
+int oom_mark_victim_tp(struct trace_event_raw_mark_victim *ctx)
+{
+	__u32 tid = ctx->pid;
+	struct oom_event *e;
+
+	if (bpf_map_update_elem(&oom_pending, &tid, &zero_event, BPF_ANY))
+		return 0;
+	e = bpf_map_lookup_elem(&oom_pending, &tid);
+	if (!e)
+		return 0;
+	e->source = OOM_SOURCE_TRACEPOINT;
+	e->tid = tid;
+	fill_trigger(e, ctx);
+	if (bpf_core_field_exists(ctx->uid)) {
+		__u32 comm_off = ctx->__data_loc_comm & 0xffff;
+
+		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), (void *)ctx + comm_off);
+		e->total_vm_bytes = ctx->total_vm * 1024;
+		e->anon_rss_bytes = ctx->anon_rss * 1024;
+		e->file_rss_bytes = ctx->file_rss * 1024;
+		e->shmem_rss_bytes = ctx->shmem_rss * 1024;
+		e->uid = ctx->uid;
+		e->oom_score_adj = ctx->oom_score_adj;
+		e->flags |= OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ;
+	}
+	__sync_fetch_and_add(&oom_pending_count, 1);
+	return 0;
+}
+
+/* TRACE_EVENT(sched_process_exit, TP_PROTO(struct task_struct *p)): current is p. */
+SEC("tracepoint/sched/sched_process_exit")
+int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
+{
+	struct task_struct *task;
+	struct oom_event *e;
+	__u32 tid;
+	bool had_rss;
+
+	if (!oom_pending_count)
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	e = bpf_map_lookup_elem(&oom_pending, &tid);
+	if (!e)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	had_rss = e->flags & OOM_HAS_RSS;
+	fill_from_task(e, task, NULL, !had_rss);
+	if (bpf_ringbuf_output(&oom_events, e, sizeof(*e), 0))
+		ringbuf_count(KSIGHT_RB_LOST);
+	else
+		ringbuf_count(KSIGHT_RB_SUBMITTED);
+	bpf_map_delete_elem(&oom_pending, &tid);
+	__sync_fetch_and_add(&oom_pending_count, -1);
+	return 0;
+}
+
+/* static void oom_kill_process(struct oom_control *oc, const char *message) */
+SEC("kprobe/oom_kill_process")
+int BPF_KPROBE(oom_kill_process_kprobe, struct oom_control *oc, const char *message)
+{
+	struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
+	struct oom_event *e = ringbuf_reserve(&oom_events, struct oom_event);
+
+	if (!e)
+		return 0;
+	/* kstack and cgroup names (the tail) are read only as far as filled */
+	__builtin_memset(e, 0, sizeof(struct oom_event) - sizeof(e->kstack) - sizeof(e->cgroup));
+	e->source = OOM_SOURCE_KPROBE;
+	e->constraint = memcg ? OOM_CONSTRAINT_MEMCG : OOM_CONSTRAINT_GLOBAL;
+	fill_trigger(e, ctx);
+	fill_from_task(e, BPF_CORE_READ(oc, chosen), memcg, true);
+	ringbuf_submit(e);
+	return 0;
+}

@@ -1,0 +1,114 @@
+# Shared by the e2e tests: TAP-style results, a ksight under test, cleanup.
+# Source it; every test prints "ok - NAME" or "not ok - NAME".
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KSIGHT=$ROOT/build/ksight
+TOOLS=$ROOT/build/tests
+WORK=$(mktemp -d /tmp/ksight-e2e.XXXXXX)
+MEMCG=/sys/fs/cgroup/memory
+E2E_FAILED=0
+CLEANUP=()
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; E2E_FAILED=1; }
+
+# check NAME COMMAND...: ok if the command succeeds
+check() {
+	local name=$1; shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# expect_eq NAME ACTUAL EXPECTED
+expect_eq() {
+	if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
+}
+
+on_exit() {
+	local i
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[i]}" >/dev/null 2>&1; done
+	rm -rf "$WORK"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+defer() { CLEANUP+=("$*"); }
+
+# a free TCP port on loopback
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: poll until the command succeeds
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@"; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.1
+	done
+}
+
+# start_run NAME [ARGS...]: `ksight run` in the background; sets PORT, RUN_PID
+start_run() {
+	local name=$1; shift
+	PORT=$(free_port)
+	"$KSIGHT" run --listen "127.0.0.1:$PORT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	RUN_PID=$!
+	defer "kill $RUN_PID; wait $RUN_PID"
+	if ! wait_for 20 curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null; then
+		echo "# ksight run did not become ready:"; sed 's/^/#   /' "$WORK/$name.err"
+		return 1
+	fi
+}
+
+scrape() { curl -sf "http://127.0.0.1:$PORT/metrics"; }
+
+# metric_value 'name{labels}' from a fresh scrape ("" if absent)
+metric_value() {
+	scrape | awk -v k="$1" 'index($0, k " ") == 1 { print $2 }'
+}
+
+# start_trace NAME [ARGS...]: `ksight trace` in the background; output in $WORK/NAME.out
+start_trace() {
+	local name=$1; shift
+	"$KSIGHT" trace "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	TRACE_PID=$!
+	defer "kill $TRACE_PID; wait $TRACE_PID"
+	if ! wait_for 20 grep -q "ready in" "$WORK/$name.err"; then
+		echo "# ksight trace did not become ready:"; sed 's/^/#   /' "$WORK/$name.err"
+		return 1
+	fi
+}
+
+# make_memcg PATH LIMIT: a v1 memory cgroup under $MEMCG, removed at exit
+make_memcg() {
+	local dir=$MEMCG/$1
+	mkdir -p "$dir"
+	echo "$2" >"$dir/memory.limit_in_bytes"
+	# innermost first: rmdir fails on a cgroup that still has children
+	defer "rmdir_tree '$1'"
+}
+
+rmdir_tree() {
+	local path=$1
+	while [ -n "$path" ] && [ "$path" != . ]; do
+		rmdir "$MEMCG/$path" 2>/dev/null
+		path=$(dirname "$path")
+	done
+}
+
+# oom_kill MEMCG_PATH [memhog args]: run memhog in the cgroup until it is
+# OOM-killed; prints the victim's pid
+oom_kill() {
+	local cg=$1; shift
+	local pidfile=$WORK/victim.pid
+	rm -f "$pidfile"
+	# in a subshell, so bash does not report the SIGKILL as "Killed"
+	( sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$MEMCG/$cg" \
+		"$TOOLS/memhog" --pidfile "$pidfile" "$@" >/dev/null 2>&1; true ) 2>/dev/null
+	cat "$pidfile"
+}
+
+finish() {
+	exit $E2E_FAILED
+}

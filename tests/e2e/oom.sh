@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# oom, end to end: real OOM kills in v1 memory cgroups laid out like kubelet's,
+# asserted through `ksight trace oom -o json` and `ksight run`'s /metrics.
+. "$(dirname "$0")/lib.sh"
+
+POD_UID=6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab
+CID=$(printf 'a1b2c3d4%.0s' 1 2 3 4 5 6 7 8)           # 64 hex digits
+POD_CG=ksight-e2e/kubepods/burstable/pod$POD_UID/$CID    # cgroupfs driver layout
+SD_UID=0d9e8f7a-6b5c-4d3e-9f2a-b1c2d3e4f5a6
+SD_CID=$(printf 'feedc0de%.0s' 1 2 3 4 5 6 7 8)
+SD_CG=ksight-e2e/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SD_UID//-/_}.slice/cri-containerd-$SD_CID.scope
+PLAIN_CG=ksight-e2e/plain
+LIMIT=$((32 * 1024 * 1024))
+
+make_memcg "$POD_CG" $LIMIT
+make_memcg "$SD_CG" $LIMIT
+make_memcg "$PLAIN_CG" $LIMIT
+
+start_run run --signals oom || { not_ok "ksight run starts"; finish; }
+start_trace trace oom -o json || { not_ok "ksight trace starts"; finish; }
+TRACE1=$TRACE_PID
+ok "ksight run and ksight trace start"
+
+# json_field FILE N KEY: field KEY of the Nth JSON line of FILE
+json_field() {
+	python3 -c 'import json,sys; print(json.dumps(json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])-1])[sys.argv[3]]))' "$@" 2>/dev/null
+}
+events() { grep -c '^{' "$WORK/trace.out"; }
+has_events() { [ "$(events)" -ge "$1" ]; }
+
+# --- 1: a kill in a pod's container (cgroupfs driver)
+pid=$(oom_kill "$POD_CG")
+check "pod kill: trace printed an event" wait_for 10 has_events 1
+sleep 0.5
+expect_eq "pod kill: exactly one event" "$(events)" 1
+expect_eq "pod kill: signal" "$(json_field "$WORK/trace.out" 1 signal)" '"oom"'
+expect_eq "pod kill: pid is the victim" "$(json_field "$WORK/trace.out" 1 pid)" "$pid"
+expect_eq "pod kill: comm" "$(json_field "$WORK/trace.out" 1 comm)" '"memhog"'
+expect_eq "pod kill: pod uid" "$(json_field "$WORK/trace.out" 1 pod_uid)" "\"$POD_UID\""
+expect_eq "pod kill: container id" "$(json_field "$WORK/trace.out" 1 container_id)" "\"$CID\""
+expect_eq "pod kill: cgroup" "$(json_field "$WORK/trace.out" 1 cgroup)" "\"/$POD_CG\""
+expect_eq "pod kill: memcg limit" "$(json_field "$WORK/trace.out" 1 memcg_limit_bytes)" "$LIMIT"
+expect_eq "pod kill: constraint" "$(json_field "$WORK/trace.out" 1 constraint)" '"memcg"'
+expect_eq "pod kill: the victim triggered it" "$(json_field "$WORK/trace.out" 1 trigger_pid)" "$pid"
+expect_eq "pod kill: uid" "$(json_field "$WORK/trace.out" 1 uid)" "0"
+check "pod kill: anon rss close to the limit" python3 -c "import sys; v=int(sys.argv[1]); sys.exit(not ($LIMIT//2 < v <= $LIMIT))" "$(json_field "$WORK/trace.out" 1 anon_rss_bytes)"
+check "pod kill: time is RFC 3339 with nanoseconds" python3 -c 'import re,sys; sys.exit(not re.fullmatch(r"\"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z\"", sys.argv[1]))' "$(json_field "$WORK/trace.out" 1 time)"
+expect_eq "pod kill: node" "$(json_field "$WORK/trace.out" 1 node)" "\"$(hostname)\""
+
+series="ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$POD_CG\",constraint=\"memcg\"}"
+check "pod kill: /metrics counts 1" wait_for 5 test "$(metric_value "$series")" = 1
+
+# --- 2: a second kill in the same container
+oom_kill "$POD_CG" >/dev/null
+check "second kill: /metrics counts 2" wait_for 10 test "$(metric_value "$series")" = 2
+
+# --- 3: the victim is a child, not the cgroup's first process
+child=$(oom_kill "$POD_CG" --fork)
+check "child kill: trace printed it" wait_for 10 has_events 3
+expect_eq "child kill: pid is the child" "$(json_field "$WORK/trace.out" 3 pid)" "$child"
+check "child kill: /metrics counts 3" wait_for 5 test "$(metric_value "$series")" = 3
+
+# --- 4: systemd driver + containerd naming, besteffort
+pid=$(oom_kill "$SD_CG")
+check "systemd pod kill: trace printed it" wait_for 10 has_events 4
+expect_eq "systemd pod kill: pod uid" "$(json_field "$WORK/trace.out" 4 pod_uid)" "\"$SD_UID\""
+expect_eq "systemd pod kill: container id" "$(json_field "$WORK/trace.out" 4 container_id)" "\"$SD_CID\""
+
+# --- 5: outside any pod
+pid=$(oom_kill "$PLAIN_CG")
+check "non-pod kill: trace printed it" wait_for 10 has_events 5
+expect_eq "non-pod kill: pid" "$(json_field "$WORK/trace.out" 5 pid)" "$pid"
+expect_eq "non-pod kill: empty pod uid" "$(json_field "$WORK/trace.out" 5 pod_uid)" '""'
+expect_eq "non-pod kill: empty container id" "$(json_field "$WORK/trace.out" 5 container_id)" '""'
+expect_eq "non-pod kill: empty pod name" "$(json_field "$WORK/trace.out" 5 pod)" '""'
+expect_eq "non-pod kill: cgroup" "$(json_field "$WORK/trace.out" 5 cgroup)" "\"/$PLAIN_CG\""
+check "non-pod kill: /metrics has empty pod labels and the cgroup" wait_for 5 test \
+	"$(metric_value "ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$PLAIN_CG\",constraint=\"memcg\"}")" = 1
+
+# --- no event was lost, and exactly 5 went through the ring buffer
+expect_eq "no ring-buffer loss" "$(metric_value 'ksight_ringbuf_lost_total{signal="oom"}')" 0
+expect_eq "ring-buffer records" "$(metric_value 'ksight_ringbuf_records_total{signal="oom"}')" 5
+expect_eq "probe info: tp_btf attached" \
+	"$(metric_value 'ksight_probe_info{signal="oom",probe="mark_victim",variant="tp_btf",state="attached"}')" 1
+check "exposition passes promtool" sh -c "curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
+
+# --- the tracepoint variant (+ sched_process_exit), forced
+start_trace tp oom -o json --probe oom/mark_victim=tracepoint || not_ok "trace with the tracepoint variant starts"
+pid=$(oom_kill "$POD_CG")
+check "tracepoint variant: event printed" wait_for 10 grep -q '^{' "$WORK/tp.out"
+expect_eq "tracepoint variant: pid" "$(json_field "$WORK/tp.out" 1 pid)" "$pid"
+expect_eq "tracepoint variant: comm" "$(json_field "$WORK/tp.out" 1 comm)" '"memhog"'
+expect_eq "tracepoint variant: pod uid" "$(json_field "$WORK/tp.out" 1 pod_uid)" "\"$POD_UID\""
+expect_eq "tracepoint variant: container id" "$(json_field "$WORK/tp.out" 1 container_id)" "\"$CID\""
+expect_eq "tracepoint variant: memcg limit" "$(json_field "$WORK/tp.out" 1 memcg_limit_bytes)" "$LIMIT"
+expect_eq "tracepoint variant: constraint" "$(json_field "$WORK/tp.out" 1 constraint)" '"memcg"'
+check "tracepoint variant: rss from the tracepoint" python3 -c "import sys; sys.exit(not int(sys.argv[1]) > 0)" "$(json_field "$WORK/tp.out" 1 anon_rss_bytes)"
+
+# --- SIGTERM detaches and exits 0
+kill -TERM "$RUN_PID"; wait "$RUN_PID"; rc=$?
+expect_eq "run exits 0 on SIGTERM" "$rc" 0
+kill -INT "$TRACE1"; wait "$TRACE1"; rc=$?
+expect_eq "trace exits 0 on SIGINT" "$rc" 0
+kill -TERM "$TRACE_PID"; wait "$TRACE_PID"
+check "no ksight program left attached" sh -c "! bpftool prog show | grep -q oom_mark_victim"
+
+finish

@@ -1,0 +1,240 @@
+/* oom's user half: constraint from the call chain, kallsyms ranges, a record -> JSON line and metrics. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <linux/types.h>
+
+#include "agent.h"
+#include "ksyms.h"
+#include "metrics.h"
+#include "oom.h"
+#include "oom_signal.h"
+#include "signal_def.h"
+
+extern const struct signal_def oom_signal;
+
+static const char kallsyms[] =
+	"ffffffff81595b90 t mark_oom_victim\n"
+	"ffffffff81597ce0 T out_of_memory\n"
+	"ffffffff815981f0 T pagefault_out_of_memory\n"
+	"ffffffff8168bab0 t mem_cgroup_out_of_memory\n"
+	"ffffffff8168bc00 t mem_cgroup_oom_synchronize\n"
+	"ffffffffc0001000 t some_module_fn\t[mod]\n";
+
+static char *write_tmp(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/ksight-test-kallsyms.XXXXXX");
+	fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_ksyms_ranges(void **state)
+{
+	const char *names[] = { "mem_cgroup_out_of_memory", "out_of_memory", "not_there" };
+	struct ksym_range r[3];
+	char *path = write_tmp(kallsyms);
+
+	assert_int_equal(ksyms_find(path, names, 3, r), 2);
+	assert_int_equal(r[0].start, 0xffffffff8168bab0ULL);
+	assert_int_equal(r[0].end, 0xffffffff8168bc00ULL);
+	assert_int_equal(r[1].start, 0xffffffff81597ce0ULL);
+	assert_int_equal(r[1].end, 0xffffffff815981f0ULL);
+	assert_int_equal(r[2].start, 0);
+	assert_true(ksym_range_contains(&r[0], 0xffffffff8168bab0ULL));
+	assert_true(ksym_range_contains(&r[0], 0xffffffff8168bbffULL));
+	assert_false(ksym_range_contains(&r[0], 0xffffffff8168bc00ULL));
+	assert_false(ksym_range_contains(&r[2], 0));
+	unlink(path);
+	assert_int_equal(ksyms_find("/nonexistent/kallsyms", names, 3, r), -ENOENT);
+}
+
+static void test_ksyms_hidden_addresses(void **state)
+{
+	/* kptr_restrict: every address reads 0, nothing is found */
+	const char *names[] = { "out_of_memory" };
+	struct ksym_range r[1];
+	char *path = write_tmp("0000000000000000 T out_of_memory\n0000000000000000 T next\n");
+
+	assert_int_equal(ksyms_find(path, names, 1, r), 0);
+	assert_int_equal(r[0].start, 0);
+	unlink(path);
+}
+
+static const struct ksym_range ranges[OOM_KSYM_NR] = {
+	[OOM_KSYM_MEMCG] = { 0x2000, 0x2100 },
+	[OOM_KSYM_GLOBAL] = { 0x1000, 0x1100 },
+};
+
+static void test_classify(void **state)
+{
+	const __u64 memcg_chain[] = { 0x500, 0x1050, 0x2010, 0x9000 }; /* ... out_of_memory, mem_cgroup_out_of_memory */
+	const __u64 global_chain[] = { 0x500, 0x1050, 0x9000 };
+	const __u64 neither[] = { 0x500, 0x9000 };
+	const struct ksym_range hidden[OOM_KSYM_NR] = { { 0, 0 }, { 0, 0 } };
+
+	assert_int_equal(oom_classify_stack(memcg_chain, 4, ranges), OOM_CONSTRAINT_MEMCG);
+	assert_int_equal(oom_classify_stack(global_chain, 3, ranges), OOM_CONSTRAINT_GLOBAL);
+	assert_int_equal(oom_classify_stack(neither, 2, ranges), OOM_CONSTRAINT_UNKNOWN);
+	assert_int_equal(oom_classify_stack(memcg_chain, 0, ranges), OOM_CONSTRAINT_UNKNOWN);
+	assert_int_equal(oom_classify_stack(memcg_chain, 4, hidden), OOM_CONSTRAINT_UNKNOWN);
+	/* range ends are exclusive */
+	{
+		const __u64 edge[] = { 0x2100, 0x1100 };
+
+		assert_int_equal(oom_classify_stack(edge, 2, ranges), OOM_CONSTRAINT_UNKNOWN);
+	}
+	assert_string_equal(oom_constraint_name(OOM_CONSTRAINT_MEMCG), "memcg");
+	assert_string_equal(oom_constraint_name(OOM_CONSTRAINT_GLOBAL), "global");
+	assert_string_equal(oom_constraint_name(7), "unknown");
+}
+
+static void put_name(struct oom_event *e, int level, const char *name)
+{
+	snprintf(e->cgroup.names[level], KSIGHT_CGROUP_NAME_LEN, "%s", name);
+}
+
+/* Run one record through the signal with stdout captured; returns the line printed. */
+static char *handle(struct signal_runtime *rt, const struct oom_event *e)
+{
+	static char line[8192];
+	FILE *tmp = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	size_t n;
+
+	fflush(stdout);
+	dup2(fileno(tmp), STDOUT_FILENO);
+	assert_int_equal(oom_signal.handle_event(rt, e, sizeof(*e)), 0);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	rewind(tmp);
+	n = fread(line, 1, sizeof(line) - 1, tmp);
+	line[n] = '\0';
+	fclose(tmp);
+	return line;
+}
+
+static void test_record_to_json_and_metrics(void **state)
+{
+	struct agent_config cfg = { .mode = MODE_TRACE, .format = OUTPUT_JSON };
+	struct agent agent = { .cfg = &cfg, .trace = true, .node = "node-1", .boot_to_wall_ns = 1700000000LL * 1000000000 };
+	struct signal_runtime rt = { .def = &oom_signal, .agent = &agent };
+	struct oom_event *e = calloc(1, sizeof(*e));
+	json_object *obj, *v;
+	char *line;
+	const char *labels[5] = { "", "", "", "/kubepods/burstable/pod6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab/"
+				  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "memcg" };
+
+	agent.metrics = metrics_registry_new(0);
+	assert_int_equal(oom_signal.init(&rt), 0);
+
+	e->boot_ns = 5 * 1000000000ULL + 123456789;
+	e->pid = 4242;
+	e->tid = 4243;
+	e->uid = 1000;
+	e->trigger_pid = 4242;
+	e->total_vm_bytes = 100 << 20;
+	e->anon_rss_bytes = 60 << 20;
+	e->file_rss_bytes = 1 << 20;
+	e->shmem_rss_bytes = 0;
+	e->memcg_limit_bytes = 64 << 20;
+	e->memcg_usage_bytes = 63 << 20;
+	e->oom_score_adj = 999;
+	e->constraint = OOM_CONSTRAINT_MEMCG;
+	e->source = OOM_SOURCE_KPROBE;
+	e->flags = OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ | OOM_HAS_MEMCG | OOM_HAS_CGROUP;
+	memcpy(e->comm, "memhog\"\\x", 9);
+	memcpy(e->trigger_comm, "memhog", 6);
+	e->cgroup.depth = 4;
+	put_name(e, 0, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	put_name(e, 1, "pod6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab");
+	put_name(e, 2, "burstable");
+	put_name(e, 3, "kubepods");
+
+	line = handle(&rt, e);
+	obj = json_tokener_parse(line);
+	assert_non_null(obj);
+	assert_int_equal(strchr(line, '\n') - line, (long)strlen(line) - 1); /* one line */
+#define STR(key) (json_object_object_get_ex(obj, key, &v) ? json_object_get_string(v) : "<missing>")
+#define INT(key) (json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : -1)
+	assert_string_equal(STR("time"), "2023-11-14T22:13:25.123456789Z");
+	assert_string_equal(STR("signal"), "oom");
+	assert_string_equal(STR("node"), "node-1");
+	assert_int_equal(INT("pid"), 4242);
+	assert_int_equal(INT("tid"), 4243);
+	assert_string_equal(STR("comm"), "memhog\"\\x"); /* escaped by json-c, parsed back intact */
+	assert_string_equal(STR("namespace"), "");
+	assert_string_equal(STR("pod"), "");
+	assert_string_equal(STR("container"), "");
+	assert_string_equal(STR("pod_uid"), "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab");
+	assert_string_equal(STR("container_id"), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(STR("cgroup"), labels[3]);
+	assert_int_equal(INT("uid"), 1000);
+	assert_int_equal(INT("total_vm_bytes"), 100 << 20);
+	assert_int_equal(INT("anon_rss_bytes"), 60 << 20);
+	assert_int_equal(INT("file_rss_bytes"), 1 << 20);
+	assert_int_equal(INT("shmem_rss_bytes"), 0);
+	assert_int_equal(INT("oom_score_adj"), 999);
+	assert_int_equal(INT("memcg_limit_bytes"), 64 << 20);
+	assert_int_equal(INT("memcg_usage_bytes"), 63 << 20);
+	assert_int_equal(INT("trigger_pid"), 4242);
+	assert_string_equal(STR("trigger_comm"), "memhog");
+	assert_string_equal(STR("constraint"), "memcg");
+	json_object_put(obj);
+
+	/* unknown facts are null, not zero */
+	e->flags = OOM_HAS_CGROUP;
+	e->constraint = OOM_CONSTRAINT_UNKNOWN;
+	e->stack_size = 0;
+	line = handle(&rt, e);
+	obj = json_tokener_parse(line);
+	assert_non_null(obj);
+	assert_true(json_object_object_get_ex(obj, "memcg_limit_bytes", &v) && v == NULL);
+	assert_true(json_object_object_get_ex(obj, "anon_rss_bytes", &v) && v == NULL);
+	assert_true(json_object_object_get_ex(obj, "uid", &v) && v == NULL);
+	assert_string_equal(STR("constraint"), "unknown");
+	json_object_put(obj);
+
+	{
+		struct metric_family *fam = metrics_family(agent.metrics, "ksight_oom_kills_total", "x",
+							   METRIC_COUNTER, (const char *const[]){ "namespace", "pod", "container", "cgroup", "constraint" },
+							   5, NULL, 0);
+
+		assert_true(metrics_value(fam, labels) == 1);
+		labels[4] = "unknown";
+		assert_true(metrics_value(fam, labels) == 1);
+	}
+
+	/* a short record is refused */
+	assert_int_equal(oom_signal.handle_event(&rt, e, sizeof(*e) - 1), -EINVAL);
+	oom_signal.fini(&rt);
+	metrics_registry_free(agent.metrics);
+	free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ksyms_ranges),
+		cmocka_unit_test(test_ksyms_hidden_addresses),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_record_to_json_and_metrics),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,213 @@
+/* Probe selection against simulated kernels: which variants are candidates, and why not. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <errno.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "probe.h"
+
+/* A simulated kernel: what its BTF and tracefs have. */
+struct fake_kernel {
+	bool btf_mark_victim;
+	bool mark_victim_passes_task; /* 6.9+ */
+	bool tracefs_mark_victim;
+	bool tracefs_sched_exit;
+	bool btf_func_oom_kill_process;
+};
+
+static bool fk_btf_tp(void *ctx, const char *name)
+{
+	struct fake_kernel *k = ctx;
+
+	return !strcmp(name, "mark_victim") && k->btf_mark_victim;
+}
+
+static bool fk_tracefs(void *ctx, const char *cat, const char *name)
+{
+	struct fake_kernel *k = ctx;
+
+	if (!strcmp(cat, "oom") && !strcmp(name, "mark_victim"))
+		return k->tracefs_mark_victim;
+	if (!strcmp(cat, "sched") && !strcmp(name, "sched_process_exit"))
+		return k->tracefs_sched_exit;
+	return false;
+}
+
+static bool fk_btf_func(void *ctx, const char *name)
+{
+	struct fake_kernel *k = ctx;
+
+	return !strcmp(name, "oom_kill_process") && k->btf_func_oom_kill_process;
+}
+
+static bool fk_arg_is(void *ctx, const char *name, int index, const char *type)
+{
+	struct fake_kernel *k = ctx;
+
+	return !strcmp(name, "mark_victim") && index == 0 && !strcmp(type, "task_struct") &&
+	       k->mark_victim_passes_task;
+}
+
+static const char *sections(void *ctx, const char *program)
+{
+	static const char *const map[][2] = {
+		{ "victim_btf", "tp_btf/mark_victim" },
+		{ "victim_tp", "tracepoint/oom/mark_victim" },
+		{ "exit_tp", "tracepoint/sched/sched_process_exit" },
+		{ "kill_kprobe", "kprobe/oom_kill_process" },
+		{ "kill_fentry", "fentry/oom_kill_process" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i][0], program))
+			return map[i][1];
+	return NULL;
+}
+
+static const struct probe_variant variants[] = {
+	{ .name = "tp_btf", .programs = { "victim_btf" }, .btf_arg_index = 0,
+	  .btf_arg_struct = "task_struct", .btf_arg_missing = "passes only a pid" },
+	{ .name = "tracepoint", .programs = { "victim_tp", "exit_tp" } },
+	{ .name = "fentry", .programs = { "kill_fentry" } },
+	{ .name = "kprobe", .programs = { "kill_kprobe" } },
+	{ .name = "broken", .programs = { "no_such_program" } },
+};
+
+static const struct probe_point point = { "mark_victim", variants, 5 };
+
+static int plan(struct fake_kernel *k, const char *only, struct point_status *st)
+{
+	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_is };
+
+	return probe_plan(&point, &kf, sections, NULL, only, st);
+}
+
+static void test_modern_kernel_all_candidates(void **state)
+{
+	struct fake_kernel k = { true, true, true, true, true };
+	struct point_status st;
+
+	assert_int_equal(plan(&k, NULL, &st), 4);
+	assert_int_equal(st.attached, -1);
+	assert_int_equal(st.variants[0].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[1].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[2].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[3].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[4].state, VARIANT_UNSUPPORTED);
+	assert_non_null(strstr(st.variants[4].reason, "missing from the BPF object"));
+}
+
+static void test_old_mark_victim_rules_out_tp_btf(void **state)
+{
+	struct fake_kernel k = { .btf_mark_victim = true, .mark_victim_passes_task = false,
+				 .tracefs_mark_victim = true, .tracefs_sched_exit = true };
+	struct point_status st;
+
+	assert_int_equal(plan(&k, NULL, &st), 2); /* tracepoint, kprobe */
+	assert_int_equal(st.variants[0].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[0].reason, "passes only a pid");
+	assert_int_equal(st.variants[1].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[2].state, VARIANT_UNSUPPORTED); /* no BTF function */
+	assert_non_null(strstr(st.variants[2].reason, "oom_kill_process is not in this kernel's BTF"));
+	assert_int_equal(st.variants[3].state, VARIANT_CANDIDATE);
+}
+
+static void test_no_btf_tracepoint(void **state)
+{
+	struct fake_kernel k = { .tracefs_mark_victim = true, .tracefs_sched_exit = true };
+	struct point_status st;
+
+	plan(&k, NULL, &st);
+	assert_int_equal(st.variants[0].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[0].reason, "this kernel's BTF has no tracepoint mark_victim");
+}
+
+static void test_companion_program_must_exist_too(void **state)
+{
+	/* mark_victim in tracefs but the exit tracepoint missing: the variant is out */
+	struct fake_kernel k = { .tracefs_mark_victim = true, .tracefs_sched_exit = false };
+	struct point_status st;
+
+	plan(&k, NULL, &st);
+	assert_int_equal(st.variants[1].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[1].reason,
+			    "tracepoint sched/sched_process_exit is not in tracefs on this kernel");
+}
+
+static void test_kprobe_is_decided_by_trying(void **state)
+{
+	/* a kernel with nothing at all: kprobe still stays a candidate until attach says no */
+	struct fake_kernel k = { 0 };
+	struct point_status st;
+
+	assert_int_equal(plan(&k, NULL, &st), 1);
+	assert_int_equal(st.variants[3].state, VARIANT_CANDIDATE);
+}
+
+static void test_only_one_variant(void **state)
+{
+	struct fake_kernel k = { true, true, true, true, true };
+	struct point_status st;
+
+	assert_int_equal(plan(&k, "tracepoint", &st), 1);
+	assert_int_equal(st.variants[0].state, VARIANT_DISABLED);
+	assert_string_equal(st.variants[0].reason, "not selected (--probe mark_victim=tracepoint)");
+	assert_int_equal(st.variants[1].state, VARIANT_CANDIDATE);
+	assert_int_equal(st.variants[3].state, VARIANT_DISABLED);
+}
+
+static void test_program_in_state(void **state)
+{
+	struct fake_kernel k = { .tracefs_mark_victim = true, .tracefs_sched_exit = true };
+	struct point_status st;
+
+	plan(&k, NULL, &st);
+	assert_true(probe_program_in_state(&point, &st, "exit_tp", VARIANT_CANDIDATE));
+	assert_false(probe_program_in_state(&point, &st, "victim_btf", VARIANT_CANDIDATE));
+	assert_true(probe_program_in_state(&point, &st, "victim_btf", VARIANT_UNSUPPORTED));
+}
+
+static void test_check_section_forms(void **state)
+{
+	struct fake_kernel k = { true, true, true, true, true };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_is };
+	char why[128];
+
+	assert_int_equal(probe_check_section("tp/oom/mark_victim", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("raw_tp/mark_victim", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("fexit/oom_kill_process", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("kretprobe/anything", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("tracepoint/noslash", &kf, why, sizeof(why)), -EINVAL);
+	assert_int_equal(probe_check_section("xdp", &kf, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "unknown program type in section xdp");
+}
+
+static void test_state_names(void **state)
+{
+	assert_string_equal(variant_state_name(VARIANT_ATTACHED), "attached");
+	assert_string_equal(variant_state_name(VARIANT_ATTACH_FAILED), "attach_failed");
+	assert_string_equal(variant_state_name(VARIANT_LOAD_FAILED), "load_failed");
+	assert_string_equal(variant_state_name(VARIANT_UNSUPPORTED), "unsupported");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_modern_kernel_all_candidates),
+		cmocka_unit_test(test_old_mark_victim_rules_out_tp_btf),
+		cmocka_unit_test(test_no_btf_tracepoint),
+		cmocka_unit_test(test_companion_program_must_exist_too),
+		cmocka_unit_test(test_kprobe_is_decided_by_trying),
+		cmocka_unit_test(test_only_one_variant),
+		cmocka_unit_test(test_program_in_state),
+		cmocka_unit_test(test_check_section_forms),
+		cmocka_unit_test(test_state_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

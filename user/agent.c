@@ -1,0 +1,462 @@
+/* The agent's life: preflight, load and attach every signal, poll, detach. */
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include <linux/types.h>
+
+#include "common.h"
+#include "env.h"
+#include "http.h"
+#include "kernel_features.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "process_metrics.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+static bool verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void agent_identify(struct agent *agent, const struct agent_config *cfg)
+{
+	const char *node = cfg->node_name ? cfg->node_name : getenv("NODE_NAME");
+
+	agent->cfg = cfg;
+	if (node && node[0])
+		snprintf(agent->node, sizeof(agent->node), "%s", node);
+	else if (gethostname(agent->node, sizeof(agent->node)))
+		snprintf(agent->node, sizeof(agent->node), "unknown");
+	agent->boot_to_wall_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+}
+
+static bool signal_selected(const struct agent_config *cfg, const char *name)
+{
+	int i;
+
+	if (!cfg->signals[0])
+		return true;
+	for (i = 0; cfg->signals[i]; i++)
+		if (strcmp(cfg->signals[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Sum a per-CPU ringbuf stats slot of one signal. */
+static uint64_t ringbuf_stat(const struct signal_runtime *rt, __u32 slot)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct bpf_map *map;
+	__u64 *values;
+	uint64_t sum = 0;
+	int i;
+
+	if (!rt->obj || ncpu <= 0)
+		return 0;
+	map = bpf_object__find_map_by_name(rt->obj, "ksight_ringbuf_stats");
+	if (!map)
+		return 0;
+	values = calloc((size_t)ncpu, sizeof(*values));
+	if (!values)
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &slot, values) == 0)
+		for (i = 0; i < ncpu; i++)
+			sum += values[i];
+	free(values);
+	return sum;
+}
+
+static void collect_self(struct metrics_registry *reg, void *arg)
+{
+	struct agent *agent = arg;
+	int r;
+	size_t p, v;
+
+	metrics_family_clear(agent->probe_info);
+	for (r = 0; r < agent->n_runtimes; r++) {
+		const struct signal_runtime *rt = &agent->runtimes[r];
+		const char *sig[1] = { rt->def->name };
+
+		metrics_counter_set(agent->ringbuf_lost, sig, (double)ringbuf_stat(rt, KSIGHT_RB_LOST));
+		metrics_counter_set(agent->ringbuf_records, sig, (double)ringbuf_stat(rt, KSIGHT_RB_SUBMITTED));
+		for (p = 0; p < rt->def->n_points; p++)
+			for (v = 0; v < rt->def->points[p].n_variants; v++) {
+				const char *labels[4] = { rt->def->name, rt->def->points[p].name,
+							  rt->def->points[p].variants[v].name,
+							  variant_state_name(rt->status[p].variants[v].state) };
+
+				metrics_gauge_set(agent->probe_info, labels, 1);
+			}
+	}
+}
+
+static int agent_metrics_init(struct agent *agent)
+{
+	static const char *const signal_label[] = { "signal" };
+	static const char *const probe_labels[] = { "signal", "probe", "variant", "state" };
+	static const char *const build_labels[] = { "version", "commit", "kernel" };
+	struct utsname uts;
+	const char *build[3] = { KSIGHT_VERSION, KSIGHT_COMMIT, "" };
+
+	agent->metrics = metrics_registry_new(0);
+	if (!agent->metrics)
+		return -ENOMEM;
+	agent->build_info = metrics_family(agent->metrics, "ksight_build_info",
+					   "ksight's version and commit, and the running kernel; always 1.",
+					   METRIC_GAUGE, build_labels, 3, NULL, 0);
+	agent->probe_info = metrics_family(agent->metrics, "ksight_probe_info",
+					   "Every probe variant of every signal and its state on this kernel; always 1.",
+					   METRIC_GAUGE, probe_labels, 4, NULL, 0);
+	agent->ringbuf_records = metrics_family(agent->metrics, "ksight_ringbuf_records_total",
+						"Records the BPF programs handed to user space through the ring buffer.",
+						METRIC_COUNTER, signal_label, 1, NULL, 0);
+	agent->ringbuf_lost = metrics_family(agent->metrics, "ksight_ringbuf_lost_total",
+					     "Records lost because the ring buffer was full.",
+					     METRIC_COUNTER, signal_label, 1, NULL, 0);
+	agent->events_total = metrics_family(agent->metrics, "ksight_events_total",
+					     "Events decoded by user space, by signal.",
+					     METRIC_COUNTER, signal_label, 1, NULL, 0);
+	if (!agent->build_info || !agent->probe_info || !agent->ringbuf_records || !agent->ringbuf_lost ||
+	    !agent->events_total)
+		return -ENOMEM;
+	if (uname(&uts) == 0)
+		build[2] = uts.release;
+	metrics_gauge_set(agent->build_info, build, 1);
+	metrics_add_collector(agent->metrics, collect_self, agent);
+	return process_metrics_register(agent->metrics);
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct signal_runtime *rt = ctx;
+	const char *sig[1] = { rt->def->name };
+
+	rt->agent->events++;
+	metrics_counter_add(rt->agent->events_total, sig, 1);
+	if (rt->def->handle_event(rt, data, size))
+		log_warn("%s: dropped a malformed record of %zu bytes", rt->def->name, size);
+	return 0;
+}
+
+static int add_ringbuf(struct agent *agent, struct signal_runtime *rt)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(rt->obj, rt->def->ringbuf_map);
+	int fd;
+
+	if (!map)
+		return -ENOENT;
+	fd = bpf_map__fd(map);
+	if (!agent->ringbuf) {
+		agent->ringbuf = ring_buffer__new(fd, handle_record, rt, NULL);
+		return agent->ringbuf ? 0 : -errno;
+	}
+	return ring_buffer__add(agent->ringbuf, fd, handle_record, rt);
+}
+
+/* Load and attach every selected signal; a signal that fails is reported and skipped. */
+static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
+{
+	int running = 0, i;
+
+	for (i = 0; ksight_signals[i]; i++) {
+		struct signal_runtime *rt;
+		int err;
+
+		if (!signal_selected(agent->cfg, ksight_signals[i]->name))
+			continue;
+		rt = &agent->runtimes[agent->n_runtimes++];
+		rt->def = ksight_signals[i];
+		rt->agent = agent;
+		if (signal_load(rt, lo)) {
+			if (with_user_half)
+				log_warn("%s: %s; the other signals keep running", rt->def->name, rt->error);
+			continue;
+		}
+		if (with_user_half) {
+			err = rt->def->init ? rt->def->init(rt) : 0;
+			if (err) {
+				log_warn("%s: cannot start: %s", rt->def->name, strerror(-err));
+				signal_unload(rt);
+				continue;
+			}
+		}
+		signal_attach(rt, !with_user_half);
+		if (!rt->running) {
+			if (with_user_half)
+				log_warn("%s: %s; the other signals keep running", rt->def->name, rt->error);
+			continue;
+		}
+		if (with_user_half && rt->def->ringbuf_map) {
+			err = add_ringbuf(agent, rt);
+			if (err) {
+				log_warn("%s: cannot read its ring buffer: %s", rt->def->name, strerror(-err));
+				signal_unload(rt);
+				continue;
+			}
+		}
+		running++;
+	}
+	return running;
+}
+
+static void agent_stop(struct agent *agent)
+{
+	int i;
+
+	http_server_stop(agent->http);
+	agent->http = NULL;
+	ring_buffer__free(agent->ringbuf);
+	agent->ringbuf = NULL;
+	for (i = agent->n_runtimes - 1; i >= 0; i--) {
+		struct signal_runtime *rt = &agent->runtimes[i];
+
+		signal_unload(rt);
+		if (rt->def->fini && rt->priv)
+			rt->def->fini(rt);
+	}
+	if (agent->metrics)
+		metrics_registry_free(agent->metrics);
+	agent->metrics = NULL;
+}
+
+static void describe_attached(const struct agent *agent)
+{
+	char line[512];
+	size_t len;
+	int r;
+	size_t p;
+
+	for (r = 0; r < agent->n_runtimes; r++) {
+		const struct signal_runtime *rt = &agent->runtimes[r];
+
+		if (!rt->running)
+			continue;
+		len = 0;
+		line[0] = '\0';
+		for (p = 0; p < rt->def->n_points; p++) {
+			int a = rt->status[p].attached;
+
+			len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s=%s", p ? ", " : "",
+						rt->def->points[p].name,
+						a >= 0 ? rt->def->points[p].variants[a].name : "none");
+			if (len >= sizeof(line))
+				break;
+		}
+		log_info("%s: attached (%s)", rt->def->name, line);
+	}
+}
+
+static int agent_prepare(struct agent *agent, const struct agent_config *cfg, struct kernel_features *kf)
+{
+	char err[512];
+	int ret;
+
+	agent_identify(agent, cfg);
+	verbose_libbpf = cfg->verbose;
+	libbpf_set_print(libbpf_print);
+	ret = env_preflight(cfg->btf_path, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		return ret;
+	}
+	if (env_warnings()[0])
+		log_warn("%s", env_warnings());
+	ret = kernel_features_open(kf, cfg->btf_path);
+	if (ret) {
+		log_error("cannot read kernel BTF%s%s: %s", cfg->btf_path ? " " : "",
+			  cfg->btf_path ? cfg->btf_path : "", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int agent_main(const struct agent_config *cfg)
+{
+	struct agent *agent = calloc(1, sizeof(*agent));
+	struct kernel_features kf = { 0 };
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct load_options lo;
+	int64_t started = clock_ns(CLOCK_MONOTONIC);
+	int exit_code = 1, ret;
+	char err[512];
+
+	if (!agent)
+		return 1;
+	if (agent_prepare(agent, cfg, &kf))
+		goto out;
+	agent->trace = cfg->mode == MODE_TRACE;
+	if (agent_metrics_init(agent)) {
+		log_error("cannot set up metrics: out of memory");
+		goto out;
+	}
+	/* bind first: a taken port should fail before the slow BPF work */
+	if (cfg->mode == MODE_RUN) {
+		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));
+		if (ret) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &kf,
+				    .probe_overrides = cfg->probe_overrides };
+	if (agent_start_signals(agent, &lo, true) == 0) {
+		log_error("no signal could be started on this kernel (see the lines above, or `ksight probes`)");
+		goto out;
+	}
+	kernel_features_close(&kf);
+	describe_attached(agent);
+	if (agent->http) {
+		http_server_set_ready(agent->http, 1);
+		log_info("ready in %" PRId64 " ms; metrics on http://%s/metrics", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000,
+			 cfg->listen);
+	} else {
+		log_info("ready in %" PRId64 " ms; tracing until interrupted", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000);
+	}
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	while (!stop_requested) {
+		ret = ring_buffer__poll(agent->ringbuf, 1000);
+		if (ret < 0 && ret != -EINTR) {
+			log_error("reading the ring buffer failed: %s", strerror(-ret));
+			goto out;
+		}
+	}
+	/* drain what was already produced before detaching */
+	ring_buffer__consume(agent->ringbuf);
+	log_info("stopping: detaching every probe");
+	exit_code = 0;
+out:
+	kernel_features_close(&kf);
+	agent_stop(agent);
+	free(agent);
+	return exit_code;
+}
+
+static void print_probes_text(const struct agent *agent)
+{
+	int r;
+	size_t p, v;
+
+	printf("%-8s %-14s %-11s %-14s %s\n", "SIGNAL", "PROBE", "VARIANT", "STATE", "WHY");
+	for (r = 0; r < agent->n_runtimes; r++) {
+		const struct signal_runtime *rt = &agent->runtimes[r];
+
+		for (p = 0; p < rt->def->n_points; p++)
+			for (v = 0; v < rt->def->points[p].n_variants; v++) {
+				const struct variant_status *vs = &rt->status[p].variants[v];
+
+				printf("%-8s %-14s %-11s %-14s %s\n", p == 0 && v == 0 ? rt->def->name : "",
+				       v == 0 ? rt->def->points[p].name : "", rt->def->points[p].variants[v].name,
+				       variant_state_name(vs->state), vs->reason);
+			}
+		if (!rt->running)
+			printf("%-8s %s\n", "", rt->error);
+	}
+}
+
+static void print_probes_json(const struct agent *agent)
+{
+	json_object *root = json_object_new_object(), *signals = json_object_new_array();
+	struct utsname uts;
+	int r;
+	size_t p, v;
+
+	if (uname(&uts) == 0)
+		json_object_object_add(root, "kernel", json_object_new_string(uts.release));
+	for (r = 0; r < agent->n_runtimes; r++) {
+		const struct signal_runtime *rt = &agent->runtimes[r];
+		json_object *sig = json_object_new_object(), *points = json_object_new_array();
+
+		json_object_object_add(sig, "signal", json_object_new_string(rt->def->name));
+		json_object_object_add(sig, "summary", json_object_new_string(rt->def->summary));
+		json_object_object_add(sig, "running", json_object_new_boolean(rt->running));
+		json_object_object_add(sig, "error", rt->running ? NULL : json_object_new_string(rt->error));
+		for (p = 0; p < rt->def->n_points; p++) {
+			const struct probe_point *pt = &rt->def->points[p];
+			json_object *point = json_object_new_object(), *variants = json_object_new_array();
+			int a = rt->status[p].attached;
+
+			json_object_object_add(point, "probe", json_object_new_string(pt->name));
+			json_object_object_add(point, "attached",
+					       a >= 0 ? json_object_new_string(pt->variants[a].name) : NULL);
+			for (v = 0; v < pt->n_variants; v++) {
+				json_object *var = json_object_new_object();
+
+				json_object_object_add(var, "variant", json_object_new_string(pt->variants[v].name));
+				json_object_object_add(var, "state", json_object_new_string(
+					variant_state_name(rt->status[p].variants[v].state)));
+				json_object_object_add(var, "reason", json_object_new_string(
+					rt->status[p].variants[v].reason));
+				json_object_array_add(variants, var);
+			}
+			json_object_object_add(point, "variants", variants);
+			json_object_array_add(points, point);
+		}
+		json_object_object_add(sig, "probes", points);
+		json_object_array_add(signals, sig);
+	}
+	json_object_object_add(root, "signals", signals);
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
+int probes_main(const struct agent_config *cfg)
+{
+	struct agent *agent = calloc(1, sizeof(*agent));
+	struct kernel_features kf = { 0 };
+	struct load_options lo;
+	int exit_code = 1;
+
+	if (!agent)
+		return 1;
+	if (agent_prepare(agent, cfg, &kf))
+		goto out;
+	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &kf,
+				    .probe_overrides = cfg->probe_overrides };
+	agent_start_signals(agent, &lo, false);
+	if (cfg->format == OUTPUT_JSON)
+		print_probes_json(agent);
+	else
+		print_probes_text(agent);
+	exit_code = 0;
+out:
+	kernel_features_close(&kf);
+	agent_stop(agent);
+	free(agent);
+	return exit_code;
+}

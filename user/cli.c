@@ -1,0 +1,243 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "loader.h"
+#include "signal_def.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:9436"
+
+static void print_signals(FILE *f)
+{
+	int i;
+
+	fprintf(f, "Signals:\n");
+	for (i = 0; ksight_signals[i]; i++)
+		fprintf(f, "  %-8s %s\n", ksight_signals[i]->name, ksight_signals[i]->summary);
+}
+
+static void usage_main(FILE *f)
+{
+	fprintf(f,
+		"Usage: ksight COMMAND [OPTIONS]\n"
+		"\n"
+		"eBPF kernel observability for Kubernetes nodes.\n"
+		"\n"
+		"Commands:\n"
+		"  run      the node agent: Prometheus metrics endpoint (what the DaemonSet runs)\n"
+		"  trace    print kernel events live, as columns or JSON lines\n"
+		"  probes   show every probe point, its variants, and which one this kernel takes\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help      this help; `ksight COMMAND --help` for a command's options\n"
+		"  -V, --version   print the version\n"
+		"\n");
+	print_signals(f);
+}
+
+static const char common_options[] =
+	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+	"      --probe S/P=V      use only variant V for probe point P of signal S\n"
+	"                         (e.g. oom/mark_victim=tracepoint; repeatable; see `ksight probes`)\n"
+	"      --node-name NAME   node name for events (default: $NODE_NAME, else the hostname)\n"
+	"  -v, --verbose          libbpf's own diagnostics on stderr\n"
+	"  -h, --help             this help\n";
+
+static void usage_command(FILE *f, enum agent_mode mode)
+{
+	switch (mode) {
+	case MODE_RUN:
+		fprintf(f,
+			"Usage: ksight run [--listen ADDR:PORT] [--signals SIGNAL,...] [OPTIONS]\n"
+			"\n"
+			"Run the node agent until SIGTERM or SIGINT: attach every signal's probes and\n"
+			"serve /metrics and /healthz.\n"
+			"\n"
+			"Options:\n"
+			"  -l, --listen ADDR:PORT   where to serve metrics (default " DEFAULT_LISTEN ";\n"
+			"                           \":PORT\" for every address)\n"
+			"  -s, --signals LIST       comma-separated signals to run (default: all)\n"
+			"%s\n", common_options);
+		break;
+	case MODE_TRACE:
+		fprintf(f,
+			"Usage: ksight trace [SIGNAL...] [-o text|json] [OPTIONS]\n"
+			"\n"
+			"Print events as they happen until interrupted (default: every signal).\n"
+			"\n"
+			"Options:\n"
+			"  -o, --output FORMAT      text (aligned columns, default) or json (one object per line)\n"
+			"%s\n", common_options);
+		break;
+	case MODE_PROBES:
+		fprintf(f,
+			"Usage: ksight probes [SIGNAL...] [-o text|json] [OPTIONS]\n"
+			"\n"
+			"Load and attach every probe variant this kernel allows, show which one each\n"
+			"probe point uses and why the others were not, then detach.\n"
+			"\n"
+			"Options:\n"
+			"  -o, --output FORMAT      text (default) or json\n"
+			"%s\n", common_options);
+		break;
+	}
+	print_signals(f);
+}
+
+static const char *command_name(enum agent_mode mode)
+{
+	return mode == MODE_RUN ? "run" : mode == MODE_TRACE ? "trace" : "probes";
+}
+
+static int usage_error(enum agent_mode mode, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ksight: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'ksight %s --help'.\n", command_name(mode));
+	return EXIT_USAGE;
+}
+
+/* Append one signal name (validated) to cfg->signals. */
+static int add_signal(struct agent_config *cfg, enum agent_mode mode, const char *name)
+{
+	int n = 0;
+
+	if (!signal_find(name)) {
+		char msg[256];
+		int i, len;
+
+		len = snprintf(msg, sizeof(msg), "unknown signal '%%s' (known:");
+		for (i = 0; ksight_signals[i] && len < (int)sizeof(msg); i++)
+			len += snprintf(msg + len, sizeof(msg) - (size_t)len, " %s", ksight_signals[i]->name);
+		snprintf(msg + len, sizeof(msg) - (size_t)len, ")");
+		return usage_error(mode, msg, name);
+	}
+	while (cfg->signals[n])
+		n++;
+	if (n == AGENT_MAX_LIST)
+		return usage_error(mode, "too many signals: %s", name);
+	cfg->signals[n] = name;
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf, size_t buflen)
+{
+	static const struct option long_opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "signals", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "btf", required_argument, NULL, 'B' },
+		{ "probe", required_argument, NULL, 'P' },
+		{ "node-name", required_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *cmd;
+	enum agent_mode mode;
+	int opt, n_probes = 0, ret;
+	char *tok, *save;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = DEFAULT_LISTEN;
+	if (argc < 2) {
+		usage_main(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage_main(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("ksight %s (%s)\n", KSIGHT_VERSION, KSIGHT_COMMIT);
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(cmd, "run"))
+		mode = MODE_RUN;
+	else if (!strcmp(cmd, "trace"))
+		mode = MODE_TRACE;
+	else if (!strcmp(cmd, "probes"))
+		mode = MODE_PROBES;
+	else {
+		fprintf(stderr, "ksight: unknown command '%s' (commands: run, trace, probes)\n"
+			"Try 'ksight --help'.\n", cmd);
+		return EXIT_USAGE;
+	}
+	cfg->mode = mode;
+
+	optind = 2;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":l:s:o:vhV", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (mode != MODE_RUN)
+				return usage_error(mode, "--listen is an option of `ksight run`%s", "");
+			cfg->listen = optarg;
+			break;
+		case 's':
+			if (mode != MODE_RUN)
+				return usage_error(mode, "--signals is an option of `ksight run`; name signals as arguments%s", "");
+			snprintf(signals_buf, buflen, "%s", optarg);
+			for (tok = strtok_r(signals_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				ret = add_signal(cfg, mode, tok);
+				if (ret)
+					return ret;
+			}
+			if (!cfg->signals[0])
+				return usage_error(mode, "--signals needs at least one signal name%s", "");
+			break;
+		case 'o':
+			if (mode == MODE_RUN)
+				return usage_error(mode, "-o/--output is an option of `ksight trace` and `ksight probes`%s", "");
+			if (!strcmp(optarg, "text"))
+				cfg->format = OUTPUT_TEXT;
+			else if (!strcmp(optarg, "json"))
+				cfg->format = OUTPUT_JSON;
+			else
+				return usage_error(mode, "unknown output format '%s' (text or json)", optarg);
+			break;
+		case 'B':
+			cfg->btf_path = optarg;
+			break;
+		case 'P': {
+			char why[256];
+
+			if (probe_override_validate(optarg, why, sizeof(why)))
+				return usage_error(mode, "%s", why);
+			if (n_probes == AGENT_MAX_LIST)
+				return usage_error(mode, "too many --probe options%s", "");
+			cfg->probe_overrides[n_probes++] = optarg;
+			break;
+		}
+		case 'N':
+			cfg->node_name = optarg;
+			break;
+		case 'v':
+			cfg->verbose = true;
+			break;
+		case 'h':
+			usage_command(stdout, mode);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("ksight %s (%s)\n", KSIGHT_VERSION, KSIGHT_COMMIT);
+			return CLI_EXIT_OK;
+		case ':':
+			return usage_error(mode, "option %s needs a value", argv[optind - 1]);
+		default:
+			return usage_error(mode, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (mode == MODE_RUN)
+			return usage_error(mode, "unexpected argument '%s' (use --signals to choose signals)",
+					   argv[optind]);
+		ret = add_signal(cfg, mode, argv[optind]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,661 @@
+/*
+ * The metrics HTTP endpoint on libmicrohttpd.
+ *
+ * We bind the listening socket ourselves and hand it to MHD: MHD only says
+ * "failed to start" when its own bind fails, and an operator needs to know
+ * whether the port is taken, privileged or not on this host.
+ *
+ * We never need a request body: a request that announces one is refused as
+ * soon as its headers are in, before MHD reads any of it, and the connection
+ * is closed after the answer. Nothing of an upload is ever buffered.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "metrics.h"
+#include "strbuf.h"
+
+#define HTTP_CONN_LIMIT		64
+#define HTTP_PER_IP_LIMIT	16
+#define HTTP_TIMEOUT_S		10
+#define HTTP_CONN_MEMORY	(64 * 1024)
+/*
+ * Connections beyond HTTP_CONN_LIMIT wait in the kernel's accept queue, not
+ * in our memory; a scraper needs one or two.
+ */
+#define HTTP_BACKLOG		128
+/* A host name may resolve to many addresses; we bind the first that works. */
+#define HTTP_MAX_ADDRS		16
+
+#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+#define TEXT_CONTENT_TYPE	"text/plain; charset=utf-8"
+#define HTML_CONTENT_TYPE	"text/html; charset=utf-8"
+
+static const char root_page[] =
+	"<!DOCTYPE html>\n"
+	"<html><head><title>ksight</title></head>\n"
+	"<body><h1>ksight</h1>\n"
+	"<p><a href=\"/metrics\">Metrics</a></p>\n"
+	"<p><a href=\"/healthz\">Health</a></p>\n"
+	"</body></html>\n";
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct metrics_registry *reg;
+	int port;
+	int ready;		/* __atomic: set by the caller, read by the MHD thread */
+	/*
+	 * MHD's own message for a failed start: kept only from the thread in
+	 * http_server_start(), so the MHD thread never touches it.
+	 */
+	pthread_t starter;
+	int capture_log;
+	char start_log[160];
+};
+
+struct listen_spec {
+	char host[NI_MAXHOST];	/* "" for all addresses */
+	char port[6];
+	int bracketed;		/* "[v6]:PORT": must be an IPv6 literal */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* strerror() starts a capital letter; ours go mid-sentence. */
+static void errno_text(int e, char *buf, size_t cap)
+{
+	const char *s = strerror_r(e, buf, cap);
+
+	if (s != buf)
+		snprintf(buf, cap, "%s", s);
+	if (isupper((unsigned char)buf[0]) && islower((unsigned char)buf[1]))
+		buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+/* What to do about the usual bind failures, for the operator reading the log. */
+static const char *bind_hint(int e)
+{
+	switch (e) {
+	case EADDRINUSE:
+		return " (another ksight or exporter is running? pick another port with --listen)";
+	case EACCES:
+		return " (ports below 1024 need root or CAP_NET_BIND_SERVICE; pick another port with --listen)";
+	case EADDRNOTAVAIL:
+		return " (no interface of this host has that address)";
+	case EAFNOSUPPORT:
+		return " (IPv6 is disabled on this host?)";
+	default:
+		return "";
+	}
+}
+
+static int parse_port(const char *listen, const char *s, char *out, size_t outlen,
+		      char *err, size_t errlen)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (!*s) {
+		set_err(err, errlen,
+			"invalid --listen address '%s': missing port, expected ADDR:PORT",
+			listen);
+		return -EINVAL;
+	}
+	for (p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p)) {
+			set_err(err, errlen,
+				"invalid --listen address '%s': port '%s' is not a number",
+				listen, s);
+			return -EINVAL;
+		}
+		/* Stop accumulating past the limit so long inputs cannot wrap. */
+		if (v <= 65535)
+			v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 65535) {
+		set_err(err, errlen,
+			"invalid --listen address '%s': port %s is out of range (0-65535)",
+			listen, s);
+		return -EINVAL;
+	}
+	snprintf(out, outlen, "%lu", v);
+	return 0;
+}
+
+static int parse_listen(const char *listen, struct listen_spec *ls, char *err, size_t errlen)
+{
+	const char *host, *colon, *end;
+	size_t hlen;
+
+	memset(ls, 0, sizeof(*ls));
+	if (!listen || !*listen) {
+		set_err(err, errlen,
+			"invalid --listen address '': expected ADDR:PORT, [IPv6]:PORT or :PORT");
+		return -EINVAL;
+	}
+	if (listen[0] == '[') {
+		host = listen + 1;
+		end = strchr(host, ']');
+		if (!end) {
+			set_err(err, errlen,
+				"invalid --listen address '%s': missing ']' after the IPv6 address",
+				listen);
+			return -EINVAL;
+		}
+		if (end[1] != ':') {
+			set_err(err, errlen,
+				"invalid --listen address '%s': expected [IPv6]:PORT", listen);
+			return -EINVAL;
+		}
+		colon = end + 1;
+		ls->bracketed = 1;
+	} else {
+		host = listen;
+		colon = strrchr(listen, ':');
+		if (!colon) {
+			set_err(err, errlen,
+				"invalid --listen address '%s': expected ADDR:PORT, [IPv6]:PORT or :PORT",
+				listen);
+			return -EINVAL;
+		}
+		end = colon;
+		if (memchr(host, ':', (size_t)(end - host))) {
+			set_err(err, errlen,
+				"invalid --listen address '%s': put an IPv6 address in brackets, e.g. [::1]:9090",
+				listen);
+			return -EINVAL;
+		}
+	}
+	hlen = (size_t)(end - host);
+	if (ls->bracketed && !hlen) {
+		set_err(err, errlen, "invalid --listen address '%s': empty IPv6 address",
+			listen);
+		return -EINVAL;
+	}
+	if (hlen >= sizeof(ls->host)) {
+		set_err(err, errlen, "invalid --listen address '%.64s...': host name too long",
+			listen);
+		return -EINVAL;
+	}
+	memcpy(ls->host, host, hlen);
+	ls->host[hlen] = '\0';
+	return parse_port(listen, colon + 1, ls->port, sizeof(ls->port), err, errlen);
+}
+
+struct listen_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* ":PORT": IPv6 any with IPv4 mapped in, or IPv4 any where IPv6 is absent. */
+static int all_addrs(const char *port, struct listen_addr *addrs)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addrs[0].ss;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&addrs[1].ss;
+	uint16_t p = htons((uint16_t)atoi(port));
+
+	memset(addrs, 0, 2 * sizeof(*addrs));
+	in6->sin6_family = AF_INET6;
+	in6->sin6_addr = in6addr_any;
+	in6->sin6_port = p;
+	addrs[0].len = sizeof(*in6);
+	in4->sin_family = AF_INET;
+	in4->sin_addr.s_addr = htonl(INADDR_ANY);
+	in4->sin_port = p;
+	addrs[1].len = sizeof(*in4);
+	return 2;
+}
+
+static int resolve(const char *listen, const struct listen_spec *ls,
+		   struct listen_addr *addrs, char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 }, *res, *ai;
+	int n = 0, rc;
+
+	hints.ai_family = ls->bracketed ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (ls->bracketed)
+		hints.ai_flags |= AI_NUMERICHOST;
+	rc = getaddrinfo(ls->host, ls->port, &hints, &res);
+	if (rc) {
+		int e = errno;	/* for EAI_SYSTEM, before set_err() may clobber it */
+
+		if (ls->bracketed) {
+			set_err(err, errlen,
+				"invalid --listen address '%s': '%s' is not an IPv6 address",
+				listen, ls->host);
+			return -EINVAL;
+		}
+		set_err(err, errlen, "cannot resolve --listen host '%s': %s", ls->host,
+			rc == EAI_SYSTEM ? strerror(e) : gai_strerror(rc));
+		switch (rc) {
+		case EAI_AGAIN:
+			return -EAGAIN;
+		case EAI_MEMORY:
+			return -ENOMEM;
+		case EAI_SYSTEM:
+			return e ? -e : -EINVAL;
+		default:
+			return -EINVAL;
+		}
+	}
+	for (ai = res; ai && n < HTTP_MAX_ADDRS; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		if (ai->ai_addrlen > sizeof(addrs[n].ss))
+			continue;
+		memcpy(&addrs[n].ss, ai->ai_addr, ai->ai_addrlen);
+		addrs[n].len = ai->ai_addrlen;
+		n++;
+	}
+	freeaddrinfo(res);
+	if (!n) {
+		set_err(err, errlen, "cannot resolve --listen host '%s': no IPv4 or IPv6 address",
+			ls->host);
+		return -EINVAL;
+	}
+	return n;
+}
+
+static int is_ipv4_literal(const char *host)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, host, &a) == 1;
+}
+
+static void format_addr(const struct listen_addr *a, char *buf, size_t cap)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getnameinfo((const struct sockaddr *)&a->ss, a->len, host, sizeof(host),
+			serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV)) {
+		snprintf(buf, cap, "?");
+		return;
+	}
+	snprintf(buf, cap, a->ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+}
+
+static int bind_one(const struct listen_addr *a, int dual_stack, int *fdp)
+{
+	int one = 1, zero = 0;
+	int fd, e;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A restarted ksight must not wait for its old connections' TIME_WAIT. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		goto fail;
+	if (dual_stack && a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)))
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len))
+		goto fail;
+	if (listen(fd, HTTP_BACKLOG))
+		goto fail;
+	*fdp = fd;
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	return -e;
+}
+
+/*
+ * Whether a bind failure means "this address cannot exist here" (IPv6 off, a
+ * family the host lacks), so that the next address of a name, or IPv4 after
+ * IPv6 for ":PORT", is worth a try. A port in use or a permission problem
+ * would be the same on the other addresses, and silently binding another
+ * family instead would surprise.
+ */
+static int addr_unusable(int ret)
+{
+	return ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL || ret == -EPROTONOSUPPORT;
+}
+
+static int open_listener(const char *listen, const struct listen_spec *ls, int *fdp,
+			 int *portp, char *err, size_t errlen)
+{
+	struct listen_addr addrs[HTTP_MAX_ADDRS];
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	int all = !ls->host[0];
+	int n, i, ret = 0;
+	char what[NI_MAXHOST + 16], etext[128];
+
+	n = all ? all_addrs(ls->port, addrs) : resolve(listen, ls, addrs, err, errlen);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		ret = bind_one(&addrs[i], all, fdp);
+		if (!ret || !addr_unusable(ret))
+			break;
+	}
+	if (ret) {
+		errno_text(-ret, etext, sizeof(etext));
+		if (all || ls->bracketed || is_ipv4_literal(ls->host)) {
+			set_err(err, errlen, "cannot listen on %s: %s%s", listen, etext,
+				bind_hint(-ret));
+		} else {
+			/* A host name: say which of its addresses failed. */
+			format_addr(&addrs[i < n ? i : n - 1], what, sizeof(what));
+			set_err(err, errlen, "cannot listen on %s (%s): %s%s", listen, what,
+				etext, bind_hint(-ret));
+		}
+		return ret;
+	}
+	if (getsockname(*fdp, (struct sockaddr *)&bound, &blen)) {
+		ret = -errno;
+		errno_text(-ret, etext, sizeof(etext));
+		set_err(err, errlen, "cannot listen on %s: getsockname: %s", listen, etext);
+		close(*fdp);
+		return ret;
+	}
+	*portp = ntohs(bound.ss_family == AF_INET6 ?
+		       ((struct sockaddr_in6 *)&bound)->sin6_port :
+		       ((struct sockaddr_in *)&bound)->sin_port);
+	return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *srv = cls;
+	size_t n;
+
+	/* Runtime noise (client resets, timeouts) is not worth a log line. */
+	if (!pthread_equal(pthread_self(), srv->starter) || !srv->capture_log)
+		return;
+	vsnprintf(srv->start_log, sizeof(srv->start_log), fmt, ap);
+	n = strlen(srv->start_log);
+	while (n && (srv->start_log[n - 1] == '\n' || srv->start_log[n - 1] == '.'))
+		srv->start_log[--n] = '\0';
+}
+
+enum {
+	REPLY_CLOSE = 1,	/* a body may follow that we did not read: hang up */
+	REPLY_ALLOW = 2,	/* 405: say which methods we do take */
+};
+
+/* Queue a response; with MHD_RESPMEM_MUST_FREE `body` becomes MHD's. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
+			     const char *ctype, const char *body, size_t len,
+			     enum MHD_ResponseMemoryMode mode, unsigned int flags)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, mode);
+	if (!resp) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)body);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
+	    ((flags & REPLY_ALLOW) &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) ||
+	    ((flags & REPLY_CLOSE) &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);	/* drops our reference; MHD keeps its own */
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status,
+				  const char *text, unsigned int flags)
+{
+	return reply(conn, status, TEXT_CONTENT_TYPE, text, strlen(text),
+		     MHD_RESPMEM_PERSISTENT, flags);
+}
+
+/*
+ * A fresh buffer per scrape handed to MHD: the body must outlive this call
+ * until fully sent, and scrapes on other connections may overlap it.
+ */
+static enum MHD_Result reply_metrics(struct http_server *srv, struct MHD_Connection *conn)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ret = 0;
+
+	if (srv->reg)
+		ret = metrics_render(srv->reg, &sb);
+	if (ret || sb.oom) {
+		strbuf_free(&sb);
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "cannot render metrics: out of memory\n", 0);
+	}
+	if (!sb.len) {
+		strbuf_free(&sb);
+		return reply(conn, MHD_HTTP_OK, METRICS_CONTENT_TYPE, "", 0,
+			     MHD_RESPMEM_PERSISTENT, 0);
+	}
+	/* strbuf memory comes from realloc(), so MHD's free() may own it. */
+	return reply(conn, MHD_HTTP_OK, METRICS_CONTENT_TYPE, sb.buf, sb.len,
+		     MHD_RESPMEM_MUST_FREE, 0);
+}
+
+static int hex_value(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+}
+
+/*
+ * MHD's default unescaping turns "%00" into a NUL that ends the path early,
+ * so "/%00x" would be served as "/". Decode "%HH" as usual but keep "%00":
+ * none of our paths contains it, so such requests get 404.
+ */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+	const char *r = s;
+	char *w = s;
+
+	while (*r) {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+		    isxdigit((unsigned char)r[2]) && !(r[1] == '0' && r[2] == '0')) {
+			*w++ = (char)(hex_value(r[1]) << 4 | hex_value(r[2]));
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static int has_body(struct MHD_Connection *conn)
+{
+	const char *cl, *te;
+
+	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (te)
+		return 1;
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return cl && cl[strspn(cl, "0 \t")] != '\0';
+}
+
+/*
+ * Called once when the request headers are in, then again once the (empty)
+ * body is. MHD hands us the path without its query string, which we ignore.
+ * Runs on the HTTP thread.
+ */
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+				      const char *url, const char *method,
+				      const char *version, const char *upload_data,
+				      size_t *upload_data_size, void **req_cls)
+{
+	static char headers_seen;
+	struct http_server *srv = cls;
+
+	if (!*req_cls) {
+		/*
+		 * Refuse here, before MHD reads any body: an answer queued now
+		 * makes MHD close the connection afterwards instead of reading
+		 * on. Method names are case-sensitive (RFC 9110 9.1).
+		 */
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed: use GET or HEAD\n",
+					  REPLY_CLOSE | REPLY_ALLOW);
+		if (has_body(conn))
+			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+					  "request bodies are not accepted\n", REPLY_CLOSE);
+		/*
+		 * Answer on the next call: for the same reason, an answer now
+		 * would cost the scraper its keep-alive connection.
+		 */
+		*req_cls = &headers_seen;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		/* Unreachable (no body was announced); drop it, never keep it. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	if (!strcmp(url, "/metrics"))
+		return reply_metrics(srv, conn);
+	if (!strcmp(url, "/healthz")) {
+		if (__atomic_load_n(&srv->ready, __ATOMIC_ACQUIRE))
+			return reply_text(conn, MHD_HTTP_OK, "ok\n", 0);
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n", 0);
+	}
+	if (!strcmp(url, "/"))
+		return reply(conn, MHD_HTTP_OK, HTML_CONTENT_TYPE, root_page,
+			     sizeof(root_page) - 1, MHD_RESPMEM_PERSISTENT, 0);
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", 0);
+}
+
+/*
+ * Whether fd still is the socket we made. MHD closes a socket it was given
+ * on some failure paths and not on others; the inode tells without risking a
+ * close of a descriptor another thread got meanwhile.
+ */
+static int same_socket(int fd, const struct stat *was)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && st.st_dev == was->st_dev && st.st_ino == was->st_ino;
+}
+
+int http_server_start(const char *listen, struct metrics_registry *reg,
+		      struct http_server **out, char *err, size_t errlen)
+{
+	struct listen_spec ls;
+	struct http_server *srv;
+	struct stat sock_st;
+	unsigned int flags;
+	int fd = -1, ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!out) {
+		set_err(err, errlen, "http_server_start: no place to return the server");
+		return -EINVAL;
+	}
+	*out = NULL;
+	ret = parse_listen(listen, &ls, err, errlen);
+	if (ret)
+		return ret;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		set_err(err, errlen, "cannot start the HTTP server on %s: out of memory", listen);
+		return -ENOMEM;
+	}
+	srv->reg = reg;
+	ret = open_listener(listen, &ls, &fd, &srv->port, err, errlen);
+	if (ret) {
+		free(srv);
+		return ret;
+	}
+	if (fstat(fd, &sock_st)) {
+		ret = -errno;
+		set_err(err, errlen, "cannot start the HTTP server on %s: fstat: %s", listen,
+			strerror(-ret));
+		close(fd);
+		free(srv);
+		return ret;
+	}
+
+	/* One thread serves every connection; epoll where the library has it. */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+		flags |= MHD_USE_EPOLL;
+	else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+		flags |= MHD_USE_POLL;
+
+	srv->starter = pthread_self();
+	srv->capture_log = 1;
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTP_PER_IP_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+		MHD_OPTION_END);
+	srv->capture_log = 0;
+	if (!srv->daemon) {
+		if (same_socket(fd, &sock_st))
+			close(fd);
+		set_err(err, errlen, "cannot start the HTTP server on %s: %s", listen,
+			srv->start_log[0] ? srv->start_log : "libmicrohttpd failed to start");
+		free(srv);
+		return -EIO;
+	}
+	*out = srv;
+	return 0;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+	return srv ? srv->port : 0;
+}
+
+void http_server_set_ready(struct http_server *srv, int ready)
+{
+	if (srv)
+		__atomic_store_n(&srv->ready, !!ready, __ATOMIC_RELEASE);
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	/* Joins the HTTP thread, closes every connection and the listening socket. */
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

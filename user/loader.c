@@ -1,0 +1,335 @@
+#include "loader.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+struct section_lookup {
+	struct bpf_object *obj;
+};
+
+static const char *section_of(void *ctx, const char *program)
+{
+	struct section_lookup *sl = ctx;
+	struct bpf_program *prog = bpf_object__find_program_by_name(sl->obj, program);
+
+	return prog ? bpf_program__section_name(prog) : NULL;
+}
+
+/* "signal/point=variant" or "point=variant" matching this signal and point. */
+static const char *override_for(const char *const *overrides, const char *signal, const char *point)
+{
+	static char variant[64];
+	size_t i;
+
+	for (i = 0; overrides && overrides[i]; i++) {
+		const char *spec = overrides[i], *eq = strchr(spec, '=');
+		const char *slash = strchr(spec, '/');
+		const char *pname = spec;
+
+		if (!eq)
+			continue;
+		if (slash && slash < eq) {
+			if ((size_t)(slash - spec) != strlen(signal) || strncmp(spec, signal, (size_t)(slash - spec)))
+				continue;
+			pname = slash + 1;
+		}
+		if ((size_t)(eq - pname) != strlen(point) || strncmp(pname, point, (size_t)(eq - pname)))
+			continue;
+		snprintf(variant, sizeof(variant), "%s", eq + 1);
+		return variant;
+	}
+	return NULL;
+}
+
+int probe_override_validate(const char *spec, char *why, size_t whylen)
+{
+	const char *eq = strchr(spec, '='), *slash = strchr(spec, '/');
+	size_t s, p, v;
+
+	for (s = 0; ksight_signals[s]; s++) {
+		const struct signal_def *def = ksight_signals[s];
+
+		for (p = 0; p < def->n_points; p++) {
+			const struct probe_point *pt = &def->points[p];
+
+			for (v = 0; v < pt->n_variants; v++) {
+				char full[256], short_form[256];
+
+				snprintf(full, sizeof(full), "%s/%s=%s", def->name, pt->name, pt->variants[v].name);
+				snprintf(short_form, sizeof(short_form), "%s=%s", pt->name, pt->variants[v].name);
+				if (!strcmp(spec, full) || !strcmp(spec, short_form))
+					return 0;
+			}
+		}
+	}
+	snprintf(why, whylen, "unknown probe variant '%s'%s: `ksight probes` lists them (SIGNAL/POINT=VARIANT)",
+		 spec, eq && (!slash || slash < eq) ? "" : " (expected SIGNAL/POINT=VARIANT)");
+	return -EINVAL;
+}
+
+static void *open_configured(struct signal_runtime *rt, const struct load_options *opts)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = opts->btf_path);
+	void *skel = rt->def->open(&oo);
+
+	if (!skel)
+		return NULL;
+	rt->skel = skel;
+	rt->obj = rt->def->object(skel);
+	if (rt->def->configure && rt->def->configure(rt)) {
+		rt->def->destroy(skel);
+		rt->skel = NULL;
+		rt->obj = NULL;
+		return NULL;
+	}
+	return skel;
+}
+
+static bool program_is_candidate(const struct signal_runtime *rt, const char *name)
+{
+	size_t p;
+
+	for (p = 0; p < rt->def->n_points; p++)
+		if (probe_program_in_state(&rt->def->points[p], &rt->status[p], name, VARIANT_CANDIDATE))
+			return true;
+	return false;
+}
+
+static void set_autoload(struct signal_runtime *rt, const char *only)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, rt->obj) {
+		const char *name = bpf_program__name(prog);
+
+		bpf_program__set_autoload(prog, only ? !strcmp(name, only) : program_is_candidate(rt, name));
+	}
+}
+
+/* Mark every candidate variant that contains `program` as refused by the kernel. */
+static void rule_out_program(struct signal_runtime *rt, const char *program, int err)
+{
+	size_t p, v;
+	int i;
+
+	for (p = 0; p < rt->def->n_points; p++) {
+		const struct probe_point *pt = &rt->def->points[p];
+
+		for (v = 0; v < pt->n_variants; v++) {
+			struct variant_status *vs = &rt->status[p].variants[v];
+
+			if (vs->state != VARIANT_CANDIDATE)
+				continue;
+			for (i = 0; pt->variants[v].programs[i]; i++) {
+				if (strcmp(pt->variants[v].programs[i], program))
+					continue;
+				vs->state = VARIANT_LOAD_FAILED;
+				snprintf(vs->reason, sizeof(vs->reason), "the kernel refused to load %.64s: %s%s",
+					 program, strerror(-err),
+					 err == -EPERM ? " (this kernel forbids the program type, e.g. fentry)" : "");
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * The whole object failed to load: load each candidate program alone to find
+ * the ones this kernel refuses. Returns how many were ruled out.
+ */
+static int find_refused_programs(struct signal_runtime *rt, const struct load_options *opts)
+{
+	char names[64][64];
+	struct bpf_program *prog;
+	int n = 0, ruled_out = 0, i, err;
+
+	bpf_object__for_each_program(prog, rt->obj)
+		if (n < 64 && program_is_candidate(rt, bpf_program__name(prog)))
+			snprintf(names[n++], sizeof(names[0]), "%s", bpf_program__name(prog));
+	rt->def->destroy(rt->skel);
+	rt->skel = NULL;
+	for (i = 0; i < n; i++) {
+		if (!open_configured(rt, opts))
+			return -errno;
+		set_autoload(rt, names[i]);
+		err = bpf_object__load(rt->obj);
+		rt->def->destroy(rt->skel);
+		rt->skel = NULL;
+		if (err) {
+			rule_out_program(rt, names[i], err);
+			ruled_out++;
+		}
+	}
+	return ruled_out;
+}
+
+static bool any_candidate(const struct signal_runtime *rt)
+{
+	size_t p, v;
+
+	for (p = 0; p < rt->def->n_points; p++)
+		for (v = 0; v < rt->def->points[p].n_variants; v++)
+			if (rt->status[p].variants[v].state == VARIANT_CANDIDATE)
+				return true;
+	return false;
+}
+
+int signal_load(struct signal_runtime *rt, const struct load_options *opts)
+{
+	struct section_lookup sl;
+	size_t p;
+	int err, attempt;
+
+	if (!open_configured(rt, opts)) {
+		err = -errno;
+		snprintf(rt->error, sizeof(rt->error), "cannot open the %s BPF object: %s", rt->def->name,
+			 strerror(errno));
+		return err ? err : -EINVAL;
+	}
+	sl.obj = rt->obj;
+	for (p = 0; p < rt->def->n_points; p++)
+		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
+			   override_for(opts->probe_overrides, rt->def->name, rt->def->points[p].name),
+			   &rt->status[p]);
+
+	for (attempt = 0; attempt < 16; attempt++) {
+		if (!any_candidate(rt)) {
+			snprintf(rt->error, sizeof(rt->error), "no probe variant of %s works on this kernel "
+				 "(`ksight probes` says why)", rt->def->name);
+			if (rt->skel)
+				rt->def->destroy(rt->skel);
+			rt->skel = NULL;
+			return -ENOTSUP;
+		}
+		if (!rt->skel && !open_configured(rt, opts))
+			return -errno;
+		set_autoload(rt, NULL);
+		err = bpf_object__load(rt->obj);
+		if (!err)
+			return 0;
+		if (find_refused_programs(rt, opts) <= 0) {
+			snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: %s",
+				 rt->def->name, strerror(-err));
+			return err;
+		}
+	}
+	return -ELOOP;
+}
+
+static bool kernel_has_kprobes(void)
+{
+	return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0;
+}
+
+/* Destroy the trial links of point p (see attach_variant). */
+static void detach_variant(struct signal_runtime *rt, size_t p)
+{
+	int i;
+
+	for (i = 0; i < PROBE_MAX_PROGRAMS; i++) {
+		bpf_link__destroy(rt->trial_links[i]);
+		rt->trial_links[i] = NULL;
+	}
+}
+
+/*
+ * Attach every program of variant v; into rt->links[p] for the first variant
+ * of a point, into rt->trial_links when one is attached already.
+ */
+static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
+{
+	const struct probe_variant *var = &rt->def->points[p].variants[v];
+	struct variant_status *vs = &rt->status[p].variants[v];
+	struct bpf_link **links = rt->status[p].attached >= 0 ? rt->trial_links : rt->links[p];
+	int i, err;
+
+	for (i = 0; var->programs[i]; i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
+		const char *section = prog ? bpf_program__section_name(prog) : "";
+
+		links[i] = prog ? bpf_program__attach(prog) : NULL;
+		if (links[i])
+			continue;
+		err = prog ? -errno : -ENOENT;
+		if (!strncmp(section, "kprobe/", 7) && !kernel_has_kprobes())
+			snprintf(vs->reason, sizeof(vs->reason),
+				 "cannot attach %s: this kernel was built without kprobes (CONFIG_KPROBES)", section);
+		else
+			snprintf(vs->reason, sizeof(vs->reason), "cannot attach %s: %s", section, strerror(-err));
+		while (i-- > 0) {
+			bpf_link__destroy(links[i]);
+			links[i] = NULL;
+		}
+		vs->state = VARIANT_ATTACH_FAILED;
+		return err;
+	}
+	if (links == rt->links[p]) {
+		vs->state = VARIANT_ATTACHED;
+		vs->reason[0] = '\0';
+	}
+	return 0;
+}
+
+int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
+{
+	size_t p, v;
+
+	rt->attached_points = 0;
+	for (p = 0; p < rt->def->n_points; p++) {
+		struct point_status *st = &rt->status[p];
+
+		for (v = 0; v < rt->def->points[p].n_variants; v++) {
+			struct variant_status *vs = &st->variants[v];
+
+			if (vs->state != VARIANT_CANDIDATE)
+				continue;
+			if (st->attached >= 0 && !try_fallbacks) {
+				vs->state = VARIANT_STANDBY;
+				snprintf(vs->reason, sizeof(vs->reason), "loaded, not tried: %s is preferred",
+					 rt->def->points[p].variants[st->attached].name);
+				continue;
+			}
+			if (st->attached >= 0) {
+				/* try it anyway, so `ksight probes` tells what the fallback would do */
+				if (attach_variant(rt, p, v) == 0) {
+					detach_variant(rt, p);
+					vs->state = VARIANT_STANDBY;
+					snprintf(vs->reason, sizeof(vs->reason), "attaches too; %s is preferred",
+						 rt->def->points[p].variants[st->attached].name);
+				}
+				continue;
+			}
+			if (attach_variant(rt, p, v) == 0) {
+				st->attached = (int)v;
+				rt->attached_points++;
+			}
+		}
+	}
+	rt->running = rt->attached_points > 0;
+	if (!rt->running)
+		snprintf(rt->error, sizeof(rt->error), "no probe of %s could be attached (`ksight probes` says why)",
+			 rt->def->name);
+	return rt->attached_points;
+}
+
+void signal_unload(struct signal_runtime *rt)
+{
+	size_t p;
+	int i;
+
+	for (p = 0; p < SIGNAL_MAX_POINTS; p++)
+		for (i = 0; i < PROBE_MAX_PROGRAMS; i++) {
+			bpf_link__destroy(rt->links[p][i]);
+			rt->links[p][i] = NULL;
+		}
+	if (rt->skel)
+		rt->def->destroy(rt->skel);
+	rt->skel = NULL;
+	rt->obj = NULL;
+	rt->running = false;
+}

@@ -1,0 +1,37 @@
+/* Open, load and attach one signal's BPF object, variant by variant. */
+#ifndef KSIGHT_LOADER_H
+#define KSIGHT_LOADER_H
+
+#include <stdbool.h>
+
+#include "signal_def.h"
+
+struct load_options {
+	const char *btf_path;                /* NULL: the kernel's own BTF */
+	const struct kernel_features *kf;
+	const char *const *probe_overrides;  /* "signal/point=variant", NULL-terminated, or NULL */
+};
+
+/*
+ * Plan every probe point, then load the candidates; a program the kernel
+ * refuses is ruled out (LOAD_FAILED, with the reason) and the rest loaded
+ * again. Returns 0 when something loaded, else -errno with rt->error set.
+ */
+int signal_load(struct signal_runtime *rt, const struct load_options *opts);
+
+/*
+ * Attach each point's candidates in preference order until one attaches;
+ * each program on its own, so one failure never takes the others down.
+ * With try_fallbacks, the variants after the chosen one are attached and
+ * detached again to learn whether they would work (slow: a detach waits for
+ * RCU). Returns the number of points attached; rt->running says if any did.
+ */
+int signal_attach(struct signal_runtime *rt, bool try_fallbacks);
+
+/* Detach and free everything (safe on a partly set up runtime). */
+void signal_unload(struct signal_runtime *rt);
+
+/* Is "signal/point=variant" (or "point=variant") well formed and known? 0 or -EINVAL with why. */
+int probe_override_validate(const char *spec, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * Metrics registry and Prometheus text exposition (format 0.0.4).
+ *
+ * A family is a metric name with a fixed list of label names; a series is one
+ * set of label values. Signals create families once at start-up and update
+ * series from the event loop; collectors registered with
+ * metrics_add_collector() refresh values from BPF maps or /proc right before
+ * each render. All calls are thread-safe (one registry-wide mutex): the HTTP
+ * thread renders while the event loop updates.
+ *
+ * Cardinality: each family holds at most `series_cap` series (plus one
+ * "other"). An update for a new label set beyond the cap goes to one series whose label values are all
+ * "other", and ksight_series_dropped_total (rendered by the registry itself)
+ * counts every such folded update.
+ */
+#ifndef KSIGHT_METRICS_H
+#define KSIGHT_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+enum metric_type {
+	METRIC_COUNTER,
+	METRIC_GAUGE,
+	METRIC_HISTOGRAM,
+};
+
+struct metrics_registry;
+struct metric_family;
+
+typedef void (*metrics_collector_fn)(struct metrics_registry *reg, void *arg);
+
+/* series_cap: the most series a family may hold (0: a default of 1000). */
+struct metrics_registry *metrics_registry_new(size_t series_cap);
+void metrics_registry_free(struct metrics_registry *reg);
+
+/*
+ * Declare a family. `name` must be a valid metric name, label names valid
+ * label names (copied). For METRIC_HISTOGRAM, `buckets` are the finite upper
+ * bounds in increasing order (the +Inf bucket is implicit), else NULL/0.
+ * Returns NULL on invalid input or allocation failure. Declaring the same
+ * name twice returns the existing family if it has the same type and labels.
+ */
+struct metric_family *metrics_family(struct metrics_registry *reg, const char *name,
+				     const char *help, enum metric_type type,
+				     const char *const *label_names, size_t n_labels,
+				     const double *buckets, size_t n_buckets);
+
+/*
+ * Update the series with `label_values` (n_labels strings, NULL taken as "").
+ * Return 0, 1 when the update was folded into the "other" series, or -errno.
+ */
+int metrics_counter_add(struct metric_family *fam, const char *const *label_values, double v);
+/* Set a counter to a total kept elsewhere (a BPF map), which only goes up. */
+int metrics_counter_set(struct metric_family *fam, const char *const *label_values, double v);
+int metrics_gauge_set(struct metric_family *fam, const char *const *label_values, double v);
+/* Observe one value into a histogram (value <= bucket bound counts in that bucket). */
+int metrics_histogram_observe(struct metric_family *fam, const char *const *label_values, double v);
+/*
+ * Replace a histogram series wholesale, e.g. from a BPF map: `counts` are the
+ * per-bucket (not cumulative) counts, n_buckets + 1 of them (the last one is
+ * the +Inf overflow bucket), `sum` the sum of observed values.
+ */
+int metrics_histogram_set(struct metric_family *fam, const char *const *label_values,
+			  const uint64_t *counts, double sum);
+
+/* Remove every series of a family (for collectors that rebuild a gauge). */
+void metrics_family_clear(struct metric_family *fam);
+
+/* Run before every render, in registration order, with the lock not held. */
+int metrics_add_collector(struct metrics_registry *reg, metrics_collector_fn fn, void *arg);
+
+/*
+ * Run the collectors, then render every family in the order declared, series
+ * sorted by label values; families with no series still get HELP and TYPE.
+ * Appends to `out`; returns 0 or -ENOMEM.
+ */
+int metrics_render(struct metrics_registry *reg, struct strbuf *out);
+
+/* Read back one series' value (counter/gauge), for tests; NAN if absent. */
+double metrics_value(struct metric_family *fam, const char *const *label_values);
+
+#endif

@@ -1,0 +1,25 @@
+/* The oom signal's user half: decoding and classification, exposed for tests. */
+#ifndef KSIGHT_OOM_SIGNAL_H
+#define KSIGHT_OOM_SIGNAL_H
+
+#include <linux/types.h>
+
+#include "ksyms.h"
+
+/* Kernel functions whose presence on the kill's call chain tells the constraint. */
+enum oom_ksym {
+	OOM_KSYM_MEMCG = 0, /* mem_cgroup_out_of_memory */
+	OOM_KSYM_GLOBAL,    /* out_of_memory */
+	OOM_KSYM_NR,
+};
+
+/*
+ * memcg if mem_cgroup_out_of_memory is on the stack, global if only
+ * out_of_memory is, unknown otherwise (no stack, or symbols hidden).
+ * Returns an enum ksight_oom_constraint.
+ */
+int oom_classify_stack(const __u64 *stack, int frames, const struct ksym_range ranges[OOM_KSYM_NR]);
+
+const char *oom_constraint_name(int constraint); /* "memcg", "global", "unknown" */
+
+#endif

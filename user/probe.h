@@ -1,0 +1,97 @@
+/*
+ * Probe selection: every probe point of a signal lists its variants, best
+ * first. Before load, variants this kernel cannot take are ruled out from
+ * kernel facts (BTF, tracefs); the rest are loaded, and attached in order
+ * until one works. The outcome of every variant is kept, with the reason, for
+ * `ksight probes` and ksight_probe_info.
+ *
+ * The planning half (probe_plan) is pure and takes the kernel's facts through
+ * struct kernel_features, so it is unit-tested with simulated kernels.
+ */
+#ifndef KSIGHT_PROBE_H
+#define KSIGHT_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PROBE_MAX_VARIANTS 6
+#define PROBE_MAX_PROGRAMS 4
+#define PROBE_REASON_LEN 200
+
+struct probe_variant {
+	const char *name; /* "tp_btf", "tracepoint", "kprobe", "fentry", ... */
+	/*
+	 * BPF programs attached together, NULL-terminated; their ELF sections
+	 * ("tp_btf/mark_victim", "tracepoint/oom/mark_victim", "kprobe/f") say
+	 * what each needs from the kernel.
+	 */
+	const char *programs[PROBE_MAX_PROGRAMS + 1];
+	/* tp_btf only: argument btf_arg_index must point to struct btf_arg_struct */
+	int btf_arg_index;
+	const char *btf_arg_struct;
+	const char *btf_arg_missing; /* the reason to give when it does not */
+};
+
+struct probe_point {
+	const char *name; /* "mark_victim" */
+	const struct probe_variant *variants;
+	size_t n_variants;
+};
+
+enum variant_state {
+	VARIANT_UNTRIED = 0,
+	VARIANT_CANDIDATE,     /* passed the checks; will be loaded */
+	VARIANT_ATTACHED,      /* in use */
+	VARIANT_STANDBY,       /* works, but a better variant is attached */
+	VARIANT_UNSUPPORTED,   /* ruled out before load by kernel facts */
+	VARIANT_LOAD_FAILED,   /* the kernel refused to load it */
+	VARIANT_ATTACH_FAILED, /* loaded, but the kernel refused to attach it */
+	VARIANT_DISABLED,      /* not selected (--probe) */
+};
+
+struct variant_status {
+	enum variant_state state;
+	char reason[PROBE_REASON_LEN];
+};
+
+struct point_status {
+	int attached; /* index of the attached variant, or -1 */
+	struct variant_status variants[PROBE_MAX_VARIANTS];
+};
+
+/* What the running kernel offers; `ctx` is passed back to every call. */
+struct kernel_features {
+	void *ctx;
+	/* BTF has typedef btf_trace_<name> (a tp_btf / raw_tp target) */
+	bool (*has_btf_tracepoint)(void *ctx, const char *name);
+	/* tracefs has events/<category>/<name> */
+	bool (*has_tracefs_event)(void *ctx, const char *category, const char *name);
+	/* BTF has function <name> (an fentry/fexit target) */
+	bool (*has_btf_function)(void *ctx, const char *name);
+	/* tp_btf <name>'s argument `index` is a pointer to struct `type` */
+	bool (*btf_tracepoint_arg_is)(void *ctx, const char *name, int index, const char *type);
+};
+
+/* Maps a program name to its ELF section (from the BPF object), or NULL. */
+typedef const char *(*program_section_fn)(void *ctx, const char *program);
+
+/*
+ * Decide, for one probe point, which variants are worth loading: each gets
+ * VARIANT_CANDIDATE, VARIANT_UNSUPPORTED (with the reason) or, when `only`
+ * names another variant, VARIANT_DISABLED. Returns the number of candidates.
+ */
+int probe_plan(const struct probe_point *point, const struct kernel_features *kf,
+	       program_section_fn section_of, void *section_ctx, const char *only,
+	       struct point_status *st);
+
+/* "tp_btf/mark_victim" -> what it needs; 0 if the kernel has it, else -ENOENT with why. */
+int probe_check_section(const char *section, const struct kernel_features *kf, char *why,
+			size_t whylen);
+
+const char *variant_state_name(enum variant_state state); /* "attached", ... */
+
+/* True if program `name` belongs to a variant of `point` in state `state`. */
+bool probe_program_in_state(const struct probe_point *point, const struct point_status *st,
+			    const char *name, enum variant_state state);
+
+#endif

@@ -1,0 +1,21 @@
+/* The registered signals: one line each. */
+#include "signal_def.h"
+
+#include <string.h>
+
+extern const struct signal_def oom_signal;
+
+const struct signal_def *const ksight_signals[] = {
+	&oom_signal,
+	NULL,
+};
+
+const struct signal_def *signal_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; ksight_signals[i]; i++)
+		if (strcmp(ksight_signals[i]->name, name) == 0)
+			return ksight_signals[i];
+	return NULL;
+}
