@@ -201,7 +201,7 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 		rt->agent = agent;
 		if (signal_load(rt, lo)) {
 			if (with_user_half)
-				log_warn("%s: %s; the other signals keep running", rt->def->name, rt->error);
+				log_warn("%s: %s", rt->def->name, rt->error);
 			continue;
 		}
 		if (with_user_half) {
@@ -215,7 +215,7 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 		signal_attach(rt, !with_user_half);
 		if (!rt->running) {
 			if (with_user_half)
-				log_warn("%s: %s; the other signals keep running", rt->def->name, rt->error);
+				log_warn("%s: %s", rt->def->name, rt->error);
 			continue;
 		}
 		if (with_user_half && rt->def->ringbuf_map) {
@@ -295,8 +295,11 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg, st
 		log_warn("%s", env_warnings());
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
+		char why[128];
+
+		libbpf_strerror(ret, why, sizeof(why));
 		log_error("cannot read kernel BTF%s%s: %s", cfg->btf_path ? " " : "",
-			  cfg->btf_path ? cfg->btf_path : "", strerror(-ret));
+			  cfg->btf_path ? cfg->btf_path : "", why);
 		return ret;
 	}
 	return 0;

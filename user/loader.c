@@ -275,6 +275,27 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 	return 0;
 }
 
+/* rt->error: why nothing attached, with the last reason of the first point. */
+static void describe_failure(struct signal_runtime *rt)
+{
+	const struct probe_point *pt = &rt->def->points[0];
+	const char *why = "no variant to try";
+	const char *variant = "";
+	size_t v;
+
+	for (v = 0; v < pt->n_variants; v++) {
+		enum variant_state state = rt->status[0].variants[v].state;
+
+		if (state == VARIANT_ATTACH_FAILED || state == VARIANT_LOAD_FAILED ||
+		    state == VARIANT_UNSUPPORTED) {
+			why = rt->status[0].variants[v].reason;
+			variant = pt->variants[v].name;
+		}
+	}
+	snprintf(rt->error, sizeof(rt->error), "no probe could be attached (%s %s: %.120s; `ksight probes` shows all)",
+		 pt->name, variant, why);
+}
+
 int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
 {
 	size_t p, v;
@@ -312,8 +333,7 @@ int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
 	}
 	rt->running = rt->attached_points > 0;
 	if (!rt->running)
-		snprintf(rt->error, sizeof(rt->error), "no probe of %s could be attached (`ksight probes` says why)",
-			 rt->def->name);
+		describe_failure(rt);
 	return rt->attached_points;
 }
 
