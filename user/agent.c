@@ -312,7 +312,7 @@ int agent_main(const struct agent_config *cfg)
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct load_options lo;
 	int64_t started = clock_ns(CLOCK_MONOTONIC);
-	int exit_code = 1, ret;
+	int exit_code = 1, ret, i;
 	char err[512];
 
 	if (!agent)
@@ -347,6 +347,10 @@ int agent_main(const struct agent_config *cfg)
 	} else {
 		log_info("ready in %" PRId64 " ms; tracing until interrupted", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000);
 	}
+
+	for (i = 0; i < agent->n_runtimes; i++)
+		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up)
+			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

@@ -24,8 +24,8 @@ struct oom_state {
 };
 
 /*
- * Reading /proc/kallsyms costs ~40 ms of kernel time, so it happens at the
- * first kill that needs it, not at start-up. Hidden addresses (no
+ * Reading /proc/kallsyms costs ~40 ms of kernel time, so it happens once the
+ * agent is ready (warm_up), not on the way there. Hidden addresses (no
  * CAP_SYSLOG) leave the ranges empty: the constraint is then "unknown".
  */
 static const struct ksym_range *oom_ksyms(struct oom_state *st)
@@ -117,6 +117,11 @@ static int oom_init(struct signal_runtime *rt)
 	return 0;
 }
 
+static void oom_warm_up(struct signal_runtime *rt)
+{
+	oom_ksyms(rt->priv);
+}
+
 static void oom_fini(struct signal_runtime *rt)
 {
 	free(rt->priv);
@@ -205,5 +210,6 @@ const struct signal_def oom_signal = {
 	.configure = oom_configure,
 	.init = oom_init,
 	.handle_event = oom_handle_event,
+	.warm_up = oom_warm_up,
 	.fini = oom_fini,
 };

@@ -36,6 +36,8 @@ struct signal_def {
 	/* user half: set up metrics and state once loaded; one record; tear down */
 	int (*init)(struct signal_runtime *rt);
 	int (*handle_event)(struct signal_runtime *rt, const void *data, size_t size);
+	/* optional: slow preparation run once the agent is ready (records wait in the ring) */
+	void (*warm_up)(struct signal_runtime *rt);
 	void (*fini)(struct signal_runtime *rt);
 };
 
