@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,13 +27,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "process_metrics.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	stop_requested = 1;
-}
 
 static bool verbose_libbpf;
 
@@ -305,11 +300,69 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg, st
 	return 0;
 }
 
+/*
+ * Sleep until a ring buffer has records or SIGINT/SIGTERM arrives: no timer,
+ * so an idle agent never wakes up. ring_buffer's own epoll fd nests in ours.
+ */
+static int agent_loop(struct agent *agent, const sigset_t *stop_signals)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, ready[2];
+	int ep, sfd, n, i, ret = 0;
+	bool stop = false;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signalfd(-1, stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ep < 0 || sfd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ev.data.fd = sfd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev)) {
+		ret = -errno;
+		goto out;
+	}
+	ev.data.fd = ring_buffer__epoll_fd(agent->ringbuf);
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+		ret = -errno;
+		goto out;
+	}
+	while (!stop) {
+		n = epoll_wait(ep, ready, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			int consumed;
+
+			if (ready[i].data.fd == sfd) {
+				stop = true;
+				continue;
+			}
+			consumed = ring_buffer__consume(agent->ringbuf);
+			if (consumed < 0 && consumed != -EINTR) {
+				ret = consumed;
+				stop = true;
+			}
+		}
+	}
+	/* drain what was already produced before detaching */
+	ring_buffer__consume(agent->ringbuf);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (ep >= 0)
+		close(ep);
+	return ret;
+}
+
 int agent_main(const struct agent_config *cfg)
 {
 	struct agent *agent = calloc(1, sizeof(*agent));
 	struct kernel_features kf = { 0 };
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigset_t stop_signals;
 	struct load_options lo;
 	int64_t started = clock_ns(CLOCK_MONOTONIC);
 	int exit_code = 1, ret, i;
@@ -317,6 +370,12 @@ int agent_main(const struct agent_config *cfg)
 
 	if (!agent)
 		return 1;
+	/* before any thread starts, so every thread inherits the mask: signalfd gets them */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (agent_prepare(agent, cfg, &kf))
 		goto out;
 	agent->trace = cfg->mode == MODE_TRACE;
@@ -352,19 +411,11 @@ int agent_main(const struct agent_config *cfg)
 		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up)
 			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	while (!stop_requested) {
-		ret = ring_buffer__poll(agent->ringbuf, 1000);
-		if (ret < 0 && ret != -EINTR) {
-			log_error("reading the ring buffer failed: %s", strerror(-ret));
-			goto out;
-		}
+	ret = agent_loop(agent, &stop_signals);
+	if (ret) {
+		log_error("the event loop failed: %s", strerror(-ret));
+		goto out;
 	}
-	/* drain what was already produced before detaching */
-	ring_buffer__consume(agent->ringbuf);
 	log_info("stopping: detaching every probe");
 	exit_code = 0;
 out:
