@@ -17,7 +17,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
            -Iheaders -Iuser -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
            -DKSIGHT_VERSION='"$(VERSION)"' -DKSIGHT_COMMIT='"$(GIT_COMMIT)"'
-LDLIBS  := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lcurl -lpthread
+LDLIBS  := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lcurl -lyaml -lpthread
 
 # clang's own system include dirs, after ours, so BPF code sees asm/types.h
 CLANG_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \

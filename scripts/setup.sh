@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# Install everything ksight needs to build, run and test on Debian 12.
+# Install what ksight needs on Debian 12.
+#   scripts/setup.sh build   toolchain and libraries to build and run ksight
+#   scripts/setup.sh         build + everything the tests use (default)
 # Idempotent: packages already present are not reinstalled, and apt is not
 # touched at all when nothing is missing.
 set -euo pipefail
 
-packages=(
+build_packages=(
 	make gcc clang llvm pkg-config            # toolchain (clang builds the BPF objects)
 	libbpf-dev bpftool libelf-dev zlib1g-dev  # BPF loader and skeletons
 	libmicrohttpd-dev                          # metrics endpoint
 	libjson-c-dev                              # JSON (trace output, Kubernetes API)
 	libcurl4-openssl-dev                       # Kubernetes API over TLS
+	libyaml-dev                                # kubeconfig files
+	ca-certificates
+)
+test_packages=(
 	libcmocka-dev                              # unit tests
 	prometheus                                 # promtool, to check the exposition format
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
-	python3                                    # e2e tests: small fixtures
+	python3 openssl                            # the fake Kubernetes API server and its certificates
 )
+
+packages=("${build_packages[@]}")
+[ "${1:-all}" = build ] || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# kubectl for the manifest and `kubectl get events` tests: Debian's kubernetes-client if none
+if [ "${1:-all}" != build ] && ! command -v kubectl >/dev/null; then
+	missing+=(kubernetes-client)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
