@@ -46,7 +46,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup run test test-unit test-bpf test-e2e bench clean
+.PHONY: all setup run test test-unit test-bpf test-e2e test-guest bench clean
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/ksight
@@ -70,6 +70,10 @@ test-bpf: $(OUTPUT)/tests/verifier
 
 test-e2e: all $(TEST_TOOLS)
 	$(Q)tests/run-all.sh e2e
+
+# builds its own copy of ksight for the guest
+test-guest:
+	$(Q)tests/run-all.sh guest
 
 bench: all $(TEST_TOOLS)
 	$(Q)tests/bench/run.sh

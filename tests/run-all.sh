@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run ksight's tests: unit (cmocka), bpf (every program passes the verifier),
-# e2e (real kernel, root). `tests/run-all.sh [unit|bpf|e2e]...` runs a subset.
+# e2e (real kernel, root), guest (Debian's 6.1 kernel under qemu, where kprobes
+# work). `tests/run-all.sh [unit|bpf|e2e|guest]...` runs a subset.
 # Ends with one line "N passed, N failed" over every test case.
 set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e guest)
 
 passed=0
 failed=0
@@ -49,10 +50,10 @@ for suite in "${suites[@]}"; do
 		echo "== bpf: every program passes the verifier"
 		need_root bpf && run_cmocka verifier build/tests/verifier build/*.bpf.o
 		;;
-	e2e)
-		echo "== e2e"
-		need_root e2e || continue
-		for t in tests/e2e/*.sh; do
+	e2e|guest)
+		echo "== $suite"
+		need_root "$suite" || continue
+		for t in tests/"$suite"/*.sh; do
 			[ "$(basename "$t")" = lib.sh ] && continue
 			out=$(mktemp)
 			bash "$t" 2>&1 | tee "$out"
@@ -65,7 +66,7 @@ for suite in "${suites[@]}"; do
 		done
 		;;
 	*)
-		echo "unknown suite $suite (unit, bpf, e2e)" >&2; exit 2 ;;
+		echo "unknown suite $suite (unit, bpf, e2e, guest)" >&2; exit 2 ;;
 	esac
 done
 

@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# oom on Debian's 6.1 LTS kernel, end to end, inside a qemu guest (TCG, no KVM).
+#
+# This host's kernel has no kprobes and refuses fentry; Debian 6.1 has kprobes
+# and BTF. In a 6.1 guest, with ksight built here (CO-RE against this host's
+# vmlinux.h) and run unchanged there, the kprobe and tracepoint variants of
+# oom/mark_victim must each report a real OOM kill in a kubelet-shaped memory
+# cgroup (cgroup v2), and `ksight probes` must say which variants the kernel has.
+#
+# mark_victim: upstream, before 6.9 it passes only a pid, and tp_btf must be
+# "unsupported ... (before 6.9)". But 72ba14deb40a ("mm: update mark_victim
+# tracepoints fields", 6.9) was backported to 6.1.y stable, and every Debian 6.1
+# kernel apt offers (seen: 6.1.170, 6.1.192) has the task + uid version. So the
+# guest's tracefs format decides: with a uid field, tp_btf must attach and is
+# tested too, and the tracepoint variant must fill rss/uid from the tracepoint;
+# pid-only, tp_btf must be unsupported with a reason saying "before 6.9".
+#
+# Installs what it needs (qemu-system-x86, busybox-static, cpio, python3), fetches
+# the newest signed linux-image-6.1.*-cloud-amd64 with apt and caches it in
+# /var/cache/ksight-guest. Needs root. Prints "ok - NAME" / "not ok - NAME";
+# exits non-zero if anything failed. No kernel package to be had (no network):
+# "ok - # SKIP ..." and exit 0.
+#
+# KSIGHT_GUEST_KERNEL=PACKAGE boots that linux-image package instead of the newest 6.1 cloud one.
+# KSIGHT_GUEST_KEEP=DIR keeps the console log and the initramfs in DIR.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=/var/cache/ksight-guest
+WORK=$(mktemp -d /tmp/ksight-guest.XXXXXX)
+FAILED=0
+QEMU_TIMEOUT=600
+
+POD_UID=6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab
+LIMIT=$((32 * 1024 * 1024))
+# tp_btf is added when the guest's mark_victim has the 6.9 arguments (stable backports have them)
+VARIANTS="kprobe tracepoint"
+# one container (so one memory cgroup) per variant: an event cannot come from another's kill
+CID_kprobe=$(printf 'a1b2c3d4%.0s' 1 2 3 4 5 6 7 8)        # 64 hex digits
+CID_tracepoint=$(printf 'feedc0de%.0s' 1 2 3 4 5 6 7 8)
+CID_tp_btf=$(printf 'c0ffee00%.0s' 1 2 3 4 5 6 7 8)
+# kernel modules the guest needs (paths under lib/modules/KVER/); oom needs none
+MODULES=""
+
+on_exit() {
+	if [ -n "${KSIGHT_GUEST_KEEP:-}" ]; then
+		mkdir -p "$KSIGHT_GUEST_KEEP" && cp -a "$WORK"/console.log "$WORK"/initramfs.cpio.gz \
+			"$KSIGHT_GUEST_KEEP"/ 2>/dev/null
+	fi
+	rm -rf "$WORK"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; FAILED=1; }
+note() { echo "# $*"; }
+# indent FILE [MAX_LINES]: a file as TAP comment lines
+indent() { head -n "${2:-40}" "$1" | sed 's/^/#   /'; }
+bail() { not_ok "$*"; exit 1; }
+
+t0=$SECONDS
+[ "$(id -u)" -eq 0 ] || bail "runs as root (apt, $CACHE)"
+export DEBIAN_FRONTEND=noninteractive
+
+apt_updated=0
+apt_update() {
+	[ $apt_updated -eq 1 ] && return 0
+	apt_updated=1
+	apt-get update -qq >"$WORK/apt-update.log" 2>&1
+}
+
+# --- 1. the kernel: newest signed Debian 6.1 cloud image, cached ----------------------------
+
+newest_kernel_pkg() {
+	if [ -n "${KSIGHT_GUEST_KERNEL:-}" ]; then
+		apt-cache show --no-all-versions "$KSIGHT_GUEST_KERNEL" >/dev/null 2>&1 && echo "$KSIGHT_GUEST_KERNEL"
+		return 0
+	fi
+	apt-cache search --names-only '^linux-image-6\.1\.[0-9]+-[0-9]+-cloud-amd64$' 2>/dev/null \
+		| awk '{ print $1 }' | sort -V | tail -n 1
+}
+
+# newest complete cache entry, if any
+cached_kernel() {
+	local d
+	for d in $(ls -d "$CACHE"/${KSIGHT_GUEST_KERNEL:-linux-image-6.1.*}_* 2>/dev/null | sort -V -r); do
+		[ -f "$d/complete" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# fetch_kernel PKG VERSION DEST: apt-get download + extract into DEST (atomically)
+fetch_kernel() {
+	local pkg=$1 ver=$2 dest=$3 dl=$WORK/deb
+	mkdir -p "$dl"
+	# apt downloads as _apt when it can write here (else it warns and does it as root)
+	chown _apt "$dl" 2>/dev/null
+	(cd "$dl" && apt-get download "$pkg=$ver") >"$WORK/apt-download.log" 2>&1 || return 1
+	mkdir -p "$CACHE"
+	rm -rf "$dest.tmp"
+	dpkg-deb -x "$dl"/*.deb "$dest.tmp" || { echo "dpkg-deb -x failed" >>"$WORK/apt-download.log"; return 2; }
+	touch "$dest.tmp/complete"
+	rm -rf "$dest" && mv "$dest.tmp" "$dest"
+	rm -rf "$dl"
+}
+
+# one fetch at a time into the cache
+mkdir -p "$CACHE" && exec 9>"$CACHE/.lock" && flock 9 || bail "lock $CACHE/.lock"
+pkg=$(newest_kernel_pkg)
+if [ -z "$pkg" ]; then
+	# a fresh system has no package lists yet
+	apt_update
+	pkg=$(newest_kernel_pkg)
+fi
+KDIR=""
+why=""
+if [ -n "$pkg" ]; then
+	ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+	dest=$CACHE/${pkg}_$ver
+	if [ -f "$dest/complete" ]; then
+		KDIR=$dest
+	else
+		fetch_kernel "$pkg" "$ver" "$dest"; rc=$?
+		if [ $rc -eq 1 ] && [ $apt_updated -eq 0 ]; then
+			# stale lists: the version they name may be gone from the mirror
+			apt_update && pkg2=$(newest_kernel_pkg) && [ -n "$pkg2" ] && pkg=$pkg2 &&
+				ver=$(apt-cache show --no-all-versions "$pkg" | sed -n 's/^Version: //p' | head -n 1) &&
+				dest=$CACHE/${pkg}_$ver
+			if [ -f "$dest/complete" ]; then rc=0; else fetch_kernel "$pkg" "$ver" "$dest"; rc=$?; fi
+		fi
+		[ $rc -eq 2 ] && { indent "$WORK/apt-download.log"; bail "extract $pkg $ver"; }
+		if [ $rc -eq 0 ]; then
+			KDIR=$dest
+		else
+			why="apt-get download $pkg=$ver: $(grep -E '^(E|Err):' "$WORK/apt-download.log" | tail -n 1)"
+		fi
+	fi
+else
+	why="apt knows no linux-image-6.1.*-cloud-amd64"
+	[ -s "$WORK/apt-update.log" ] && why="$why (apt-get update: $(grep -E '^(E|W|Err):' "$WORK/apt-update.log" | tail -n 1))"
+fi
+if [ -z "$KDIR" ]; then
+	if KDIR=$(cached_kernel); then
+		note "could not fetch the newest kernel ($why); using the cached $(basename "$KDIR")"
+	else
+		echo "ok - # SKIP 6.1 kernel package unavailable: ${why:-unknown}"
+		exit 0
+	fi
+fi
+VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* 2>/dev/null | head -n 1)
+[ -f "$VMLINUZ" ] || bail "kernel image in $KDIR"
+KVER=${VMLINUZ##*/vmlinuz-}
+exec 9>&-
+ok "kernel $(basename "$KDIR") ($KVER) ready in ${KDIR%/*} after $((SECONDS - t0))s"
+
+# --- 2. host tools ----------------------------------------------------------------------------
+
+missing=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+installed qemu-system-x86 || missing+=(qemu-system-x86)
+installed busybox-static || missing+=(busybox-static)
+installed cpio || missing+=(cpio)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+	note "installing ${missing[*]}"
+	apt_update
+	if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$WORK/apt-install.log" 2>&1; then
+		indent "$WORK/apt-update.log"; indent "$WORK/apt-install.log"
+		bail "install ${missing[*]}"
+	fi
+fi
+ok "qemu, busybox-static, cpio and python3 are installed"
+
+# --- 3. build ksight and memhog (our own copy: others may be building in build/) ------------
+
+BUILD=$WORK/build
+if make -C "$ROOT" OUTPUT="$BUILD" "$BUILD/ksight" "$BUILD/tests/memhog" >"$WORK/build.log" 2>&1; then
+	ok "build ksight and memhog"
+else
+	indent "$WORK/build.log" 60
+	bail "build ksight and memhog"
+fi
+
+# --- 4. initramfs -----------------------------------------------------------------------------
+
+R=$WORK/initramfs
+mkdir -p "$R"/{bin,dev,proc,sys,tmp,etc,root,lib/modules}
+
+# copy_with_libs BINARY DEST: the binary, plus every library ldd names and the loader, same paths
+copy_with_libs() {
+	local bin=$1 dest=$2 lib
+	cp "$bin" "$R$dest" || return 1
+	ldd "$bin" >"$WORK/ldd.out" 2>&1 || { indent "$WORK/ldd.out"; return 1; }
+	if grep -q 'not found' "$WORK/ldd.out"; then indent "$WORK/ldd.out"; return 1; fi
+	# "libx.so.1 => /path (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)", "linux-vdso.so.1 (0x...)"
+	for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' "$WORK/ldd.out"); do
+		[ -e "$R$lib" ] && continue
+		mkdir -p "$R$(dirname "$lib")" && cp -L "$lib" "$R$lib" || return 1
+	done
+}
+
+initramfs_ok=1
+cp /bin/busybox "$R/bin/busybox" || initramfs_ok=0
+for applet in $(/bin/busybox --list); do
+	[ "$applet" = busybox ] || ln -sf busybox "$R/bin/$applet"
+done
+copy_with_libs "$BUILD/ksight" /bin/ksight || initramfs_ok=0
+copy_with_libs "$BUILD/tests/memhog" /bin/memhog || initramfs_ok=0
+for m in $MODULES; do
+	mkdir -p "$R/lib/modules/$(dirname "$m")"
+	cp "$KDIR/lib/modules/$KVER/$m" "$R/lib/modules/$m" || initramfs_ok=0
+done
+echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
+
+cat >"$R/init" <<EOF
+#!/bin/sh
+# ksight guest test, generated by tests/guest/kernel-6.1.sh. Everything goes to the console
+# (ttyS0) as "@@KSIGHT ..." lines; the host parses them.
+export PATH=/bin HOME=/root
+POD_UID=$POD_UID
+LIMIT=$LIMIT
+VARIANTS="$VARIANTS"
+MODULES="$MODULES"
+CID_kprobe=$CID_kprobe
+CID_tracepoint=$CID_tracepoint
+CID_tp_btf=$CID_tp_btf
+EOF
+cat >>"$R/init" <<'EOF'
+
+say() { echo "@@KSIGHT $*"; }
+check() { # check NAME COMMAND...
+	local name=$1; shift
+	if "$@" >/tmp/check.out 2>&1; then say "check ok $name"
+	else say "check fail $name: $(head -c 300 /tmp/check.out | tr '\n' ' ')"; fi
+}
+block() { # block NAME FILE: a file between markers
+	say "BEGIN $1"; cat "$2"; echo; say "END $1"
+}
+# alive PID: running, not a zombie
+alive() { [ -r /proc/$1/stat ] && [ "$(cut -d' ' -f3 /proc/$1/stat)" != Z ]; }
+# wait_for SECONDS COMMAND...
+wait_for() {
+	local n=$(($1 * 10)); shift
+	until "$@"; do
+		n=$((n - 1)); [ $n -le 0 ] && return 1
+		usleep 100000
+	done
+}
+
+echo  # the firmware's and kernel's terminal escapes end up on the line before this one
+check "mount proc" mount -t proc proc /proc
+check "mount sysfs" mount -t sysfs sysfs /sys
+check "mount devtmpfs" mount -t devtmpfs devtmpfs /dev
+check "mount tracefs" mount -t tracefs tracefs /sys/kernel/tracing
+check "mount debugfs" mount -t debugfs debugfs /sys/kernel/debug
+check "mount bpffs" mount -t bpf bpf /sys/fs/bpf
+check "mount cgroup2" mount -t cgroup2 cgroup2 /sys/fs/cgroup
+dmesg -n 1  # keep the kernel's OOM reports off the console (they stay in dmesg)
+hostname ksight-guest
+for m in $MODULES; do check "insmod $m" insmod /lib/modules/$m; done
+
+say "kernel $(uname -r)"
+say "cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+# what this kernel's mark_victim carries: pid only (before 6.9) or the victim's details
+FMT=/sys/kernel/tracing/events/oom/mark_victim/format
+block mark_victim.format $FMT
+grep -q 'field:uid_t uid;' $FMT && VARIANTS="$VARIANTS tp_btf"
+say "variants $VARIANTS"
+
+ksight probes -o json >/tmp/probes.out 2>/tmp/probes.err
+say "probes exit $?"
+block probes /tmp/probes.out
+block probes.err /tmp/probes.err
+
+POD=/sys/fs/cgroup/kubepods/burstable/pod$POD_UID
+mkdir -p $POD
+for d in /sys/fs/cgroup /sys/fs/cgroup/kubepods /sys/fs/cgroup/kubepods/burstable $POD; do
+	check "enable +memory in $d" sh -c "echo +memory > $d/cgroup.subtree_control"
+done
+
+for v in $VARIANTS; do
+	eval cid=\$CID_$v
+	cg=$POD/$cid
+	say "variant $v cgroup ${cg#/sys/fs/cgroup}"
+	check "$v: create the memory cgroup" mkdir $cg
+	check "$v: memory.max = $LIMIT" sh -c "echo $LIMIT > $cg/memory.max"
+	echo 0 >$cg/memory.swap.max 2>/dev/null
+
+	ksight trace oom -o json --probe oom/mark_victim=$v >/tmp/$v.out 2>/tmp/$v.err &
+	kpid=$!
+	ready() { grep -q 'ready in' /tmp/$v.err || ! alive $kpid; }
+	wait_for 240 ready
+	if ! grep -q 'ready in' /tmp/$v.err; then
+		say "check fail $v: ksight trace is ready"
+		kill -INT $kpid 2>/dev/null; wait_for 10 eval '! alive $kpid'; kill -KILL $kpid 2>/dev/null
+		wait $kpid; say "variant $v ksight_exit $?"
+		block $v.err /tmp/$v.err
+		rmdir $cg
+		continue
+	fi
+	say "check ok $v: ksight trace is ready"
+
+	rm -f /tmp/victim.pid
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec memhog --pidfile /tmp/victim.pid' sh $cg >/dev/null 2>&1 &
+	hpid=$!
+	if wait_for 180 eval '! alive $hpid'; then
+		wait $hpid; say "variant $v victim_exit $?"
+	else
+		kill -KILL $hpid; wait $hpid
+		say "variant $v victim_exit none (still alive after 180s, killed)"
+	fi
+	say "variant $v victim $(cat /tmp/victim.pid 2>/dev/null) shell $hpid"
+	say "variant $v oom_kill $(sed -n 's/^oom_kill //p' $cg/memory.events)"
+
+	wait_for 60 grep -q '^{' /tmp/$v.out
+	sleep 3  # a duplicate would come right after
+	kill -INT $kpid
+	if ! wait_for 30 eval '! alive $kpid'; then
+		say "variant $v ksight_sigint ignored"
+		kill -KILL $kpid
+	fi
+	wait $kpid; say "variant $v ksight_exit $?"
+	block $v.out /tmp/$v.out
+	block $v.err /tmp/$v.err
+	rmdir $cg
+done
+
+dmesg >/tmp/dmesg.out
+block dmesg /tmp/dmesg.out
+say DONE
+poweroff -f
+EOF
+chmod +x "$R/init"
+(cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initramfs.cpio.gz" || initramfs_ok=0
+if [ $initramfs_ok -eq 1 ]; then
+	ok "initramfs ($(du -h "$WORK/initramfs.cpio.gz" | cut -f1)): busybox, ksight + $(find "$R/lib" "$R/lib64" -name '*.so*' 2>/dev/null | wc -l) shared objects, memhog"
+else
+	bail "initramfs"
+fi
+
+# --- 5. boot ----------------------------------------------------------------------------------
+
+t1=$SECONDS
+timeout $QEMU_TIMEOUT qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G \
+	-nographic -no-reboot -net none \
+	-kernel "$VMLINUZ" -initrd "$WORK/initramfs.cpio.gz" \
+	-append 'console=ttyS0 panic=-1 quiet loglevel=3' \
+	</dev/null >"$WORK/console.log" 2>"$WORK/qemu.err"
+rc=$?
+tr -d '\r' <"$WORK/console.log" >"$WORK/console.txt"
+if [ $rc -eq 124 ]; then
+	not_ok "guest finished within ${QEMU_TIMEOUT}s"
+elif [ $rc -ne 0 ]; then
+	not_ok "qemu exits 0 (got $rc)"; indent "$WORK/qemu.err"
+fi
+if grep -q '^@@KSIGHT DONE' "$WORK/console.txt"; then
+	ok "guest ran to the end in $((SECONDS - t1))s"
+else
+	not_ok "guest ran to the end (see the console's tail)"
+	tail -n 60 "$WORK/console.txt" | sed 's/^/#   /'
+fi
+
+# --- 6. what the guest saw --------------------------------------------------------------------
+
+POD_UID=$POD_UID LIMIT=$LIMIT CID_kprobe=$CID_kprobe CID_tracepoint=$CID_tracepoint CID_tp_btf=$CID_tp_btf \
+python3 - "$WORK/console.txt" <<'EOF' || FAILED=1
+import json, os, re, sys
+
+text = open(sys.argv[1], errors="replace").read()
+text = re.sub(r"\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])", "", text)  # terminal escapes
+lines = text.split("\n")
+pod_uid, limit = os.environ["POD_UID"], int(os.environ["LIMIT"])
+failed = False
+
+def ok(name): print(f"ok - {name}")
+def not_ok(name):
+    global failed
+    failed = True
+    print(f"not ok - {name}")
+def expect_eq(name, got, want):
+    if got == want: ok(name)
+    else: not_ok(f"{name} (got {got!r}, want {want!r})")
+def expect_rss(name, rss):
+    # memhog's anonymous memory fills the 32 MiB cgroup before the kill
+    if isinstance(rss, int) and limit // 2 < rss <= limit: ok(f"{name} ({rss})")
+    else: not_ok(f"{name} (got {rss!r})")
+def note(s): print(f"# {s}")
+
+# "@@KSIGHT BEGIN name" ... "@@KSIGHT END name"; other "@@KSIGHT ..." lines are facts
+blocks, facts, cur = {}, [], None
+for line in lines:
+    m = re.match(r"@@KSIGHT (BEGIN|END) (\S+)$", line)
+    if m:
+        cur = m.group(2) if m.group(1) == "BEGIN" else None
+        if cur: blocks[cur] = []
+        continue
+    if cur is not None:
+        blocks[cur].append(line)
+    elif line.startswith("@@KSIGHT "):
+        facts.append(line[len("@@KSIGHT "):])
+
+def fact(prefix):
+    for f in facts:
+        if f.startswith(prefix): return f[len(prefix):].strip()
+    return None
+
+def dump(name, n=40):
+    for l in [l for l in blocks.get(name, []) if l.strip()][:n]: note("  " + l)
+
+for f in facts:
+    if f.startswith("check ok "): ok("guest: " + f[len("check ok "):])
+    elif f.startswith("check fail "): not_ok("guest: " + f[len("check fail "):])
+
+kernel = fact("kernel ")
+if kernel and kernel.startswith("6.1."): ok(f"guest kernel is {kernel}")
+else: not_ok(f"guest kernel is 6.1.x (got {kernel!r})")
+note(f"cgroup2 controllers: {fact('cgroup2 controllers:')}")
+
+# What the kernel's mark_victim carries decides what ksight must do. Before 6.9 it is
+# TP_PROTO(int pid); 72ba14deb40a (6.9, and backported to stable, 6.1.y included)
+# made it TP_PROTO(struct task_struct *task, uid_t uid) with comm, rss, uid, ... fields.
+fields = re.findall(r"field:[^;]*?\b(\w+)(?:\[\w*\])?;", "\n".join(blocks.get("mark_victim.format", [])))
+fields = [f for f in fields if not f.startswith("common_")]
+if "pid" in fields: ok(f"guest has tracepoint oom/mark_victim (fields: {' '.join(fields)})")
+else: not_ok("guest has tracepoint oom/mark_victim"); dump("mark_victim.format")
+new_mv = "uid" in fields
+note("this kernel's mark_victim is the " + ("6.9 one (task, uid): tp_btf must attach" if new_mv
+     else "pid-only one (before 6.9): tp_btf must be unsupported"))
+
+# --- ksight probes
+expect_eq("probes: exits 0", fact("probes exit "), "0")
+probes = None
+try:
+    probes = json.loads("".join(blocks.get("probes", [])))
+except ValueError as e:
+    not_ok(f"probes: output is JSON ({e})"); dump("probes"); dump("probes.err")
+if probes:
+    note("probes: " + "".join(blocks["probes"]).strip())
+    expect_eq("probes: kernel field", probes.get("kernel"), kernel)
+    sig = next((s for s in probes.get("signals", []) if s.get("signal") == "oom"), None)
+    mv = sig and next((p for p in sig.get("probes", []) if p.get("probe") == "mark_victim"), None)
+    if not mv:
+        not_ok("probes: oom/mark_victim is listed"); dump("probes")
+    else:
+        expect_eq("probes: oom is running", sig.get("running"), True)
+        expect_eq("probes: oom has no error", sig.get("error"), None)
+        var = {v["variant"]: v for v in mv.get("variants", [])}
+        tb, tp, kp = var.get("tp_btf", {}), var.get("tracepoint", {}), var.get("kprobe", {})
+        if new_mv:
+            expect_eq("probes: tp_btf is attached (mark_victim passes the task)", tb.get("state"), "attached")
+            expect_eq("probes: mark_victim takes tp_btf", mv.get("attached"), "tp_btf")
+            expect_eq("probes: tracepoint is on standby", tp.get("state"), "standby")
+        else:
+            expect_eq("probes: tp_btf is unsupported", tb.get("state"), "unsupported")
+            r = tb.get("reason") or ""
+            if "before 6.9" in r: ok("probes: tp_btf's reason says before 6.9")
+            else: not_ok(f"probes: tp_btf's reason says before 6.9 (got {r!r})")
+            expect_eq("probes: tracepoint is attached", tp.get("state"), "attached")
+            expect_eq("probes: mark_victim takes the tracepoint", mv.get("attached"), "tracepoint")
+        if kp.get("state") in ("attached", "standby"):
+            ok(f"probes: kprobe attaches ({kp.get('state')}: {kp.get('reason')!r})")
+        else:
+            not_ok(f"probes: kprobe attaches (got {kp.get('state')!r}: {kp.get('reason')!r})")
+
+# --- one OOM kill per variant
+variants = (fact("variants ") or "").split()
+want = ["kprobe", "tracepoint"] + (["tp_btf"] if new_mv else [])
+expect_eq("guest ran the variants this kernel supports", variants, want)
+for v in variants:
+    cid = os.environ["CID_" + v]
+    cgroup = f"/kubepods/burstable/pod{pod_uid}/{cid}"
+    if fact(f"variant {v} cgroup ") is None:
+        not_ok(f"{v}: the guest ran this variant"); continue
+    expect_eq(f"{v}: guest's cgroup", fact(f"variant {v} cgroup "), cgroup)
+    err = [l for l in blocks.get(f"{v}.err", []) if l.strip()]
+    m = re.match(r"(\d*) shell (\d+)", fact(f"variant {v} victim ") or "")
+    victim = int(m.group(1)) if m and m.group(1) else None
+    if victim is None:
+        not_ok(f"{v}: memhog ran and wrote its pid")
+        for l in err[:30]: note("  err: " + l)
+        continue
+    expect_eq(f"{v}: memhog is the shell it was exec'd from", victim, int(m.group(2)))
+    expect_eq(f"{v}: the victim died of SIGKILL", fact(f"variant {v} victim_exit "), "137")
+    expect_eq(f"{v}: memory.events counts one oom_kill", fact(f"variant {v} oom_kill "), "1")
+    expect_eq(f"{v}: ksight trace exits 0 on SIGINT", fact(f"variant {v} ksight_exit "), "0")
+    out = [l for l in blocks.get(f"{v}.out", []) if l.strip()]
+    events = [l for l in out if l.startswith("{")]
+    if len(events) != 1 or len(out) != len(events):
+        not_ok(f"{v}: exactly one event (got {len(events)} events, {len(out)} lines)")
+        for l in out[:10]: note("  out: " + l)
+        for l in err[:30]: note("  err: " + l)
+        if not events: continue
+    else:
+        ok(f"{v}: exactly one event")
+    try:
+        e = json.loads(events[0])
+    except ValueError as ex:
+        not_ok(f"{v}: the event is JSON ({ex}): {events[0]!r}"); continue
+    note(f"{v} event: {events[0]}")
+    expect_eq(f"{v}: signal", e.get("signal"), "oom")
+    expect_eq(f"{v}: pid is the victim", e.get("pid"), victim)
+    expect_eq(f"{v}: tid is the victim (single-threaded)", e.get("tid"), victim)
+    expect_eq(f"{v}: comm", e.get("comm"), "memhog")
+    expect_eq(f"{v}: pod uid", e.get("pod_uid"), pod_uid)
+    expect_eq(f"{v}: container id", e.get("container_id"), cid)
+    expect_eq(f"{v}: cgroup", e.get("cgroup"), cgroup)
+    expect_eq(f"{v}: memcg limit", e.get("memcg_limit_bytes"), limit)
+    expect_eq(f"{v}: the victim triggered it", e.get("trigger_pid"), victim)
+    expect_eq(f"{v}: trigger comm", e.get("trigger_comm"), "memhog")
+    if v == "kprobe":
+        expect_eq(f"{v}: constraint (exact, from oom_control)", e.get("constraint"), "memcg")
+    else:
+        expect_eq(f"{v}: constraint (from the kernel stack)", e.get("constraint"), "memcg")
+    if v != "tracepoint" or new_mv:
+        # kprobe, tp_btf: read from the live victim; tracepoint: from the 6.9 tracepoint's fields
+        expect_eq(f"{v}: uid", e.get("uid"), 0)
+        expect_eq(f"{v}: oom_score_adj", e.get("oom_score_adj"), 0)
+        expect_rss(f"{v}: anon rss close to the limit", e.get("anon_rss_bytes"))
+    else:
+        # pid-only tracepoint: the rest comes from the exiting task, whose mm is gone by then
+        note(f"{v}: not asserted on a pid-only mark_victim: uid={e.get('uid')!r} "
+             f"anon_rss={e.get('anon_rss_bytes')!r} total_vm={e.get('total_vm_bytes')!r} "
+             f"oom_score_adj={e.get('oom_score_adj')!r}")
+    note(f"{v}: memcg_usage_bytes={e.get('memcg_usage_bytes')!r}")
+
+if failed:
+    dmesg = blocks.get("dmesg", [])
+    keep = [l for l in dmesg if re.search(r"bpf|BPF|oom|Killed|kprobe|BUG|WARN|error|Call Trace", l)]
+    note("guest dmesg (filtered):")
+    for l in keep[:80]: note("  " + l)
+sys.exit(1 if failed else 0)
+EOF
+
+note "total $((SECONDS - t0))s"
+exit $FAILED
