@@ -115,7 +115,7 @@ $(OUTPUT)/ksight: $(OUTPUT)/user/main.o $(OUTPUT)/libksight.a
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libksight.a | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libksight.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libksight.a $(LDLIBS) -lcmocka -lssl -lcrypto -o $@
 
 $(OUTPUT)/tests/verifier: tests/bpf/verifier.c $(BPF_OBJS) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)

@@ -4,7 +4,8 @@
  * while it still exists.
  *
  * Variants, best first (the loader attaches the first that works):
- *   tp_btf     tp_btf/mark_victim: the kernel hands us the victim task (6.9+)
+ *   tp_btf     tp_btf/mark_victim: the kernel hands us the victim task (6.9+,
+ *              and stable kernels that took 72ba14deb40a, e.g. Debian's 6.1.170+)
  *   tracepoint tracepoint/oom/mark_victim + tracepoint/sched/sched_process_exit:
  *              the record is completed when the victim thread exits, because
  *              here current is the allocating task, not the victim
@@ -109,7 +110,7 @@ static __always_inline void fill_memcg_limit(struct oom_event *e, struct mem_cgr
 
 /* Everything that can be read from the victim task itself. */
 static __always_inline void fill_from_task(struct oom_event *e, struct task_struct *task,
-					   struct mem_cgroup *oom_memcg, bool want_mm)
+					   struct mem_cgroup *oom_memcg, bool want_mm, bool at_kill)
 {
 	int memory_id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
 	struct cgroup_subsys_state *css;
@@ -130,6 +131,9 @@ static __always_inline void fill_from_task(struct oom_event *e, struct task_stru
 		capture_cgroup(BPF_CORE_READ(css, cgroup), &e->cgroup);
 		e->flags |= OOM_HAS_CGROUP;
 		fill_memcg_limit(e, (struct mem_cgroup *)css, oom_memcg);
+		/* at exit the victim's memory is already freed: usage would mislead */
+		if (at_kill)
+			e->flags |= OOM_HAS_USAGE;
 	}
 }
 
@@ -145,7 +149,8 @@ static __always_inline void fill_trigger(struct oom_event *e, void *ctx)
 
 /*
  * 6.9+: TRACE_EVENT(mark_victim, TP_PROTO(struct task_struct *task, uid_t uid))
- * (72ba14deb40a); before it passed only the pid, see the tracepoint variant.
+ * (72ba14deb40a, also in some stable trees); before it passed only the pid,
+ * see the tracepoint variant.
  * Called from __oom_kill_process() with the victim locked, right after SIGKILL.
  */
 SEC("tp_btf/mark_victim")
@@ -159,7 +164,7 @@ int BPF_PROG(oom_mark_victim_btf, struct task_struct *task, uid_t uid)
 	__builtin_memset(e, 0, sizeof(struct oom_event) - sizeof(e->kstack) - sizeof(e->cgroup));
 	e->source = OOM_SOURCE_TP_BTF;
 	fill_trigger(e, ctx);
-	fill_from_task(e, task, NULL, true);
+	fill_from_task(e, task, NULL, true, true);
 	ringbuf_submit(e);
 	return 0;
 }
@@ -216,7 +221,7 @@ int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	had_rss = e->flags & OOM_HAS_RSS;
-	fill_from_task(e, task, NULL, !had_rss);
+	fill_from_task(e, task, NULL, !had_rss, false);
 	if (bpf_ringbuf_output(&oom_events, e, sizeof(*e), 0))
 		ringbuf_count(KSIGHT_RB_LOST);
 	else
@@ -240,7 +245,7 @@ int BPF_KPROBE(oom_kill_process_kprobe, struct oom_control *oc, const char *mess
 	e->source = OOM_SOURCE_KPROBE;
 	e->constraint = memcg ? OOM_CONSTRAINT_MEMCG : OOM_CONSTRAINT_GLOBAL;
 	fill_trigger(e, ctx);
-	fill_from_task(e, BPF_CORE_READ(oc, chosen), memcg, true);
+	fill_from_task(e, BPF_CORE_READ(oc, chosen), memcg, true, true);
 	ringbuf_submit(e);
 	return 0;
 }

@@ -22,8 +22,9 @@ enum ksight_oom_source {
 #define OOM_HAS_RSS       (1u << 0) /* total_vm and the three rss fields */
 #define OOM_HAS_UID       (1u << 1)
 #define OOM_HAS_SCORE_ADJ (1u << 2)
-#define OOM_HAS_MEMCG     (1u << 3) /* memcg_limit/usage (0 limit: unlimited) */
+#define OOM_HAS_MEMCG     (1u << 3) /* memcg_limit_bytes (0: unlimited) */
 #define OOM_HAS_CGROUP    (1u << 4)
+#define OOM_HAS_USAGE     (1u << 5) /* memcg_usage_bytes read at kill time */
 
 struct oom_event {
 	__u64 boot_ns;        /* bpf_ktime_get_boot_ns() at kill time */

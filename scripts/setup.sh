@@ -19,7 +19,7 @@ test_packages=(
 	libcmocka-dev                              # unit tests
 	prometheus                                 # promtool, to check the exposition format
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
-	python3 openssl                            # the fake Kubernetes API server and its certificates
+	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 )
 
 packages=("${build_packages[@]}")

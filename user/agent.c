@@ -22,6 +22,7 @@
 #include "common.h"
 #include "env.h"
 #include "http.h"
+#include "k8s.h"
 #include "kernel_features.h"
 #include "loader.h"
 #include "log.h"
@@ -232,6 +233,7 @@ static void agent_stop(struct agent *agent)
 
 	http_server_stop(agent->http);
 	agent->http = NULL;
+	k8s_stop(agent);
 	ring_buffer__free(agent->ringbuf);
 	agent->ringbuf = NULL;
 	for (i = agent->n_runtimes - 1; i >= 0; i--) {
@@ -383,6 +385,7 @@ int agent_main(const struct agent_config *cfg)
 		log_error("cannot set up metrics: out of memory");
 		goto out;
 	}
+	k8s_start(agent);
 	/* bind first: a taken port should fail before the slow BPF work */
 	if (cfg->mode == MODE_RUN) {
 		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));

@@ -28,6 +28,8 @@ struct agent_config {
 	enum output_format format;                   /* trace, probes */
 	const char *btf_path;
 	const char *node_name;
+	const char *kubeconfig;                      /* run, trace: NULL = in-cluster */
+	bool no_k8s;                                 /* run, trace: never talk to the API */
 	bool verbose;
 };
 
@@ -35,6 +37,9 @@ struct metrics_registry;
 struct metric_family;
 struct http_server;
 struct ring_buffer;
+struct pod_cache;
+struct pod_watcher;
+struct event_recorder;
 
 struct agent {
 	const struct agent_config *cfg;
@@ -45,6 +50,9 @@ struct agent {
 	int n_runtimes;
 	struct ring_buffer *ringbuf;
 	struct http_server *http;
+	struct pod_cache *pods;          /* NULL without the Kubernetes API */
+	struct pod_watcher *pod_watcher;
+	struct event_recorder *recorder; /* NULL without the API, and in trace/probes */
 	bool trace;               /* print events (ksight trace) */
 	bool header_printed;
 	uint64_t events;          /* records handled, all signals */

@@ -37,6 +37,11 @@ static void usage_main(FILE *f)
 	print_signals(f);
 }
 
+static const char k8s_options[] =
+	"      --kubeconfig FILE  talk to the Kubernetes API with this kubeconfig (default: in-cluster\n"
+	"                         service account when $KUBERNETES_SERVICE_HOST is set)\n"
+	"      --no-k8s           do not use the Kubernetes API (no pod names, no Events)\n";
+
 static const char common_options[] =
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 	"      --probe S/P=V      use only variant V for probe point P of signal S\n"
@@ -59,7 +64,7 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"  -l, --listen ADDR:PORT   where to serve metrics (default " DEFAULT_LISTEN ";\n"
 			"                           \":PORT\" for every address)\n"
 			"  -s, --signals LIST       comma-separated signals to run (default: all)\n"
-			"%s\n", common_options);
+			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_TRACE:
 		fprintf(f,
@@ -69,7 +74,7 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"\n"
 			"Options:\n"
 			"  -o, --output FORMAT      text (aligned columns, default) or json (one object per line)\n"
-			"%s\n", common_options);
+			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_PROBES:
 		fprintf(f,
@@ -131,6 +136,8 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 		{ "btf", required_argument, NULL, 'B' },
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
+		{ "kubeconfig", required_argument, NULL, 'K' },
+		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -215,6 +222,18 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 		}
 		case 'N':
 			cfg->node_name = optarg;
+			break;
+		case 'K':
+		case 'n':
+			if (mode == MODE_PROBES)
+				return usage_error(mode, "%s is an option of `ksight run` and `ksight trace`",
+						   argv[optind - 1]);
+			if (opt == 'K')
+				cfg->kubeconfig = optarg;
+			else
+				cfg->no_k8s = true;
+			if (cfg->kubeconfig && cfg->no_k8s)
+				return usage_error(mode, "--kubeconfig and --no-k8s contradict each other%s", "");
 			break;
 		case 'v':
 			cfg->verbose = true;

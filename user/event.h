@@ -26,6 +26,8 @@ struct event_common {
 	const char *namespace_; /* names from the Kubernetes API; "" until known */
 	const char *pod;
 	const char *container;
+	/* storage k8s_resolve() points the three names into */
+	char names[3][256];
 };
 
 /* Build the path "/a/b/c" from kernel-captured names (leaf first). */

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "event.h"
+#include "k8s.h"
 #include "metrics.h"
 #include "oom.h"
 #include "oom_signal.h"
@@ -42,7 +43,7 @@ static const struct ksym_range *oom_ksyms(struct oom_state *st)
 static const struct probe_variant mark_victim_variants[] = {
 	{ .name = "tp_btf", .programs = { "oom_mark_victim_btf" },
 	  .btf_arg_index = 0, .btf_arg_struct = "task_struct",
-	  .btf_arg_missing = "this kernel's mark_victim passes only a pid (before 6.9)" },
+	  .btf_arg_missing = "this kernel's mark_victim passes only a pid (before 6.9, without its stable backport)" },
 	{ .name = "tracepoint", .programs = { "oom_mark_victim_tp", "oom_victim_exit_tp" } },
 	{ .name = "kprobe", .programs = { "oom_kill_process_kprobe" } },
 };
@@ -73,6 +74,45 @@ int oom_classify_stack(const __u64 *stack, int frames, const struct ksym_range r
 			in_oom = true;
 	}
 	return in_oom ? OOM_CONSTRAINT_GLOBAL : OOM_CONSTRAINT_UNKNOWN;
+}
+
+void oom_event_message(const struct oom_event *e, const struct event_common *ev, int constraint,
+		       char *out, size_t outlen)
+{
+	char anon[32], file[32], shmem[32], limit[32], usage[32];
+	char who[320];
+	size_t len;
+
+	format_bytes(e->anon_rss_bytes, anon, sizeof(anon));
+	format_bytes(e->file_rss_bytes, file, sizeof(file));
+	format_bytes(e->shmem_rss_bytes, shmem, sizeof(shmem));
+	format_bytes(e->memcg_limit_bytes, limit, sizeof(limit));
+	format_bytes(e->memcg_usage_bytes, usage, sizeof(usage));
+	if (ev->container && ev->container[0])
+		snprintf(who, sizeof(who), " in container %s", ev->container);
+	else if (ev->id.container_id[0])
+		snprintf(who, sizeof(who), " in container %.12s", ev->id.container_id);
+	else if (ev->id.pod_uid[0])
+		snprintf(who, sizeof(who), " in pod %s", ev->id.pod_uid);
+	else
+		snprintf(who, sizeof(who), " in cgroup %s", ev->cgroup && ev->cgroup[0] ? ev->cgroup : "/");
+
+	len = (size_t)snprintf(out, outlen, "Process %s (pid %u)%s was killed by the OOM killer", ev->comm,
+			       ev->pid, who);
+	if (len < outlen && constraint == OOM_CONSTRAINT_MEMCG && e->memcg_limit_bytes && (e->flags & OOM_HAS_USAGE))
+		len += (size_t)snprintf(out + len, outlen - len, ": its memory cgroup reached its limit of %s (usage %s)",
+					limit, usage);
+	else if (len < outlen && constraint == OOM_CONSTRAINT_MEMCG && e->memcg_limit_bytes)
+		len += (size_t)snprintf(out + len, outlen - len, ": its memory cgroup reached its limit of %s", limit);
+	else if (len < outlen && constraint == OOM_CONSTRAINT_GLOBAL)
+		len += (size_t)snprintf(out + len, outlen - len, ": the node ran out of memory");
+	if (len < outlen && (e->flags & OOM_HAS_RSS))
+		len += (size_t)snprintf(out + len, outlen - len, "; rss anon %s, file %s, shmem %s", anon, file, shmem);
+	if (len < outlen && (e->flags & OOM_HAS_SCORE_ADJ))
+		len += (size_t)snprintf(out + len, outlen - len, "; oom_score_adj %d", e->oom_score_adj);
+	if (len < outlen && e->trigger_pid != e->pid)
+		snprintf(out + len, outlen - len, "; the allocation that ran out was by %.16s (pid %u)",
+			 e->trigger_comm, e->trigger_pid);
 }
 
 static void *oom_open(const struct bpf_object_open_opts *opts)
@@ -140,7 +180,7 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	struct event_common ev = { .signal = "oom", .namespace_ = "", .pod = "", .container = "" };
 	char path[KSIGHT_CGROUP_DEPTH * (KSIGHT_CGROUP_NAME_LEN + 1) + 8];
 	char comm[KSIGHT_COMM_LEN + 1], trigger_comm[KSIGHT_COMM_LEN + 1];
-	char details[256], rss[32], limit[32];
+	char details[256], rss[32], limit[32], message[1024];
 	bool has_rss, has_memcg;
 	int constraint;
 	json_object *obj;
@@ -164,6 +204,7 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	ev.pid = e->pid;
 	ev.comm = comm;
 	event_set_cgroup(&ev, path);
+	k8s_resolve(rt->agent, &ev);
 
 	{
 		const char *labels[5] = { ev.namespace_, ev.pod, ev.container,
@@ -182,7 +223,7 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	json_object_object_add(obj, "oom_score_adj", e->flags & OOM_HAS_SCORE_ADJ ?
 			       json_object_new_int(e->oom_score_adj) : NULL);
 	add_u64_or_null(obj, "memcg_limit_bytes", has_memcg, e->memcg_limit_bytes);
-	add_u64_or_null(obj, "memcg_usage_bytes", has_memcg, e->memcg_usage_bytes);
+	add_u64_or_null(obj, "memcg_usage_bytes", has_memcg && (e->flags & OOM_HAS_USAGE), e->memcg_usage_bytes);
 	json_object_object_add(obj, "trigger_pid", json_object_new_int64(e->trigger_pid));
 	json_object_object_add(obj, "trigger_comm", json_object_new_string(trigger_comm));
 	json_object_object_add(obj, "constraint", json_object_new_string(oom_constraint_name(constraint)));
@@ -195,6 +236,9 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	snprintf(details, sizeof(details), "%s rss=%s limit=%s trigger=%s(%u)",
 		 oom_constraint_name(constraint), has_rss ? rss : "?", limit, trigger_comm, e->trigger_pid);
 	event_emit(rt->agent, &ev, obj, details);
+
+	oom_event_message(e, &ev, constraint, message, sizeof(message));
+	k8s_record(rt->agent, &ev, OOM_EVENT_REASON, message, ev.container[0] ? ev.container : ev.id.container_id);
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #ifndef KSIGHT_OOM_SIGNAL_H
 #define KSIGHT_OOM_SIGNAL_H
 
+#include <stddef.h>
 #include <linux/types.h>
 
 #include "ksyms.h"
@@ -21,5 +22,19 @@ enum oom_ksym {
 int oom_classify_stack(const __u64 *stack, int frames, const struct ksym_range ranges[OOM_KSYM_NR]);
 
 const char *oom_constraint_name(int constraint); /* "memcg", "global", "unknown" */
+
+/*
+ * The Kubernetes Event reason for an OOM kill ksight saw. Distinct from
+ * kubelet's OOMKilled/SystemOOM and node-problem-detector's OOMKilling, so
+ * users can tell who said what: this one names the process, not the container.
+ */
+#define OOM_EVENT_REASON "ProcessOOMKilled"
+
+struct oom_event;
+struct event_common;
+
+/* The Event message: what was killed, where, why, how big. */
+void oom_event_message(const struct oom_event *e, const struct event_common *ev, int constraint,
+		       char *out, size_t outlen);
 
 #endif

@@ -48,6 +48,34 @@ wait_for() {
 	done
 }
 
+# eventually NAME SECONDS WANT COMMAND...: ok once COMMAND prints WANT (re-run every 0.1 s)
+eventually() {
+	local name=$1 secs=$2 want=$3; shift 3
+	local got deadline=$((SECONDS + secs))
+	while :; do
+		got=$("$@" 2>/dev/null)
+		[ "$got" == "$want" ] && { ok "$name"; return 0; }
+		[ $SECONDS -ge $deadline ] && break
+		sleep 0.1
+	done
+	not_ok "$name (got '$got', want '$want' within ${secs}s)"
+	return 1
+}
+
+# at_least NAME SECONDS MIN COMMAND...: ok once COMMAND prints a number >= MIN
+at_least() {
+	local name=$1 secs=$2 min=$3; shift 3
+	local got deadline=$((SECONDS + secs))
+	while :; do
+		got=$("$@" 2>/dev/null)
+		awk -v g="$got" -v m="$min" 'BEGIN { exit !(g != "" && g + 0 >= m + 0) }' && { ok "$name"; return 0; }
+		[ $SECONDS -ge $deadline ] && break
+		sleep 0.1
+	done
+	not_ok "$name (got '$got', want >= $min within ${secs}s)"
+	return 1
+}
+
 # start_run NAME [ARGS...]: `ksight run` in the background; sets PORT, RUN_PID
 start_run() {
 	local name=$1; shift

@@ -48,17 +48,17 @@ check "pod kill: time is RFC 3339 with nanoseconds" python3 -c 'import re,sys; s
 expect_eq "pod kill: node" "$(json_field "$WORK/trace.out" 1 node)" "\"$(hostname)\""
 
 series="ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$POD_CG\",constraint=\"memcg\"}"
-check "pod kill: /metrics counts 1" wait_for 5 test "$(metric_value "$series")" = 1
+eventually "pod kill: /metrics counts 1" 5 1 metric_value "$series"
 
 # --- 2: a second kill in the same container
 oom_kill "$POD_CG" >/dev/null
-check "second kill: /metrics counts 2" wait_for 10 test "$(metric_value "$series")" = 2
+eventually "second kill: /metrics counts 2" 10 2 metric_value "$series"
 
 # --- 3: the victim is a child, not the cgroup's first process
 child=$(oom_kill "$POD_CG" --fork)
 check "child kill: trace printed it" wait_for 10 has_events 3
 expect_eq "child kill: pid is the child" "$(json_field "$WORK/trace.out" 3 pid)" "$child"
-check "child kill: /metrics counts 3" wait_for 5 test "$(metric_value "$series")" = 3
+eventually "child kill: /metrics counts 3" 5 3 metric_value "$series"
 
 # --- 4: systemd driver + containerd naming, besteffort
 pid=$(oom_kill "$SD_CG")
@@ -74,8 +74,8 @@ expect_eq "non-pod kill: empty pod uid" "$(json_field "$WORK/trace.out" 5 pod_ui
 expect_eq "non-pod kill: empty container id" "$(json_field "$WORK/trace.out" 5 container_id)" '""'
 expect_eq "non-pod kill: empty pod name" "$(json_field "$WORK/trace.out" 5 pod)" '""'
 expect_eq "non-pod kill: cgroup" "$(json_field "$WORK/trace.out" 5 cgroup)" "\"/$PLAIN_CG\""
-check "non-pod kill: /metrics has empty pod labels and the cgroup" wait_for 5 test \
-	"$(metric_value "ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$PLAIN_CG\",constraint=\"memcg\"}")" = 1
+eventually "non-pod kill: /metrics has empty pod labels and the cgroup" 5 1 \
+	metric_value "ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$PLAIN_CG\",constraint=\"memcg\"}"
 
 # --- no event was lost, and exactly 5 went through the ring buffer
 expect_eq "no ring-buffer loss" "$(metric_value 'ksight_ringbuf_lost_total{signal="oom"}')" 0

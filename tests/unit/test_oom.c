@@ -157,7 +157,7 @@ static void test_record_to_json_and_metrics(void **state)
 	e->oom_score_adj = 999;
 	e->constraint = OOM_CONSTRAINT_MEMCG;
 	e->source = OOM_SOURCE_KPROBE;
-	e->flags = OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ | OOM_HAS_MEMCG | OOM_HAS_CGROUP;
+	e->flags = OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ | OOM_HAS_MEMCG | OOM_HAS_CGROUP | OOM_HAS_USAGE;
 	memcpy(e->comm, "memhog\"\\x", 9);
 	memcpy(e->trigger_comm, "memhog", 6);
 	e->cgroup.depth = 4;

@@ -1,0 +1,991 @@
+/*
+ * Kubernetes Event recorder (see k8s_events.h).
+ *
+ * record() copies the occurrence onto an input list under a mutex and wakes
+ * the worker. The worker runs each occurrence through the correlator and
+ * turns it into an "item": one Event object to bring up to date on the
+ * server (POST or PATCH). A later occurrence of the same series while its
+ * item is still queued (or waiting for a retry) is folded into that item, so
+ * there is at most one item per Event object and requests for one object
+ * never overtake each other. Items waiting for a retry keep their place but
+ * do not hold up the others: the worker sends the first item that is due.
+ *
+ * The queue bound covers both lists: occurrences not yet correlated plus
+ * items not yet delivered.
+ *
+ * Trade-off: retries are per item. While the API server is down, each
+ * queued item retries on its own schedule (at most one request per item per
+ * 60 s once backed off, and one request at a time), rather than the whole
+ * queue pausing behind one probe.
+ */
+#include "k8s_events.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "event_correlator.h"
+#include "log.h"
+
+#ifndef KSIGHT_VERSION
+#define KSIGHT_VERSION "dev"
+#endif
+
+#define NSEC_PER_SEC   1000000000LL
+#define NSEC_PER_MSEC  1000000LL
+#define MAX_RESPONSE   (64 * 1024)
+#define REJECT_LOG_MAX 64
+
+/* ---- pure helpers ---- */
+
+static bool nonempty(const char *s)
+{
+	return s && *s;
+}
+
+static bool alnum_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 1123 label: what a namespace must be. */
+static bool dns_label(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n > 63 || !alnum_char(s[0]) || !alnum_char(s[n - 1]))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!alnum_char(s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+const char *k8s_event_namespace(const struct k8s_event *ev)
+{
+	/* legacy validation: a cluster-scoped object's Event may live in "" or "default" */
+	return nonempty(ev->object.namespace_) ? ev->object.namespace_ : "default";
+}
+
+int k8s_event_check(const struct k8s_event *ev)
+{
+	if (!ev || !nonempty(ev->type) || !nonempty(ev->reason) || !nonempty(ev->object.kind) ||
+	    !nonempty(ev->object.name))
+		return -EINVAL;
+	/* the namespace goes into the URL path */
+	if (nonempty(ev->object.namespace_) && !dns_label(ev->object.namespace_))
+		return -EINVAL;
+	return 0;
+}
+
+int k8s_event_time(int64_t ns, char *buf, size_t len)
+{
+	int64_t sec = ns / NSEC_PER_SEC;
+	time_t t;
+	struct tm tm;
+
+	if (len < 21)
+		return -ENOSPC;
+	if (ns % NSEC_PER_SEC < 0)
+		sec--;  /* floor: metav1.Time truncates towards the past */
+	t = (time_t)sec;
+	if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
+		return -EINVAL;
+	return 0;
+}
+
+size_t k8s_utf8_prefix(const char *s, size_t len, size_t max)
+{
+	size_t n = max, back = 0;
+
+	if (len <= max)
+		return len;
+	/*
+	 * s[n] is the first byte cut off: if it continues a sequence, that
+	 * sequence started at most 3 bytes earlier; drop it whole. More than
+	 * 3 continuation bytes is not UTF-8: cut where asked.
+	 */
+	while (n > 0 && back < 3 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+		n--;
+		back++;
+	}
+	if (((unsigned char)s[n] & 0xc0) == 0x80)
+		return max;
+	return n;
+}
+
+/* Add `v` under `key`; consumes `v` either way. */
+static int jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int jadd_str(struct json_object *o, const char *key, const char *s)
+{
+	return jadd(o, key, json_object_new_string(s ? s : ""));
+}
+
+/* Omit empty optional fields, as Go's omitempty does. */
+static int jadd_opt(struct json_object *o, const char *key, const char *s)
+{
+	return nonempty(s) ? jadd_str(o, key, s) : 0;
+}
+
+static int jadd_time(struct json_object *o, const char *key, int64_t ns)
+{
+	char ts[32];
+
+	if (k8s_event_time(ns, ts, sizeof(ts)))
+		return -EINVAL;
+	return jadd_str(o, key, ts);
+}
+
+static int jadd_message(struct json_object *o, const char *msg)
+{
+	size_t len = msg ? strlen(msg) : 0;
+
+	return jadd(o, "message", json_object_new_string_len(msg ? msg : "",
+							     (int)k8s_utf8_prefix(msg, len, K8S_EVENT_MESSAGE_MAX)));
+}
+
+static int render(struct json_object *root, struct strbuf *out)
+{
+	const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (!s)
+		return -ENOMEM;
+	strbuf_puts(out, s);
+	return out->oom ? -ENOMEM : 0;
+}
+
+int k8s_event_post_body(const struct k8s_event_object *o, struct strbuf *out)
+{
+	const struct k8s_event *ev = o->ev;
+	struct json_object *root = json_object_new_object();
+	struct json_object *meta = json_object_new_object();
+	struct json_object *obj = json_object_new_object();
+	struct json_object *src = json_object_new_object();
+	char instance[K8S_EVENT_INSTANCE_MAX + 1];
+	int err = 0;
+
+	if (!root || !meta || !obj || !src) {
+		json_object_put(root);
+		json_object_put(meta);
+		json_object_put(obj);
+		json_object_put(src);
+		return -ENOMEM;
+	}
+	/* the host is a node name (<= 253); reportingInstance allows 128 once eventTime is set */
+	snprintf(instance, sizeof(instance), "%s", o->host ? o->host : "");
+
+	err |= jadd_str(meta, "name", o->name);
+	err |= jadd_str(meta, "namespace", k8s_event_namespace(ev));
+
+	/* apiVersion and uid: without them kubectl events --for / describe miss the Event */
+	err |= jadd_str(obj, "apiVersion", "v1");
+	err |= jadd_str(obj, "kind", ev->object.kind);
+	err |= jadd_opt(obj, "namespace", ev->object.namespace_);
+	err |= jadd_str(obj, "name", ev->object.name);
+	err |= jadd_opt(obj, "uid", ev->object.uid);
+	err |= jadd_opt(obj, "fieldPath", ev->object.field_path);
+
+	err |= jadd_str(src, "component", o->component);
+	err |= jadd_opt(src, "host", o->host);
+
+	err |= jadd_str(root, "apiVersion", "v1");
+	err |= jadd_str(root, "kind", "Event");
+	err |= jadd(root, "metadata", meta);
+	err |= jadd(root, "involvedObject", obj);
+	err |= jadd_str(root, "reason", ev->reason);
+	err |= jadd_message(root, ev->message);
+	err |= jadd(root, "source", src);
+	err |= jadd_time(root, "firstTimestamp", o->first_ns);
+	err |= jadd_time(root, "lastTimestamp", o->last_ns);
+	err |= jadd(root, "count", json_object_new_int(o->count));
+	err |= jadd_str(root, "type", ev->type);
+	/* Go field ReportingController, JSON key reportingComponent; eventTime stays unset */
+	err |= jadd_str(root, "reportingComponent", o->component);
+	err |= jadd_str(root, "reportingInstance", instance);
+	if (!err)
+		err = render(root, out);
+	json_object_put(root);
+	return err ? -ENOMEM : 0;
+}
+
+int k8s_event_patch_body(int32_t count, int64_t last_ns, const char *message, struct strbuf *out)
+{
+	struct json_object *root = json_object_new_object();
+	int err = 0;
+
+	if (!root)
+		return -ENOMEM;
+	/* exactly what client-go's two-way merge patch of an Event contains */
+	err |= jadd(root, "count", json_object_new_int(count));
+	err |= jadd_time(root, "lastTimestamp", last_ns);
+	err |= jadd_message(root, message);
+	if (!err)
+		err = render(root, out);
+	json_object_put(root);
+	return err ? -ENOMEM : 0;
+}
+
+/* Nothing that could change the URL's meaning: [a-z0-9.-] only. */
+static bool path_safe(const char *s)
+{
+	if (!nonempty(s) || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!alnum_char(*s) && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+int k8s_event_path(const char *ns, const char *name, char *buf, size_t len)
+{
+	int n;
+
+	if (!path_safe(ns) || (name && !path_safe(name)))
+		return -EINVAL;
+	if (name)
+		n = snprintf(buf, len, "/api/v1/namespaces/%s/events/%s", ns, name);
+	else
+		n = snprintf(buf, len, "/api/v1/namespaces/%s/events", ns);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+long k8s_event_backoff_ms(unsigned int retry, long retry_after_s, uint32_t rnd)
+{
+	long base = K8S_EVENT_BACKOFF_MAX_MS, d;
+
+	if (retry < 1)
+		retry = 1;
+	if (retry <= 7) {  /* 1 s << 6 is already past the cap; no shift overflow after */
+		base = (long)K8S_EVENT_BACKOFF_MIN_MS << (retry - 1);
+		if (base > K8S_EVENT_BACKOFF_MAX_MS)
+			base = K8S_EVENT_BACKOFF_MAX_MS;
+	}
+	/* jitter only shortens: nodes that failed together spread out, the cap stays a cap */
+	d = base - (long)(rnd % (uint32_t)(base / 4 + 1));
+	if (retry_after_s > 0) {
+		long ra = retry_after_s > K8S_EVENT_RETRY_AFTER_MAX_S ? K8S_EVENT_RETRY_AFTER_MAX_S
+								      : retry_after_s;
+
+		if (ra * 1000 > d)
+			d = ra * 1000;
+	}
+	return d;
+}
+
+enum k8s_event_verdict k8s_event_verdict(int is_patch, int rc, long status)
+{
+	/* -EMSGSIZE: an answer arrived, only its body was too big; its status counts */
+	if (rc < 0 && !(rc == -EMSGSIZE && status >= 100))
+		return KEV_RETRY;
+	if (status >= 200 && status < 300)
+		return KEV_DONE;
+	if (status == 404 && is_patch)
+		return KEV_RECREATE;
+	if (status == 409 && !is_patch)
+		return KEV_RENAME;
+	/*
+	 * 401: k8s_request already re-read the token once; kubelet may not
+	 * have rotated it yet. 429: APF or EventRateLimit throttling.
+	 */
+	if (status < 100 || status == 401 || status == 408 || status == 429 || status >= 500)
+		return KEV_RETRY;
+	return KEV_REJECT;
+}
+
+/* ---- recorder ---- */
+
+/* One occurrence as record() copied it: `ev` points into `data`. */
+struct rec_event {
+	struct rec_event *next;
+	struct k8s_event ev;
+	char data[];
+};
+
+/* One Event object to bring up to date on the server. */
+struct rec_item {
+	struct rec_item *next;
+	struct rec_event *e;     /* the newest occurrence: its message is sent */
+	enum ec_action action;   /* EC_CREATE or EC_PATCH */
+	char name[EC_NAME_MAX];
+	int32_t count;
+	int64_t first_ns, last_ns;
+	unsigned int failures;   /* attempts that failed with a retryable error */
+	int64_t due_ns;          /* CLOCK_MONOTONIC; 0: now */
+	bool recreate;           /* a PATCH found it gone: a successful POST counts as recreated */
+	bool renamed;            /* a 409 was already answered with a new name */
+};
+
+struct rec_seen {
+	long status;
+	char ns[64];
+};
+
+struct event_recorder {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;     /* worker: input or stop */
+	pthread_cond_t drained;  /* flush: nothing left */
+	pthread_t thread;
+
+	/* under lock */
+	bool stop;
+	struct rec_event *in_head, **in_tail;
+	size_t in_len;           /* occurrences not yet correlated (incl. the batch being correlated) */
+	size_t pending_len;      /* the worker's n_items, published */
+	size_t cap;
+
+	/* read-only after start */
+	char *component, *host;
+	char server[512];
+	struct metric_family *results;
+
+	/* worker only */
+	struct k8s_client *client;
+	struct event_correlator *ec;
+	struct rec_item *items, **items_tail;
+	size_t n_items;
+	uint64_t rnd;
+	bool failing;            /* since the last success, something failed: logged once */
+	bool gave_up_logged;
+	struct rec_seen seen[REJECT_LOG_MAX];
+	size_t n_seen;
+
+	int invalid_logged;      /* atomic */
+};
+
+static const char *const rec_results[] = {
+	"created", "patched", "recreated", "throttled", "queue_full", "retried", "failed", "rejected",
+};
+
+static void rec_count(struct event_recorder *r, const char *result)
+{
+	if (r->results)
+		metrics_counter_add(r->results, &result, 1);
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC };
+
+	return ts;
+}
+
+static uint32_t rec_random(struct event_recorder *r)
+{
+	/* xorshift64*: jitter only, no need for more */
+	r->rnd ^= r->rnd >> 12;
+	r->rnd ^= r->rnd << 25;
+	r->rnd ^= r->rnd >> 27;
+	return (uint32_t)((r->rnd * 0x2545f4914f6cdd1dULL) >> 32);
+}
+
+static struct rec_event *rec_event_copy(const struct k8s_event *src, int64_t now_ns)
+{
+	const char *in[] = {
+		src->type, src->reason, src->message, src->key, src->object.kind,
+		src->object.namespace_, src->object.name, src->object.uid, src->object.field_path,
+	};
+	enum { N = sizeof(in) / sizeof(in[0]) };
+	size_t len[N], total = 0, i;
+	const char *out[N];
+	struct rec_event *e;
+	char *p;
+
+	for (i = 0; i < N; i++) {
+		len[i] = in[i] ? strlen(in[i]) : 0;
+		total += len[i] + 1;
+	}
+	/* only what can be sent is kept */
+	len[2] = k8s_utf8_prefix(in[2], len[2], K8S_EVENT_MESSAGE_MAX);
+	e = malloc(sizeof(*e) + total);
+	if (!e)
+		return NULL;
+	p = e->data;
+	for (i = 0; i < N; i++) {
+		if (len[i])
+			memcpy(p, in[i], len[i]);
+		p[len[i]] = '\0';
+		out[i] = p;
+		p += len[i] + 1;
+	}
+	e->next = NULL;
+	e->ev = (struct k8s_event){
+		.type = out[0], .reason = out[1], .message = out[2], .key = out[3],
+		.object = { .kind = out[4], .namespace_ = out[5], .name = out[6], .uid = out[7],
+			    .field_path = out[8] },
+		.time_ns = src->time_ns ? src->time_ns : now_ns,
+	};
+	return e;
+}
+
+static void rec_to_ec(const struct k8s_event *ev, struct ec_event *out)
+{
+	*out = (struct ec_event){
+		.type = ev->type, .reason = ev->reason, .key = ev->key,
+		.object = { .kind = ev->object.kind, .namespace_ = ev->object.namespace_,
+			    .name = ev->object.name, .uid = ev->object.uid, .api_version = "v1",
+			    .field_path = ev->object.field_path },
+	};
+}
+
+static void rec_item_remove(struct event_recorder *r, struct rec_item *it)
+{
+	struct rec_item **pp = &r->items;
+
+	while (*pp != it)
+		pp = &(*pp)->next;
+	*pp = it->next;
+	if (r->items_tail == &it->next)
+		r->items_tail = pp;
+	r->n_items--;
+	free(it->e);
+	free(it);
+}
+
+/* Correlate one occurrence into the item list; takes ownership of `e`. */
+static void rec_correlate(struct event_recorder *r, struct rec_event *e)
+{
+	struct ec_decision d;
+	struct ec_event ce;
+	struct rec_item *it;
+	int err;
+
+	rec_to_ec(&e->ev, &ce);
+	err = event_correlator_observe(r->ec, &ce, e->ev.time_ns, &d);
+	if (err || d.action == EC_THROTTLED) {
+		rec_count(r, err == -EINVAL ? "rejected" : err ? "failed" : "throttled");
+		free(e);
+		return;
+	}
+	/* one item per Event object: fold into the queued one, keep its place and retry time */
+	for (it = r->items; it; it = it->next) {
+		if (strcmp(it->name, d.name))
+			continue;
+		if (d.action == EC_CREATE)
+			it->action = EC_CREATE;
+		if (d.count > it->count)
+			it->count = d.count;
+		if (d.last_ns > it->last_ns)
+			it->last_ns = d.last_ns;
+		free(it->e);
+		it->e = e;
+		return;
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		rec_count(r, "failed");
+		free(e);
+		return;
+	}
+	it->e = e;
+	it->action = d.action;
+	memcpy(it->name, d.name, sizeof(it->name));
+	it->count = d.count;
+	it->first_ns = d.first_ns;
+	it->last_ns = d.last_ns;
+	*r->items_tail = it;
+	r->items_tail = &it->next;
+	r->n_items++;
+}
+
+/* The first item due at `now`; *next_due gets the earliest due time of the rest (INT64_MAX if none). */
+static struct rec_item *rec_first_due(struct event_recorder *r, int64_t now, int64_t *next_due)
+{
+	struct rec_item *it;
+
+	*next_due = INT64_MAX;
+	for (it = r->items; it; it = it->next) {
+		if (it->due_ns <= now)
+			return it;
+		if (it->due_ns < *next_due)
+			*next_due = it->due_ns;
+	}
+	return NULL;
+}
+
+/* Status.message of an API error body, or "". */
+static void rec_status_message(const struct k8s_response *resp, char *buf, size_t len)
+{
+	struct json_object *root, *msg;
+
+	buf[0] = '\0';
+	if (!resp->body.buf || resp->truncated)
+		return;
+	root = json_tokener_parse(resp->body.buf);
+	if (root && json_object_object_get_ex(root, "message", &msg) && json_object_is_type(msg, json_type_string))
+		snprintf(buf, len, ": %s", json_object_get_string(msg));
+	json_object_put(root);
+}
+
+static void rec_reject(struct event_recorder *r, struct rec_item *it, const char *verb,
+		       const struct k8s_response *resp)
+{
+	const char *ns = k8s_event_namespace(&it->e->ev);
+	char msg[512];
+	size_t i;
+
+	rec_count(r, "rejected");
+	/* once per status and namespace: a missing RBAC rule would otherwise log every event */
+	for (i = 0; i < r->n_seen; i++)
+		if (r->seen[i].status == resp->status && !strcmp(r->seen[i].ns, ns))
+			return;
+	if (r->n_seen == REJECT_LOG_MAX)
+		return;
+	r->seen[r->n_seen].status = resp->status;
+	snprintf(r->seen[r->n_seen].ns, sizeof(r->seen[r->n_seen].ns), "%s", ns);
+	r->n_seen++;
+	rec_status_message(resp, msg, sizeof(msg));
+	log_warn("the API server rejected %s of Event %s/%s (%s on %s %s): HTTP %ld%s; such events are dropped "
+		 "(logged once per status and namespace, counted in ksight_k8s_events_total{result=\"rejected\"})",
+		 verb, ns, it->name, it->e->ev.reason, it->e->ev.object.kind, it->e->ev.object.name,
+		 resp->status, msg);
+}
+
+/* The server has the object: remember its resourceVersion and count. */
+static void rec_confirm(struct event_recorder *r, struct rec_item *it, const struct k8s_response *resp)
+{
+	struct json_object *root = NULL, *meta, *v;
+	const char *rv = NULL;
+	int32_t count = 0;
+	struct ec_event ce;
+
+	if (resp->body.buf && !resp->truncated)
+		root = json_tokener_parse(resp->body.buf);
+	if (root) {
+		if (json_object_object_get_ex(root, "metadata", &meta) &&
+		    json_object_object_get_ex(meta, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
+			rv = json_object_get_string(v);
+		if (json_object_object_get_ex(root, "count", &v) && json_object_is_type(v, json_type_int))
+			count = json_object_get_int(v);
+	}
+	rec_to_ec(&it->e->ev, &ce);
+	event_correlator_confirmed(r->ec, &ce, it->name, rv, count);
+	json_object_put(root);
+	if (r->failing) {
+		log_info("Kubernetes Events reach %s again", r->server);
+		r->failing = false;
+		r->gave_up_logged = false;
+	}
+}
+
+/* One request for `it`. The verdict, or -errno when the request cannot even be built. */
+static int rec_request(struct event_recorder *r, struct rec_item *it, bool patch, struct k8s_response *resp)
+{
+	const char *ns = k8s_event_namespace(&it->e->ev);
+	struct strbuf body = STRBUF_INIT;
+	char path[512];
+	int err;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after_s = -1;
+	if (patch) {
+		err = k8s_event_patch_body(it->count, it->last_ns, it->e->ev.message, &body);
+	} else {
+		struct k8s_event_object o = {
+			.ev = &it->e->ev, .name = it->name, .component = r->component, .host = r->host,
+			.count = it->count, .first_ns = it->first_ns, .last_ns = it->last_ns,
+		};
+
+		err = k8s_event_post_body(&o, &body);
+	}
+	if (!err)
+		err = k8s_event_path(ns, patch ? it->name : NULL, path, sizeof(path));
+	if (err) {
+		strbuf_free(&body);
+		return err;
+	}
+	err = k8s_request(r->client, patch ? "PATCH" : "POST", path,
+			  patch ? "application/strategic-merge-patch+json" : "application/json",
+			  body.buf, MAX_RESPONSE, K8S_EVENT_TIMEOUT_MS, resp);
+	strbuf_free(&body);
+	return (int)k8s_event_verdict(patch, err, resp->status);
+}
+
+/* A retryable failure: back off, or give up after K8S_EVENT_MAX_TRIES attempts. True when given up. */
+static bool rec_retry_later(struct event_recorder *r, struct rec_item *it, const struct k8s_response *resp)
+{
+	char what[300];
+
+	if (resp->status)
+		snprintf(what, sizeof(what), "HTTP %ld", resp->status);
+	else
+		snprintf(what, sizeof(what), "%s", resp->error[0] ? resp->error : "no answer");
+	if (!r->failing) {
+		log_warn("cannot deliver Kubernetes Events to %s: %s; retrying with backoff, up to %d tries each",
+			 r->server, what, K8S_EVENT_MAX_TRIES);
+		r->failing = true;
+	}
+	if (++it->failures < K8S_EVENT_MAX_TRIES) {
+		rec_count(r, "retried");
+		it->due_ns = clock_ns(CLOCK_MONOTONIC) +
+			     k8s_event_backoff_ms(it->failures, resp->retry_after_s, rec_random(r)) * NSEC_PER_MSEC;
+		return false;
+	}
+	rec_count(r, "failed");
+	if (!r->gave_up_logged) {
+		log_warn("gave up on Kubernetes Event %s/%s after %d tries (last: %s); further ones are counted in "
+			 "ksight_k8s_events_total{result=\"failed\"}",
+			 k8s_event_namespace(&it->e->ev), it->name, K8S_EVENT_MAX_TRIES, what);
+		r->gave_up_logged = true;
+	}
+	return true;
+}
+
+/* A POST that will not happen: the next occurrence of the series POSTs instead of PATCHing. */
+static void rec_create_failed(struct event_recorder *r, struct rec_item *it)
+{
+	struct ec_event ce;
+
+	rec_to_ec(&it->e->ev, &ce);
+	event_correlator_send_failed(r->ec, &ce, it->name);
+}
+
+static void rec_build_failed(struct event_recorder *r, struct rec_item *it, int err)
+{
+	rec_count(r, "failed");
+	log_warn("cannot build the request for Kubernetes Event %s/%s: %s", k8s_event_namespace(&it->e->ev),
+		 it->name, strerror(-err));
+}
+
+/* Send one item; removes it when done, else schedules its retry. */
+static void rec_send(struct event_recorder *r, struct rec_item *it)
+{
+	struct k8s_response resp;
+	struct ec_decision d;
+	struct ec_event ce;
+	int v;
+
+	if (it->action == EC_PATCH) {
+		v = rec_request(r, it, true, &resp);
+		switch (v) {
+		case KEV_DONE:
+			rec_count(r, "patched");
+			rec_confirm(r, it, &resp);
+			goto done;
+		case KEV_RETRY:
+			if (rec_retry_later(r, it, &resp))
+				goto done;
+			k8s_response_free(&resp);
+			return;
+		case KEV_RECREATE:
+			/* expired (event TTL) or deleted: POST it again, same name, count, firstTimestamp */
+			rec_to_ec(&it->e->ev, &ce);
+			if (!event_correlator_not_found(r->ec, &ce, it->name, &d) && d.count > it->count)
+				it->count = d.count;
+			it->action = EC_CREATE;
+			it->recreate = true;
+			k8s_response_free(&resp);
+			break;
+		default:
+			if (v < 0) {
+				rec_build_failed(r, it, v);
+				goto done;
+			}
+			rec_reject(r, it, "PATCH", &resp);
+			goto done;
+		}
+	}
+
+	for (;;) {
+		v = rec_request(r, it, false, &resp);
+		switch (v) {
+		case KEV_DONE:
+			rec_count(r, it->recreate ? "recreated" : "created");
+			rec_confirm(r, it, &resp);
+			goto done;
+		case KEV_RETRY:
+			if (rec_retry_later(r, it, &resp)) {
+				rec_create_failed(r, it);
+				goto done;
+			}
+			k8s_response_free(&resp);
+			return;
+		case KEV_RENAME:
+			if (!it->renamed) {
+				/* a name taken, e.g. by a series before a restart: a fresh one, once */
+				rec_to_ec(&it->e->ev, &ce);
+				event_correlator_renamed(r->ec, &ce, it->name, clock_ns(CLOCK_REALTIME), it->name,
+							 sizeof(it->name));
+				it->renamed = true;
+				rec_count(r, "retried");
+				k8s_response_free(&resp);
+				continue;
+			}
+			/* fall through */
+		default:
+			if (v < 0)
+				rec_build_failed(r, it, v);
+			else
+				rec_reject(r, it, "POST", &resp);
+			rec_create_failed(r, it);
+			goto done;
+		}
+	}
+done:
+	k8s_response_free(&resp);
+	rec_item_remove(r, it);
+}
+
+static void *rec_worker(void *arg)
+{
+	struct event_recorder *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		struct rec_event *batch, *e;
+		struct rec_item *it;
+		int64_t next_due;
+		size_t n;
+
+		if (r->stop)
+			break;
+		it = rec_first_due(r, clock_ns(CLOCK_MONOTONIC), &next_due);
+		if (!r->in_head && !it) {
+			if (next_due == INT64_MAX) {
+				pthread_cond_wait(&r->wake, &r->lock);
+			} else {
+				struct timespec ts = ns_to_ts(next_due);
+
+				pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+			}
+			continue;
+		}
+		/* in_len keeps counting the batch until it is in the item list */
+		batch = r->in_head;
+		n = r->in_len;
+		r->in_head = NULL;
+		r->in_tail = &r->in_head;
+		pthread_mutex_unlock(&r->lock);
+
+		while ((e = batch)) {
+			batch = e->next;
+			e->next = NULL;
+			rec_correlate(r, e);
+		}
+		/* new items go to the back: an older item that is due goes first */
+		it = rec_first_due(r, clock_ns(CLOCK_MONOTONIC), &next_due);
+		if (it)
+			rec_send(r, it);
+
+		pthread_mutex_lock(&r->lock);
+		r->in_len -= n;
+		r->pending_len = r->n_items;
+		if (!r->in_len && !r->pending_len)
+			pthread_cond_broadcast(&r->drained);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	err = pthread_condattr_init(&attr);
+	if (err)
+		return -err;
+	err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
+}
+
+static void rec_free(struct event_recorder *r)
+{
+	struct rec_event *e;
+
+	while (r->items)
+		rec_item_remove(r, r->items);
+	while ((e = r->in_head)) {
+		r->in_head = e->next;
+		free(e);
+	}
+	event_correlator_free(r->ec);
+	if (r->client)
+		k8s_client_free(r->client);
+	free(r->component);
+	free(r->host);
+	free(r);
+}
+
+struct event_recorder *event_recorder_start(const struct k8s_config *cfg, const char *component,
+					    const char *host, struct metrics_registry *reg, size_t queue_cap)
+{
+	static const char *const labels[] = { "result" };
+	struct event_recorder *r = calloc(1, sizeof(*r));
+	size_t i;
+	int err;
+
+	if (!r) {
+		log_warn("Kubernetes Events disabled: out of memory");
+		return NULL;
+	}
+	r->cap = queue_cap ? queue_cap : K8S_EVENT_QUEUE_CAP;
+	r->in_tail = &r->in_head;
+	r->items_tail = &r->items;
+	r->component = strdup(component ? component : "ksight");
+	r->host = strdup(host ? host : "");
+	snprintf(r->server, sizeof(r->server), "%s", cfg->server);
+	r->rnd = (uint64_t)clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL;
+	if (!r->rnd)
+		r->rnd = 1;
+	if (reg) {
+		r->results = metrics_family(reg, "ksight_k8s_events_total",
+					    "Kubernetes Event occurrences and requests by outcome: created, patched, "
+					    "recreated (after a 404), throttled (spam filter), queue_full, retried, "
+					    "failed (gave up), rejected (4xx or invalid).",
+					    METRIC_COUNTER, labels, 1, NULL, 0);
+		/* every result from zero, so rate() and alerts see the series before the first one */
+		for (i = 0; r->results && i < sizeof(rec_results) / sizeof(rec_results[0]); i++)
+			metrics_counter_add(r->results, &rec_results[i], 0);
+	}
+	r->ec = event_correlator_new(r->component, r->host, 0);
+	r->client = k8s_client_new(cfg, "ksight/" KSIGHT_VERSION);
+	if (!r->client) {
+		log_warn("Kubernetes Events disabled: cannot create an API client for %s", r->server);
+		goto fail;
+	}
+	if (!r->component || !r->host || !r->ec || (reg && !r->results)) {
+		log_warn("Kubernetes Events disabled: cannot set up the recorder (out of memory)");
+		goto fail;
+	}
+	err = pthread_mutex_init(&r->lock, NULL);
+	if (err)
+		goto fail_err;
+	err = -cond_init_monotonic(&r->wake);
+	if (err) {
+		pthread_mutex_destroy(&r->lock);
+		goto fail_err;
+	}
+	err = -cond_init_monotonic(&r->drained);
+	if (err) {
+		pthread_cond_destroy(&r->wake);
+		pthread_mutex_destroy(&r->lock);
+		goto fail_err;
+	}
+	err = pthread_create(&r->thread, NULL, rec_worker, r);
+	if (err) {
+		pthread_cond_destroy(&r->drained);
+		pthread_cond_destroy(&r->wake);
+		pthread_mutex_destroy(&r->lock);
+		goto fail_err;
+	}
+	return r;
+fail_err:
+	log_warn("Kubernetes Events disabled: cannot start the recorder thread: %s", strerror(err));
+fail:
+	rec_free(r);
+	return NULL;
+}
+
+void event_recorder_record(struct event_recorder *r, const struct k8s_event *ev)
+{
+	struct rec_event *e;
+	bool full;
+
+	if (!r || !ev)
+		return;
+	if (k8s_event_check(ev)) {
+		rec_count(r, "rejected");
+		if (!__atomic_exchange_n(&r->invalid_logged, 1, __ATOMIC_RELAXED))
+			log_warn("dropping a Kubernetes Event without type, reason, object kind or name, or with an "
+				 "invalid namespace (reason \"%s\"); this is a bug (logged once)",
+				 ev->reason ? ev->reason : "");
+		return;
+	}
+	/* copied before taking the lock: the worker and other callers never wait on malloc */
+	e = rec_event_copy(ev, clock_ns(CLOCK_REALTIME));
+	if (!e) {
+		rec_count(r, "failed");
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	full = r->in_len + r->pending_len >= r->cap;
+	if (!full) {
+		*r->in_tail = e;
+		r->in_tail = &e->next;
+		r->in_len++;
+		pthread_cond_signal(&r->wake);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (full) {
+		free(e);
+		rec_count(r, "queue_full");
+	}
+}
+
+int event_recorder_flush(struct event_recorder *r, int timeout_ms)
+{
+	struct timespec deadline = ns_to_ts(clock_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * NSEC_PER_MSEC);
+	int err = 0;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	while (r->in_len || r->pending_len) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&r->drained, &r->lock);
+		} else if (pthread_cond_timedwait(&r->drained, &r->lock, &deadline) == ETIMEDOUT &&
+			   (r->in_len || r->pending_len)) {
+			err = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void event_recorder_stop(struct event_recorder *r)
+{
+	struct rec_event *e;
+	struct rec_item *it;
+	size_t left = 0;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+
+	for (e = r->in_head; e; e = e->next)
+		left++;
+	for (it = r->items; it; it = it->next)
+		left++;
+	if (left) {
+		log_info("%zu Kubernetes Event(s) not delivered at shutdown", left);
+		if (r->results)
+			metrics_counter_add(r->results, &(const char *){ "failed" }, (double)left);
+	}
+	pthread_cond_destroy(&r->drained);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	rec_free(r);
+}
