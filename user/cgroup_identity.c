@@ -47,9 +47,9 @@
  *     container is not. Components below a container (init.scope, a
  *     container's own sub-cgroups) belong to that container.
  *
- * Known gap: static pods (kubelet manifests) get an md5-derived UID of 32 hex
- * digits with no dashes, e.g. kube-apiserver's "pod6f1d...". The header's
- * pod_uid is defined as the 8-4-4-4-12 form, so such pods are -ENOENT here.
+ * Static pods (kubelet manifests: kube-apiserver, etcd, ...) get an
+ * md5-derived UID of 32 hex digits with no dashes, the mirror pod's
+ * kubernetes.io/config.hash annotation; it is reported as is, lowercase.
  */
 #include "cgroup_identity.h"
 
@@ -59,6 +59,7 @@
 #include <string.h>
 
 #define POD_UID_LEN 36
+#define STATIC_POD_UID_LEN 32 /* md5 hex: a static pod's config hash */
 #define CONTAINER_ID_LEN 64
 
 /* One path component: not NUL-terminated, it points into the caller's path. */
@@ -150,12 +151,21 @@ static bool path_well_formed(const char *path)
 
 /*
  * Parse exactly 36 characters of 8-4-4-4-12 hex with sep between groups into
- * the canonical lowercase dashed form.
+ * the canonical lowercase dashed form, or a static pod's 32 hex digits.
  */
 static bool parse_uid(const struct comp *c, char sep, char out[POD_UID_LEN + 1])
 {
 	size_t i;
 
+	if (c->len == STATIC_POD_UID_LEN) {
+		for (i = 0; i < STATIC_POD_UID_LEN; i++) {
+			if (!is_hex(c->s[i]))
+				return false;
+			out[i] = hex_lower(c->s[i]);
+		}
+		out[STATIC_POD_UID_LEN] = '\0';
+		return true;
+	}
 	if (c->len != POD_UID_LEN)
 		return false;
 	for (i = 0; i < POD_UID_LEN; i++) {

@@ -24,7 +24,7 @@ enum container_runtime {
 };
 
 struct cgroup_identity {
-	char pod_uid[37];       /* canonical 8-4-4-4-12 form, lowercase; "" if none */
+	char pod_uid[37];       /* 8-4-4-4-12 lowercase, or a static pod's 32-hex config hash; "" if none */
 	char container_id[65];  /* 64 lowercase hex digits; "" if none */
 	enum pod_qos qos;
 	enum container_runtime runtime;

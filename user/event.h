@@ -26,8 +26,9 @@ struct event_common {
 	const char *namespace_; /* names from the Kubernetes API; "" until known */
 	const char *pod;
 	const char *container;
-	/* storage k8s_resolve() points the three names into */
-	char names[3][256];
+	const char *pod_api_uid; /* the Pod's metadata.uid when known (static pods: not id.pod_uid) */
+	/* storage k8s_resolve() points the names into */
+	char names[4][256];
 };
 
 /* Build the path "/a/b/c" from kernel-captured names (leaf first). */

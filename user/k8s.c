@@ -87,6 +87,8 @@ void k8s_resolve(const struct agent *agent, struct event_common *ev)
 	snprintf(ev->names[0], sizeof(ev->names[0]), "%s", names.namespace_);
 	snprintf(ev->names[1], sizeof(ev->names[1]), "%s", names.pod);
 	snprintf(ev->names[2], sizeof(ev->names[2]), "%s", names.container);
+	snprintf(ev->names[3], sizeof(ev->names[3]), "%s", names.uid);
+	ev->pod_api_uid = ev->names[3];
 	ev->namespace_ = ev->names[0];
 	ev->pod = ev->names[1];
 	ev->container = ev->names[2];
@@ -110,7 +112,7 @@ void k8s_record(struct agent *agent, const struct event_common *ev, const char *
 		kev.object.kind = "Pod";
 		kev.object.namespace_ = ev->namespace_;
 		kev.object.name = ev->pod;
-		kev.object.uid = ev->id.pod_uid;
+		kev.object.uid = ev->pod_api_uid && ev->pod_api_uid[0] ? ev->pod_api_uid : ev->id.pod_uid;
 		if (ev->container && ev->container[0]) {
 			snprintf(field_path, sizeof(field_path), "spec.containers{%s}", ev->container);
 			kev.object.field_path = field_path;

@@ -191,6 +191,7 @@ struct pod_entry {
 	struct pod_entry *tomb_prev;
 	struct pod_entry *tomb_next;
 	char uid[UID_KEY_MAX + 1];
+	char api_uid[UID_KEY_MAX + 1];		/* metadata.uid as the API spells it */
 	char alias[CONFIG_HASH_LEN + 1];	/* static pod config hash, or "" */
 	char namespace_[NAMESPACE_MAX + 1];
 	char name[POD_NAME_MAX + 1];
@@ -312,6 +313,7 @@ static int decode_pod(json_object *pod, struct pod_entry **out)
 	if (!e)
 		return -ENOMEM;
 	if (!uid || !uid_key(uid, uid_len, e->uid) ||
+	    !copy_name(e->api_uid, UID_KEY_MAX, uid, uid_len) ||
 	    !copy_name(e->name, POD_NAME_MAX, name, name_len) ||
 	    !copy_name(e->namespace_, NAMESPACE_MAX, ns, ns_len)) {
 		free(e);
@@ -673,6 +675,7 @@ bool pod_cache_lookup(struct pod_cache *c, const char *pod_uid, const char *cont
 	if (e) {
 		memcpy(out->namespace_, e->namespace_, sizeof(out->namespace_));
 		memcpy(out->pod, e->name, sizeof(out->pod));
+		memcpy(out->uid, e->api_uid, sizeof(out->uid));
 		for (i = 0; have_cid && i < e->n_ctrs; i++) {
 			if (!strcmp(e->ctrs[i].id, cid)) {
 				memcpy(out->container, e->ctrs[i].name, sizeof(out->container));

@@ -42,6 +42,7 @@ struct pod_names {
 	char namespace_[64];	/* DNS label: at most 63 */
 	char pod[254];		/* DNS subdomain: at most 253 */
 	char container[64];	/* "" when the container ID is unknown or not given */
+	char uid[65];		/* metadata.uid (a static pod's differs from its cgroup's) */
 };
 
 struct pod_cache_stats {

@@ -251,9 +251,15 @@ static const struct CMUnitTest path_tests[] = {
 	NOPOD("cgroupfs pod uid with underscores",
 	      "/kubepods/pod" UID_G_ "/" CID_1),
 	NOPOD("pod prefix without uid", "/kubepods/burstable/pod"),
-	/* Known gap, see cgroup_identity.c: static pod UIDs are not 8-4-4-4-12. */
-	NOPOD("static pod md5 uid",
-	      "/kubepods/burstable/pod" STATIC_UID "/" CID_1),
+	/* static pods: the config hash (32 hex) is the cgroup's pod uid */
+	POD("static pod, cgroupfs", "/kubepods/burstable/pod" STATIC_UID "/" CID_1,
+	    STATIC_UID, CID_1, B, UNK),
+	POD("static pod, systemd", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+	    STATIC_UID ".slice/cri-containerd-" CID_1 ".scope", STATIC_UID, CID_1, B, CTRD),
+	NOPOD("static pod uid one digit short",
+	      "/kubepods/burstable/pod6f1d2c3b4a5968778695a4b3c2d1e0f/" CID_1),
+	NOPOD("static pod uid not hex",
+	      "/kubepods/burstable/pod6f1d2c3b4a5968778695a4b3c2d1e0fz/" CID_1),
 
 	/* malformed strings */
 	NOPOD("double slash", "/kubepods//burstable/pod" UID_B "/" CID_2),

@@ -400,6 +400,13 @@ static void test_static_pod_alias(void **state)
 	assert_names(c, CONFIG_HASH, CID_APP, "kube-system", "kube-apiserver-node-1", "kube-apiserver");
 	assert_names(c, "6F1D2C3B4A5968778695A4B3C2D1E0F9", NULL, "kube-system",
 		     "kube-apiserver-node-1", "");
+	/* Events about a static pod name the mirror pod by its API UID */
+	{
+		struct pod_names n;
+
+		assert_true(pod_cache_lookup(c, CONFIG_HASH, CID_APP, &n));
+		assert_string_equal(n.uid, UID_MIRROR);
+	}
 	/* the same hash spelled as a UUID (should a parser ever format it so) */
 	assert_names(c, "6f1d2c3b-4a59-6877-8695-a4b3c2d1e0f9", NULL, "kube-system",
 		     "kube-apiserver-node-1", "");

@@ -13,6 +13,7 @@
 #include <linux/types.h>
 
 #include "agent.h"
+#include "event.h"
 #include "ksyms.h"
 #include "metrics.h"
 #include "oom.h"
@@ -227,6 +228,54 @@ static void test_record_to_json_and_metrics(void **state)
 	free(e);
 }
 
+static void test_event_message(void **state)
+{
+	struct oom_event *e = calloc(1, sizeof(*e));
+	struct event_common ev = { .comm = "memhog", .pid = 42, .namespace_ = "", .pod = "", .container = "" };
+	char msg[1024];
+
+	e->pid = 42;
+	e->trigger_pid = 42;
+	e->anon_rss_bytes = 30 << 20;
+	e->file_rss_bytes = 1 << 20;
+	e->memcg_limit_bytes = 32 << 20;
+	e->memcg_usage_bytes = 32 << 20;
+	e->oom_score_adj = 1000;
+	e->flags = OOM_HAS_RSS | OOM_HAS_SCORE_ADJ | OOM_HAS_MEMCG | OOM_HAS_USAGE;
+
+	/* a named container */
+	ev.container = "app";
+	oom_event_message(e, &ev, OOM_CONSTRAINT_MEMCG, msg, sizeof(msg));
+	assert_string_equal(msg, "Process memhog (pid 42) in container app was killed by the OOM killer: its memory "
+			    "cgroup reached its limit of 32.0MiB (usage 32.0MiB); rss anon 30.0MiB, file 1.0MiB, "
+			    "shmem 0B; oom_score_adj 1000");
+
+	/* only the container id known; no usage (read after exit); another task allocated */
+	ev.container = "";
+	event_set_cgroup(&ev, "/kubepods/pod6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab/"
+			 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	e->flags &= ~OOM_HAS_USAGE;
+	e->trigger_pid = 7;
+	memcpy(e->trigger_comm, "java", 4);
+	oom_event_message(e, &ev, OOM_CONSTRAINT_MEMCG, msg, sizeof(msg));
+	assert_string_equal(msg, "Process memhog (pid 42) in container 0123456789ab was killed by the OOM killer: "
+			    "its memory cgroup reached its limit of 32.0MiB; rss anon 30.0MiB, file 1.0MiB, "
+			    "shmem 0B; oom_score_adj 1000; the allocation that ran out was by java (pid 7)");
+
+	/* a global OOM outside pods, nothing but the cgroup known */
+	event_set_cgroup(&ev, "/system.slice/batch.service");
+	e->flags = 0;
+	e->trigger_pid = 42;
+	oom_event_message(e, &ev, OOM_CONSTRAINT_GLOBAL, msg, sizeof(msg));
+	assert_string_equal(msg, "Process memhog (pid 42) in cgroup /system.slice/batch.service was killed by the "
+			    "OOM killer: the node ran out of memory");
+
+	/* a tiny buffer truncates safely */
+	oom_event_message(e, &ev, OOM_CONSTRAINT_GLOBAL, msg, 16);
+	assert_string_equal(msg, "Process memhog ");
+	free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_ksyms_hidden_addresses),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_record_to_json_and_metrics),
+		cmocka_unit_test(test_event_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
