@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "metrics.h"
+#include "log.h"
 #include "strbuf.h"
 
 #define HTTP_CONN_LIMIT		64
@@ -74,20 +75,6 @@ struct listen_spec {
 	int bracketed;		/* "[v6]:PORT": must be an IPv6 literal */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* strerror() starts a capital letter; ours go mid-sentence. */
 static void errno_text(int e, char *buf, size_t cap)
 {
@@ -123,14 +110,14 @@ static int parse_port(const char *listen, const char *s, char *out, size_t outle
 	const char *p;
 
 	if (!*s) {
-		set_err(err, errlen,
+		set_error_text(err, errlen,
 			"invalid --listen address '%s': missing port, expected ADDR:PORT",
 			listen);
 		return -EINVAL;
 	}
 	for (p = s; *p; p++) {
 		if (!isdigit((unsigned char)*p)) {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': port '%s' is not a number",
 				listen, s);
 			return -EINVAL;
@@ -140,7 +127,7 @@ static int parse_port(const char *listen, const char *s, char *out, size_t outle
 			v = v * 10 + (unsigned long)(*p - '0');
 	}
 	if (v > 65535) {
-		set_err(err, errlen,
+		set_error_text(err, errlen,
 			"invalid --listen address '%s': port %s is out of range (0-65535)",
 			listen, s);
 		return -EINVAL;
@@ -156,7 +143,7 @@ static int parse_listen(const char *listen, struct listen_spec *ls, char *err, s
 
 	memset(ls, 0, sizeof(*ls));
 	if (!listen || !*listen) {
-		set_err(err, errlen,
+		set_error_text(err, errlen,
 			"invalid --listen address '': expected ADDR:PORT, [IPv6]:PORT or :PORT");
 		return -EINVAL;
 	}
@@ -164,13 +151,13 @@ static int parse_listen(const char *listen, struct listen_spec *ls, char *err, s
 		host = listen + 1;
 		end = strchr(host, ']');
 		if (!end) {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': missing ']' after the IPv6 address",
 				listen);
 			return -EINVAL;
 		}
 		if (end[1] != ':') {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': expected [IPv6]:PORT", listen);
 			return -EINVAL;
 		}
@@ -180,14 +167,14 @@ static int parse_listen(const char *listen, struct listen_spec *ls, char *err, s
 		host = listen;
 		colon = strrchr(listen, ':');
 		if (!colon) {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': expected ADDR:PORT, [IPv6]:PORT or :PORT",
 				listen);
 			return -EINVAL;
 		}
 		end = colon;
 		if (memchr(host, ':', (size_t)(end - host))) {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': put an IPv6 address in brackets, e.g. [::1]:9090",
 				listen);
 			return -EINVAL;
@@ -195,12 +182,12 @@ static int parse_listen(const char *listen, struct listen_spec *ls, char *err, s
 	}
 	hlen = (size_t)(end - host);
 	if (ls->bracketed && !hlen) {
-		set_err(err, errlen, "invalid --listen address '%s': empty IPv6 address",
+		set_error_text(err, errlen, "invalid --listen address '%s': empty IPv6 address",
 			listen);
 		return -EINVAL;
 	}
 	if (hlen >= sizeof(ls->host)) {
-		set_err(err, errlen, "invalid --listen address '%.64s...': host name too long",
+		set_error_text(err, errlen, "invalid --listen address '%.64s...': host name too long",
 			listen);
 		return -EINVAL;
 	}
@@ -246,15 +233,15 @@ static int resolve(const char *listen, const struct listen_spec *ls,
 		hints.ai_flags |= AI_NUMERICHOST;
 	rc = getaddrinfo(ls->host, ls->port, &hints, &res);
 	if (rc) {
-		int e = errno;	/* for EAI_SYSTEM, before set_err() may clobber it */
+		int e = errno;	/* for EAI_SYSTEM, before set_error_text() may clobber it */
 
 		if (ls->bracketed) {
-			set_err(err, errlen,
+			set_error_text(err, errlen,
 				"invalid --listen address '%s': '%s' is not an IPv6 address",
 				listen, ls->host);
 			return -EINVAL;
 		}
-		set_err(err, errlen, "cannot resolve --listen host '%s': %s", ls->host,
+		set_error_text(err, errlen, "cannot resolve --listen host '%s': %s", ls->host,
 			rc == EAI_SYSTEM ? strerror(e) : gai_strerror(rc));
 		switch (rc) {
 		case EAI_AGAIN:
@@ -278,7 +265,7 @@ static int resolve(const char *listen, const struct listen_spec *ls,
 	}
 	freeaddrinfo(res);
 	if (!n) {
-		set_err(err, errlen, "cannot resolve --listen host '%s': no IPv4 or IPv6 address",
+		set_error_text(err, errlen, "cannot resolve --listen host '%s': no IPv4 or IPv6 address",
 			ls->host);
 		return -EINVAL;
 	}
@@ -363,12 +350,12 @@ static int open_listener(const char *listen, const struct listen_spec *ls, int *
 	if (ret) {
 		errno_text(-ret, etext, sizeof(etext));
 		if (all || ls->bracketed || is_ipv4_literal(ls->host)) {
-			set_err(err, errlen, "cannot listen on %s: %s%s", listen, etext,
+			set_error_text(err, errlen, "cannot listen on %s: %s%s", listen, etext,
 				bind_hint(-ret));
 		} else {
 			/* A host name: say which of its addresses failed. */
 			format_addr(&addrs[i < n ? i : n - 1], what, sizeof(what));
-			set_err(err, errlen, "cannot listen on %s (%s): %s%s", listen, what,
+			set_error_text(err, errlen, "cannot listen on %s (%s): %s%s", listen, what,
 				etext, bind_hint(-ret));
 		}
 		return ret;
@@ -376,7 +363,7 @@ static int open_listener(const char *listen, const struct listen_spec *ls, int *
 	if (getsockname(*fdp, (struct sockaddr *)&bound, &blen)) {
 		ret = -errno;
 		errno_text(-ret, etext, sizeof(etext));
-		set_err(err, errlen, "cannot listen on %s: getsockname: %s", listen, etext);
+		set_error_text(err, errlen, "cannot listen on %s: getsockname: %s", listen, etext);
 		close(*fdp);
 		return ret;
 	}
@@ -582,7 +569,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!out) {
-		set_err(err, errlen, "http_server_start: no place to return the server");
+		set_error_text(err, errlen, "http_server_start: no place to return the server");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -591,7 +578,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 		return ret;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv) {
-		set_err(err, errlen, "cannot start the HTTP server on %s: out of memory", listen);
+		set_error_text(err, errlen, "cannot start the HTTP server on %s: out of memory", listen);
 		return -ENOMEM;
 	}
 	srv->reg = reg;
@@ -602,7 +589,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	}
 	if (fstat(fd, &sock_st)) {
 		ret = -errno;
-		set_err(err, errlen, "cannot start the HTTP server on %s: fstat: %s", listen,
+		set_error_text(err, errlen, "cannot start the HTTP server on %s: fstat: %s", listen,
 			strerror(-ret));
 		close(fd);
 		free(srv);
@@ -631,7 +618,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	if (!srv->daemon) {
 		if (same_socket(fd, &sock_st))
 			close(fd);
-		set_err(err, errlen, "cannot start the HTTP server on %s: %s", listen,
+		set_error_text(err, errlen, "cannot start the HTTP server on %s: %s", listen,
 			srv->start_log[0] ? srv->start_log : "libmicrohttpd failed to start");
 		free(srv);
 		return -EIO;

@@ -9,6 +9,7 @@
  * later as a puzzling 401 or TLS error.
  */
 #include "k8s_client.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,19 +29,6 @@
 #define K8S_PEM_MAX		(1024 * 1024)
 /* Namespace names are DNS labels (63); the file is read with some slack. */
 #define K8S_NS_FILE_MAX		1024
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- base64 ---- */
 
@@ -239,18 +227,18 @@ static int check_sa_file(const char *path, const char *what, char *err, size_t e
 	}
 	e = errno;
 	if (e == ENOENT) {
-		seterr(err, errlen, "in a cluster, but the service account %s %s does not exist: "
+		set_error_text(err, errlen, "in a cluster, but the service account %s %s does not exist: "
 		       "is automountServiceAccountToken disabled? Enable it for ksight's pod or "
 		       "service account", what, path);
 		return -EACCES;
 	}
 	if (e == EACCES) {
-		seterr(err, errlen, "cannot read the service account %s %s: permission denied "
+		set_error_text(err, errlen, "cannot read the service account %s %s: permission denied "
 		       "(running as uid %u); run ksight as root or give its pod an fsGroup that "
 		       "can read the token", what, path, (unsigned int)geteuid());
 		return -EACCES;
 	}
-	seterr(err, errlen, "cannot read the service account %s %s: %s", what, path, strerror(e));
+	set_error_text(err, errlen, "cannot read the service account %s %s: %s", what, path, strerror(e));
 	return -e;
 }
 
@@ -271,11 +259,11 @@ int k8s_config_in_cluster(struct k8s_config *cfg, const char *sa_dir, char *err,
 		sa_dir = K8S_SA_DIR;
 
 	if (!valid_host(host)) {
-		seterr(err, errlen, "KUBERNETES_SERVICE_HOST=\"%s\" is not a host name or address", host);
+		set_error_text(err, errlen, "KUBERNETES_SERVICE_HOST=\"%s\" is not a host name or address", host);
 		return -EINVAL;
 	}
 	if (!valid_port(port)) {
-		seterr(err, errlen, "KUBERNETES_SERVICE_PORT=\"%s\" is not a port number (1-65535)", port);
+		set_error_text(err, errlen, "KUBERNETES_SERVICE_PORT=\"%s\" is not a port number (1-65535)", port);
 		return -EINVAL;
 	}
 	/* as net.JoinHostPort: an IPv6 address needs brackets before ":port" */
@@ -283,7 +271,7 @@ int k8s_config_in_cluster(struct k8s_config *cfg, const char *sa_dir, char *err,
 	n = snprintf(cfg->server, sizeof(cfg->server), "https://%s%s%s:%s",
 		     bracket ? "[" : "", host, bracket ? "]" : "", port);
 	if (n < 0 || (size_t)n >= sizeof(cfg->server)) {
-		seterr(err, errlen, "KUBERNETES_SERVICE_HOST is too long (%zu characters)", strlen(host));
+		set_error_text(err, errlen, "KUBERNETES_SERVICE_HOST is too long (%zu characters)", strlen(host));
 		ret = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -291,7 +279,7 @@ int k8s_config_in_cluster(struct k8s_config *cfg, const char *sa_dir, char *err,
 	if (join_path(cfg->token_file, sizeof(cfg->token_file), sa_dir, "token") ||
 	    join_path(cfg->ca_file, sizeof(cfg->ca_file), sa_dir, "ca.crt") ||
 	    join_path(ns_path, sizeof(ns_path), sa_dir, "namespace")) {
-		seterr(err, errlen, "service account directory path is too long: %s", sa_dir);
+		set_error_text(err, errlen, "service account directory path is too long: %s", sa_dir);
 		ret = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -342,7 +330,7 @@ static void kc_err(struct kubeconfig *kc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	seterr(kc->err, kc->errlen, "kubeconfig %s: %s", kc->path, msg);
+	set_error_text(kc->err, kc->errlen, "kubeconfig %s: %s", kc->path, msg);
 }
 
 /* A plain ~ or null is YAML's null: the same as the key being absent. */
@@ -760,29 +748,29 @@ int k8s_config_from_kubeconfig(struct k8s_config *cfg, const char *path, char *e
 	if (!f) {
 		ret = -errno;
 		if (ret == -ENOENT)
-			seterr(err, errlen, "kubeconfig %s does not exist", path);
+			set_error_text(err, errlen, "kubeconfig %s does not exist", path);
 		else
-			seterr(err, errlen, "cannot read kubeconfig %s: %s", path, strerror(-ret));
+			set_error_text(err, errlen, "cannot read kubeconfig %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	ret = kc_dir(&kc);
 	if (ret) {
 		fclose(f);
-		seterr(err, errlen, "kubeconfig %s: cannot make its directory absolute: %s", path, strerror(-ret));
+		set_error_text(err, errlen, "kubeconfig %s: cannot make its directory absolute: %s", path, strerror(-ret));
 		return ret;
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		fclose(f);
-		seterr(err, errlen, "kubeconfig %s: out of memory", path);
+		set_error_text(err, errlen, "kubeconfig %s: out of memory", path);
 		return -ENOMEM;
 	}
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &kc.doc)) {
 		if (parser.error == YAML_MEMORY_ERROR) {
-			seterr(err, errlen, "kubeconfig %s: out of memory", path);
+			set_error_text(err, errlen, "kubeconfig %s: out of memory", path);
 			ret = -ENOMEM;
 		} else if (parser.error == YAML_READER_ERROR) {
-			seterr(err, errlen, "kubeconfig %s is not valid YAML: %s at byte %zu", path,
+			set_error_text(err, errlen, "kubeconfig %s is not valid YAML: %s at byte %zu", path,
 			       parser.problem ? parser.problem : "unreadable", parser.problem_offset);
 			ret = -EINVAL;
 		} else {
@@ -792,7 +780,7 @@ int k8s_config_from_kubeconfig(struct k8s_config *cfg, const char *path, char *e
 			if (parser.context)
 				snprintf(ctx, sizeof(ctx), " %s that starts at line %zu", parser.context,
 					 parser.context_mark.line + 1);
-			seterr(err, errlen, "kubeconfig %s is not valid YAML: line %zu column %zu: %s%s",
+			set_error_text(err, errlen, "kubeconfig %s is not valid YAML: line %zu column %zu: %s%s",
 			       path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 			       parser.problem ? parser.problem : "syntax error", ctx);
 			ret = -EINVAL;

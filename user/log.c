@@ -36,3 +36,14 @@ void log_info(const char *fmt, ...)
 	log_line("", fmt, ap);
 	va_end(ap);
 }
+
+void set_error_text(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
