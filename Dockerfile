@@ -1,5 +1,6 @@
 # ksight: multi-stage build on Debian bookworm.
-#   docker build -t ksight:0.1.0 .
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short HEAD) -t ksight:0.1.0 .
+# scripts/check-image.sh checks both stages without a container engine.
 # The build stage runs the same scripts/setup.sh and make as CI; vmlinux.h comes
 # from the build host's /sys/kernel/btf/vmlinux (CO-RE: the binary runs on any
 # BTF kernel), or pass --build-arg VMLINUX_BTF=/path inside the context.
@@ -10,10 +11,11 @@ COPY scripts/setup.sh scripts/setup.sh
 RUN scripts/setup.sh build
 COPY . .
 ARG VMLINUX_BTF=/sys/kernel/btf/vmlinux
-RUN make clean && make VMLINUX_BTF=$VMLINUX_BTF build/ksight
+ARG GIT_COMMIT=unknown
+RUN make clean && make GIT_COMMIT=$GIT_COMMIT VMLINUX_BTF=$VMLINUX_BTF build/ksight
 
 FROM debian:bookworm-slim
-# exactly the shared libraries build/ksight links, and CA roots for the API server
+# the libraries build/ksight links (-l flags), and CA roots for the API server
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libyaml-0-2 ca-certificates \
