@@ -59,7 +59,8 @@ run: setup
 	$(OUTPUT)/ksight run $(ARGS)
 
 test: setup
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(OUTPUT)/tests/verifier $(TEST_TOOLS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(OUTPUT)/tests/verifier $(TEST_TOOLS) \
+		$(ASAN_BINS) $(FUZZ_BINS)
 	$(Q)tests/run-all.sh
 
 test-unit: $(UNIT_BINS)
@@ -124,3 +125,96 @@ $(OUTPUT)/tests/verifier: tests/bpf/verifier.c $(BPF_OBJS) | $(OUTPUT)/tests
 $(OUTPUT)/tests/%: tests/e2e/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+# ---- fuzzing and sanitizers -------------------------------------------------
+# clang 14 with compiler-rt (libclang-rt-14-dev). Nothing here needs root,
+# BPF or the skeletons except the asan build of the unit tests (like theirs).
+#   make fuzz           build the libFuzzer harnesses (tests/fuzz/fuzz_*.c) into
+#                       $(OUTPUT)/fuzz/ and run each for FUZZ_SECONDS, FUZZ_JOBS at a
+#                       time, growing $(OUTPUT)/fuzz/corpus/<name>/
+#   make fuzz-build     only build them
+#   make test-fuzz      the run-all `fuzz` suite: each harness 5 s over its seeds
+#   make fuzz-crashes   replay tests/fuzz/crashes/<name>/: known bugs, fails until fixed
+#   make test-asan      every unit test built with -fsanitize=address,undefined
+#                       into $(OUTPUT)/asan/ and run (the run-all `asan` suite)
+
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+SAN_CC       ?= $(CLANG)
+
+# as CFLAGS, but no -Werror: gcc's build is the one that gates warnings, and
+# clang warns about two idioms in tests/unit
+SAN_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter \
+              -Wno-unused-but-set-variable -Wno-string-concatenation -D_GNU_SOURCE \
+              -Iheaders -Iuser -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
+              -DKSIGHT_VERSION='"$(VERSION)"' -DKSIGHT_COMMIT='"$(GIT_COMMIT)"'
+# undefined behaviour stops the program, like a memory error
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
+# The user/ modules, instrumented, in an archive of their own (never the gcc
+# libksight.a): each harness gets the ones it uses. Not main.c, nor what
+# includes a BPF skeleton, so that fuzzing needs no BPF toolchain.
+FUZZ_LIB_SRCS := $(filter-out user/main.c $(shell grep -l 'skel\.h' user/*.c),$(USER_SRCS))
+FUZZ_LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+# k8s_pods.c and k8s_events.c reference the API client: stubs, linked first
+FUZZ_STUBS := $(OUTPUT)/fuzz/obj/stub_k8s_client.o
+.SECONDARY: $(FUZZ_STUBS)
+# a kubeconfig can name any file: see tests/fuzz/fuzz_kubeconfig.c
+FUZZ_LDFLAGS_kubeconfig := -Wl,--wrap=open
+FUZZ_LIBS  := -ljson-c -lyaml -lpthread -lm
+
+ASAN_OBJS  := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/asan/user/%.o,$(LIB_OBJS))
+ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/%,$(UNIT_SRCS))
+
+.PHONY: fuzz fuzz-build test-fuzz fuzz-crashes asan-build test-asan
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh -t $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -k $(FUZZ_NAMES)
+
+test-fuzz: fuzz-build
+	$(Q)tests/run-all.sh fuzz
+
+fuzz-crashes: fuzz-build
+	$(Q)tests/run-all.sh fuzz-crashes
+
+asan-build: $(ASAN_BINS)
+
+test-asan: asan-build
+	$(Q)tests/run-all.sh asan
+
+$(OUTPUT)/fuzz/obj $(OUTPUT)/asan/user:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard headers/*.h) | $(OUTPUT)/fuzz/obj
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUTPUT)/fuzz/obj/stub_%.o: tests/fuzz/stub_%.c $(wildcard user/*.h) | $(OUTPUT)/fuzz/obj
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUTPUT)/fuzz/libksight-fuzz.a: $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_STUBS) $(OUTPUT)/fuzz/libksight-fuzz.a
+	$(call msg,FUZZ,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer -Werror $< $(FUZZ_STUBS) \
+		$(OUTPUT)/fuzz/libksight-fuzz.a $(FUZZ_LDFLAGS_$*) $(FUZZ_LIBS) -o $@
+
+# user objects may include any skeleton, as in the gcc build
+$(OUTPUT)/asan/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard headers/*.h) $(SKELETONS) | $(OUTPUT)/asan/user
+	$(call msg,ASAN-CC,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/asan/libksight.a: $(ASAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUTPUT)/asan/test_%: tests/unit/test_%.c $(OUTPUT)/asan/libksight.a
+	$(call msg,ASAN,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) $< $(OUTPUT)/asan/libksight.a $(LDLIBS) -lcmocka -lssl -lcrypto -lm -o $@

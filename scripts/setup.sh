@@ -17,6 +17,7 @@ build_packages=(
 )
 test_packages=(
 	libcmocka-dev                              # unit tests
+	libclang-rt-14-dev                         # sanitizers and libFuzzer (asan, fuzz suites)
 	prometheus                                 # promtool, to check the exposition format
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers

@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "common.h"
+#include "utf8.h"
 
 void cgroup_path_from_kernel(const struct ksight_cgroup *cg, char *out, size_t outlen)
 {
@@ -60,9 +61,13 @@ void format_bytes(uint64_t bytes, char *out, size_t outlen)
 		snprintf(out, outlen, "%.1f%s", v, units[u]);
 }
 
+/* JSON is UTF-8; comm and cgroup names are whatever bytes the kernel holds. */
 static void add_string(json_object *obj, const char *key, const char *value)
 {
-	json_object_object_add(obj, key, json_object_new_string(value ? value : ""));
+	char clean[4096];
+
+	utf8_sanitize(value ? value : "", clean, sizeof(clean));
+	json_object_object_add(obj, key, json_object_new_string(clean));
 }
 
 json_object *event_json(const struct agent *agent, const struct event_common *ev)

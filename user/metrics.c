@@ -7,6 +7,7 @@
  * series the family has.
  */
 #include "metrics.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -282,7 +283,7 @@ static void put_u64(struct strbuf *sb, uint64_t v)
 	strbuf_append(sb, buf, (size_t)fmt_u64(buf, v));
 }
 
-/* HELP escapes \ and newline; label values also escape ". Runs go in one append. */
+/* HELP escapes \\ and newline; label values (UTF-8 by key_build) also escape ". Runs go in one append. */
 static void put_escaped(struct strbuf *sb, const char *s, size_t n, bool quote)
 {
 	size_t start = 0, i;
@@ -311,26 +312,43 @@ static void put_escaped(struct strbuf *sb, const char *s, size_t n, bool quote)
 static int key_build(struct key *k, const struct metric_family *fam,
 		     const char *const *values)
 {
-	size_t i, len = 0;
+	size_t i, len = 0, n, o;
 	char *p;
 
 	if (fam->n_labels && !values)
 		return -EINVAL;
+	/* an invalid byte may become U+FFFD: up to 3 bytes each */
 	for (i = 0; i < fam->n_labels; i++)
-		len += strlen(values[i] ? values[i] : "") + 1;
+		len += 3 * strlen(values[i] ? values[i] : "") + 1;
 	k->buf = len <= sizeof(k->small) ? k->small : malloc(len);
 	if (!k->buf)
 		return -ENOMEM;
 	p = k->buf;
+	/*
+	 * The exposition is UTF-8 and label values are kernel bytes (cgroup
+	 * names, comm). Replace invalid bytes here, not when rendering, so two
+	 * values that differ only there are one series, not two identical lines.
+	 */
 	for (i = 0; i < fam->n_labels; i++) {
-		const char *v = values[i] ? values[i] : "";
-		size_t n = strlen(v) + 1;
+		const unsigned char *v = (const unsigned char *)(values[i] ? values[i] : "");
 
-		memcpy(p, v, n);
-		p += n;
+		for (n = strlen((const char *)v), o = 0; o < n;) {
+			size_t cl = utf8_valid_len(v + o, n - o);
+
+			if (cl) {
+				memcpy(p, v + o, cl);
+				p += cl;
+				o += cl;
+			} else {
+				memcpy(p, "\xef\xbf\xbd", 3);
+				p += 3;
+				o++;
+			}
+		}
+		*p++ = '\0';
 	}
-	k->len = len;
-	k->hash = hash_bytes(k->buf, len);
+	k->len = (size_t)(p - k->buf);
+	k->hash = hash_bytes(k->buf, k->len);
 	return 0;
 }
 

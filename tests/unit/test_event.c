@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "common.h"
 #include "event.h"
+#include "utf8.h"
 
 static void set_names(struct ksight_cgroup *cg, const char *const *leaf_first, int n)
 {
@@ -108,10 +109,34 @@ static void test_common_json(void **state)
 	assert_non_null(strstr(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN), "\"a\\\"b\""));
 	json_object_put(obj);
 
+	/* kernel bytes that are not UTF-8 become U+FFFD: every line stays valid JSON */
+	ev.comm = "bad\xff\xfe";
+	obj = event_json(&agent, &ev);
+	json_object_object_get_ex(obj, "comm", &v);
+	assert_string_equal(json_object_get_string(v), "bad\xef\xbf\xbd\xef\xbf\xbd");
+	json_object_put(obj);
+
 	/* outside pods the identity is empty */
 	event_set_cgroup(&ev, "/system.slice/sshd.service");
 	assert_string_equal(ev.id.pod_uid, "");
 	assert_string_equal(ev.cgroup, "/system.slice/sshd.service");
+}
+
+static void test_utf8_sanitize(void **state)
+{
+	char out[16];
+
+	utf8_sanitize("ok \xc3\xbc", out, sizeof(out));
+	assert_string_equal(out, "ok \xc3\xbc");
+	utf8_sanitize("\x80x", out, sizeof(out));
+	assert_string_equal(out, "\xef\xbf\xbdx");
+	/* truncation never splits a character */
+	utf8_sanitize("abcdefghijklm\xc3\xbc", out, sizeof(out)); /* 15 bytes + NUL fit */
+	assert_string_equal(out, "abcdefghijklm\xc3\xbc");
+	utf8_sanitize("abcdefghijklmn\xc3\xbc", out, sizeof(out)); /* the 2-byte one does not */
+	assert_string_equal(out, "abcdefghijklmn");
+	utf8_sanitize("", out, sizeof(out));
+	assert_string_equal(out, "");
 }
 
 int main(void)
@@ -121,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_common_json),
+		cmocka_unit_test(test_utf8_sanitize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

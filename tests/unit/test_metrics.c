@@ -109,6 +109,39 @@ static void test_label_escaping(void **state)
 	metrics_registry_free(reg);
 }
 
+/* Label values are kernel bytes (cgroup names, comm): invalid UTF-8 must not reach the output. */
+static void test_label_invalid_utf8(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(0);
+	const char *const names[] = { "v" };
+	/* a stray byte, a truncated sequence, an overlong '/', a surrogate, 4-byte emoji kept */
+	const char *const v1[] = { "a\xff" "b\xc3" "|\xc0\xaf|\xed\xa0\x80|\xf0\x9f\x98\x80" };
+	struct metric_family *f;
+
+	f = metrics_family(reg, "m_total", "h", METRIC_COUNTER, names, 1, NULL, 0);
+	assert_non_null(f);
+	assert_int_equal(metrics_counter_add(f, v1, 1), 0);
+	assert_render(reg,
+		      "# HELP m_total h\n"
+		      "# TYPE m_total counter\n"
+		      "m_total{v=\"a\xef\xbf\xbd" "b\xef\xbf\xbd" "|\xef\xbf\xbd\xef\xbf\xbd|"
+		      "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xf0\x9f\x98\x80\"} 1\n"
+		      DROPPED(0));
+	metrics_registry_free(reg);
+
+	/* values that differ only in invalid bytes are one series, never two identical lines */
+	reg = metrics_registry_new(0);
+	f = metrics_family(reg, "m_total", "h", METRIC_COUNTER, names, 1, NULL, 0);
+	assert_int_equal(metrics_counter_add(f, (const char *const[]){ "caf\xe9" }, 1), 0);
+	assert_int_equal(metrics_counter_add(f, (const char *const[]){ "caf\xe8" }, 1), 0);
+	assert_render(reg,
+		      "# HELP m_total h\n"
+		      "# TYPE m_total counter\n"
+		      "m_total{v=\"caf\xef\xbf\xbd\"} 2\n"
+		      DROPPED(0));
+	metrics_registry_free(reg);
+}
+
 static void test_counter_gauge_render(void **state)
 {
 	struct metrics_registry *reg = metrics_registry_new(0);
@@ -840,6 +873,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_help_escaping),
 		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_label_invalid_utf8),
 		cmocka_unit_test(test_counter_gauge_render),
 		cmocka_unit_test(test_sample_ordering),
 		cmocka_unit_test(test_empty_families),
