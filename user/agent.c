@@ -159,7 +159,6 @@ static int handle_record(void *ctx, void *data, size_t size)
 	struct signal_runtime *rt = ctx;
 	const char *sig[1] = { rt->def->name };
 
-	rt->agent->events++;
 	metrics_counter_add(rt->agent->events_total, sig, 1);
 	if (rt->def->handle_event(rt, data, size))
 		log_warn("%s: dropped a malformed record of %zu bytes", rt->def->name, size);

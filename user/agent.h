@@ -55,7 +55,6 @@ struct agent {
 	struct event_recorder *recorder; /* NULL without the API, and in trace/probes */
 	bool trace;               /* print events (ksight trace) */
 	bool header_printed;
-	uint64_t events;          /* records handled, all signals */
 	struct metric_family *ringbuf_lost, *ringbuf_records, *probe_info, *build_info, *events_total;
 };
 
