@@ -1206,12 +1206,8 @@ class ApiHandler(BaseHandler):
             cur = st.events.get((ns, name))
             if cur is None:
                 return self.not_found(("events", name))
-            prv = get_path(self.body, "metadata.resourceVersion")
-            if prv and prv != cur["metadata"].get("resourceVersion"):
-                return self.reply(409, status_obj(
-                    409, 'Operation cannot be fulfilled on events "%s": the object has been '
-                    'modified; please apply your changes to the latest version and try again'
-                    % name, "Conflict", {"name": name, "kind": "events"}))
+            if self.stale_resource_version(cur, name):
+                return
             new = merge_patch(cur, self.body, ct.startswith("application/strategic"))
             return self.store_update(ns, name, cur, new)
 
@@ -1223,13 +1219,20 @@ class ApiHandler(BaseHandler):
             cur = st.events.get((ns, name))
             if cur is None:
                 return self.not_found(("events", name))
-            prv = get_path(self.body, "metadata.resourceVersion")
-            if prv and prv != cur["metadata"].get("resourceVersion"):
-                return self.reply(409, status_obj(
-                    409, 'Operation cannot be fulfilled on events "%s": the object has been '
-                    'modified; please apply your changes to the latest version and try again'
-                    % name, "Conflict", {"name": name, "kind": "events"}))
+            if self.stale_resource_version(cur, name):
+                return
             return self.store_update(ns, name, cur, copy.deepcopy(self.body))
+
+    def stale_resource_version(self, cur, name):
+        """A write naming an old metadata.resourceVersion gets 409 Conflict, as the real server does."""
+        prv = get_path(self.body, "metadata.resourceVersion")
+        if not prv or prv == cur["metadata"].get("resourceVersion"):
+            return False
+        self.reply(409, status_obj(
+            409, 'Operation cannot be fulfilled on events "%s": the object has been '
+            'modified; please apply your changes to the latest version and try again'
+            % name, "Conflict", {"name": name, "kind": "events"}))
+        return True
 
     def store_update(self, ns, name, cur, new):
         st = self.server.state
