@@ -23,7 +23,6 @@ static const char *section_of(void *ctx, const char *program)
 /* "signal/point=variant" or "point=variant" matching this signal and point. */
 static const char *override_for(const char *const *overrides, const char *signal, const char *point)
 {
-	static char variant[64];
 	size_t i;
 
 	for (i = 0; overrides && overrides[i]; i++) {
@@ -40,8 +39,7 @@ static const char *override_for(const char *const *overrides, const char *signal
 		}
 		if ((size_t)(eq - pname) != strlen(point) || strncmp(pname, point, (size_t)(eq - pname)))
 			continue;
-		snprintf(variant, sizeof(variant), "%s", eq + 1);
-		return variant;
+		return eq + 1;
 	}
 	return NULL;
 }
