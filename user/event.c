@@ -61,8 +61,7 @@ void format_bytes(uint64_t bytes, char *out, size_t outlen)
 		snprintf(out, outlen, "%.1f%s", v, units[u]);
 }
 
-/* JSON is UTF-8; comm and cgroup names are whatever bytes the kernel holds. */
-static void add_string(json_object *obj, const char *key, const char *value)
+void event_json_add_string(json_object *obj, const char *key, const char *value)
 {
 	char clean[4096];
 
@@ -76,17 +75,17 @@ json_object *event_json(const struct agent *agent, const struct event_common *ev
 	char when[48];
 
 	format_rfc3339_ns((int64_t)ev->boot_ns + agent->boot_to_wall_ns, when, sizeof(when));
-	add_string(obj, "time", when);
-	add_string(obj, "signal", ev->signal);
-	add_string(obj, "node", agent->node);
+	event_json_add_string(obj, "time", when);
+	event_json_add_string(obj, "signal", ev->signal);
+	event_json_add_string(obj, "node", agent->node);
 	json_object_object_add(obj, "pid", json_object_new_int64(ev->pid));
-	add_string(obj, "comm", ev->comm);
-	add_string(obj, "namespace", ev->namespace_);
-	add_string(obj, "pod", ev->pod);
-	add_string(obj, "container", ev->container);
-	add_string(obj, "pod_uid", ev->id.pod_uid);
-	add_string(obj, "container_id", ev->id.container_id);
-	add_string(obj, "cgroup", ev->cgroup);
+	event_json_add_string(obj, "comm", ev->comm);
+	event_json_add_string(obj, "namespace", ev->namespace_);
+	event_json_add_string(obj, "pod", ev->pod);
+	event_json_add_string(obj, "container", ev->container);
+	event_json_add_string(obj, "pod_uid", ev->id.pod_uid);
+	event_json_add_string(obj, "container_id", ev->id.container_id);
+	event_json_add_string(obj, "cgroup", ev->cgroup);
 	return obj;
 }
 

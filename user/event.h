@@ -40,6 +40,12 @@ void event_set_cgroup(struct event_common *ev, const char *path);
 /* RFC 3339 UTC with nanoseconds: 2026-11-27T02:40:58.123456789Z */
 void format_rfc3339_ns(int64_t wall_ns, char *out, size_t outlen);
 
+/*
+ * Add a string field: JSON is UTF-8, kernel strings (comm, cgroup names) are
+ * bytes, so invalid bytes become U+FFFD. Signals add their strings this way.
+ */
+void event_json_add_string(json_object *obj, const char *key, const char *value);
+
 /* A JSON object with the common fields; the signal adds its own. */
 json_object *event_json(const struct agent *agent, const struct event_common *ev);
 

@@ -11,6 +11,7 @@
 #include "k8s_events.h"
 #include "k8s_pods.h"
 #include "log.h"
+#include "utf8.h"
 
 /* The configuration both API threads copy from; lives as long as the agent. */
 static struct k8s_config k8s_cfg;
@@ -97,10 +98,12 @@ void k8s_resolve(const struct agent *agent, struct event_common *ev)
 void k8s_record(struct agent *agent, const struct event_common *ev, const char *reason,
 		const char *message, const char *key)
 {
+	/* the API rejects a body that is not UTF-8; messages quote comm and cgroup names */
+	char clean[3 * 1024 + 1];
 	struct k8s_event kev = {
 		.type = "Warning",
 		.reason = reason,
-		.message = message,
+		.message = clean,
 		.key = key,
 		.time_ns = (int64_t)ev->boot_ns + agent->boot_to_wall_ns,
 	};
@@ -108,6 +111,7 @@ void k8s_record(struct agent *agent, const struct event_common *ev, const char *
 
 	if (!agent->recorder)
 		return;
+	utf8_sanitize(message, clean, sizeof(clean));
 	if (ev->pod && ev->pod[0]) {
 		kev.object.kind = "Pod";
 		kev.object.namespace_ = ev->namespace_;

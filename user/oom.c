@@ -225,8 +225,8 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	add_u64_or_null(obj, "memcg_limit_bytes", has_memcg, e->memcg_limit_bytes);
 	add_u64_or_null(obj, "memcg_usage_bytes", has_memcg && (e->flags & OOM_HAS_USAGE), e->memcg_usage_bytes);
 	json_object_object_add(obj, "trigger_pid", json_object_new_int64(e->trigger_pid));
-	json_object_object_add(obj, "trigger_comm", json_object_new_string(trigger_comm));
-	json_object_object_add(obj, "constraint", json_object_new_string(oom_constraint_name(constraint)));
+	event_json_add_string(obj, "trigger_comm", trigger_comm);
+	event_json_add_string(obj, "constraint", oom_constraint_name(constraint));
 
 	format_bytes(e->anon_rss_bytes + e->file_rss_bytes + e->shmem_rss_bytes, rss, sizeof(rss));
 	if (has_memcg)
