@@ -13,9 +13,14 @@ CC      ?= gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
+# user/ is grouped by concern (k8s/, kernel/, metrics/, signals/); every folder is on the include path
+USER_DIRS     := user $(patsubst %/,%,$(sort $(dir $(wildcard user/*/*.c user/*/*.h))))
+USER_INCLUDES := $(addprefix -I,$(USER_DIRS))
+USER_HEADERS  := $(wildcard $(addsuffix /*.h,$(USER_DIRS)))
+
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-           -Iheaders -Iuser -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
+           -Iheaders $(USER_INCLUDES) -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
            -DKSIGHT_VERSION='"$(VERSION)"' -DKSIGHT_COMMIT='"$(GIT_COMMIT)"'
 LDLIBS  := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lcurl -lyaml -lpthread
 
@@ -30,7 +35,7 @@ SIGNALS    := $(patsubst bpf/%.bpf.c,%,$(BPF_SRCS))
 BPF_OBJS   := $(patsubst %,$(OUTPUT)/%.bpf.o,$(SIGNALS))
 SKELETONS  := $(patsubst %,$(OUTPUT)/%.skel.h,$(SIGNALS))
 
-USER_SRCS  := $(wildcard user/*.c)
+USER_SRCS  := $(wildcard $(addsuffix /*.c,$(USER_DIRS)))
 USER_OBJS  := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS   := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 
@@ -102,8 +107,9 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 # user objects may include any skeleton
-$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard headers/*.h) $(SKELETONS) | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) $(SKELETONS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/libksight.a: $(LIB_OBJS)
@@ -146,7 +152,7 @@ SAN_CC       ?= $(CLANG)
 # clang warns about two idioms in tests/unit
 SAN_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter \
               -Wno-unused-but-set-variable -Wno-string-concatenation -D_GNU_SOURCE \
-              -Iheaders -Iuser -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
+              -Iheaders $(USER_INCLUDES) -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
               -DKSIGHT_VERSION='"$(VERSION)"' -DKSIGHT_COMMIT='"$(GIT_COMMIT)"'
 # undefined behaviour stops the program, like a memory error
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -156,7 +162,7 @@ FUZZ_BINS  := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 # The user/ modules, instrumented, in an archive of their own (never the gcc
 # libksight.a): each harness gets the ones it uses. Not main.c, nor what
 # includes a BPF skeleton, so that fuzzing needs no BPF toolchain.
-FUZZ_LIB_SRCS := $(filter-out user/main.c $(shell grep -l 'skel\.h' user/*.c),$(USER_SRCS))
+FUZZ_LIB_SRCS := $(filter-out user/main.c $(shell grep -l 'skel\.h' $(USER_SRCS)),$(USER_SRCS))
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 # k8s_pods.c and k8s_events.c reference the API client: stubs, linked first
 FUZZ_STUBS := $(OUTPUT)/fuzz/obj/stub_k8s_client.o
@@ -189,11 +195,12 @@ test-asan: asan-build
 $(OUTPUT)/fuzz/obj $(OUTPUT)/asan/user:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard headers/*.h) | $(OUTPUT)/fuzz/obj
+$(OUTPUT)/fuzz/obj/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) | $(OUTPUT)/fuzz/obj
 	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(OUTPUT)/fuzz/obj/stub_%.o: tests/fuzz/stub_%.c $(wildcard user/*.h) | $(OUTPUT)/fuzz/obj
+$(OUTPUT)/fuzz/obj/stub_%.o: tests/fuzz/stub_%.c $(USER_HEADERS) | $(OUTPUT)/fuzz/obj
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
@@ -207,8 +214,9 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_STUBS) $(OUT
 		$(OUTPUT)/fuzz/libksight-fuzz.a $(FUZZ_LDFLAGS_$*) $(FUZZ_LIBS) -o $@
 
 # user objects may include any skeleton, as in the gcc build
-$(OUTPUT)/asan/user/%.o: user/%.c $(wildcard user/*.h) $(wildcard headers/*.h) $(SKELETONS) | $(OUTPUT)/asan/user
+$(OUTPUT)/asan/user/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) $(SKELETONS) | $(OUTPUT)/asan/user
 	$(call msg,ASAN-CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 $(OUTPUT)/asan/libksight.a: $(ASAN_OBJS)

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "process_metrics.h"
+#include "util.h"
 
 static bool verbose_libbpf;
 
@@ -36,14 +37,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (!verbose_libbpf)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-static int64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void agent_identify(struct agent *agent, const struct agent_config *cfg)

@@ -1,5 +1,5 @@
 /*
- * base64_decode() (user/k8s_config.c: kubeconfig *-data fields).
+ * base64_decode() (user/base64.c: kubeconfig *-data fields).
  *
  * 1. The input as base64 text: the verdict and the bytes must agree with a
  *    straightforward bit-by-bit reference decoder of the documented rules
@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 
+#include "base64.h"
 #include "k8s_client.h"
 #include "fuzz.h"
 

@@ -1,5 +1,5 @@
 /*
- * The Kubernetes Event body builders of user/k8s_events.h on any strings:
+ * The Kubernetes Event body builders of user/k8s/k8s_events.h on any strings:
  * k8s_event_post_body(), k8s_event_patch_body(), k8s_utf8_prefix(), and
  * around them k8s_event_check(), k8s_event_path(), k8s_event_time().
  *

@@ -15,7 +15,7 @@
  * LeakSanitizer.
  *
  * Absolute paths in the input can name anything: so that a FIFO, a tty or
- * /proc/kmsg cannot block the fuzzer, open() in user/k8s_config.c is
+ * /proc/kmsg cannot block the fuzzer, open() in user/k8s/k8s_config.c is
  * wrapped (-Wl,--wrap=open) to open non-blocking and refuse anything but
  * regular files and directories while the target runs.
  */

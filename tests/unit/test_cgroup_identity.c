@@ -1,5 +1,5 @@
 /*
- * Unit tests for user/cgroup_identity.c: cgroup path -> pod / container.
+ * Unit tests for user/k8s/cgroup_identity.c: cgroup path -> pod / container.
  *
  * Table-driven: each path_case is registered as its own cmocka test, named
  * after what it shows, and every case checks the return code and every

@@ -446,38 +446,6 @@ static void test_check_and_path(void **state)
 	assert_int_equal(k8s_event_path("shop", "x", path, 20), -ENOSPC);
 }
 
-static void test_backoff(void **state)
-{
-	static const long want[] = { 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000 };
-	uint32_t rnds[] = { 1, 7, 12345, 0x7fffffff, 0xffffffff };
-	unsigned int i, j;
-
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		assert_int_equal(k8s_event_backoff_ms(i + 1, -1, 0), want[i]);
-	assert_int_equal(k8s_event_backoff_ms(0, -1, 0), 1000);
-	assert_int_equal(k8s_event_backoff_ms(64, -1, 0), 60000);
-	assert_int_equal(k8s_event_backoff_ms(UINT32_MAX, -1, 0), 60000);
-
-	/* jitter takes off at most a quarter, never adds */
-	for (i = 1; i <= 9; i++) {
-		for (j = 0; j < sizeof(rnds) / sizeof(rnds[0]); j++) {
-			long base = want[i - 1], d = k8s_event_backoff_ms(i, -1, rnds[j]);
-
-			assert_true(d <= base);
-			assert_true(d >= base - base / 4);
-		}
-	}
-	assert_int_equal(k8s_event_backoff_ms(1, -1, 250), 750);
-	assert_int_equal(k8s_event_backoff_ms(1, -1, 251), 1000);
-
-	/* Retry-After: at least that long, capped at 300 s; absent or 0 does nothing */
-	assert_int_equal(k8s_event_backoff_ms(1, 120, 0), 120000);
-	assert_int_equal(k8s_event_backoff_ms(1, 300, 0), 300000);
-	assert_int_equal(k8s_event_backoff_ms(1, 3600, 0), 300000);
-	assert_int_equal(k8s_event_backoff_ms(1, 0, 0), 1000);
-	assert_int_equal(k8s_event_backoff_ms(7, 1, 0), 60000);  /* the backoff is longer */
-}
-
 static void test_verdict(void **state)
 {
 	/* success */
@@ -883,7 +851,6 @@ int main(void)
 		cmocka_unit_test(test_utf8_prefix),
 		cmocka_unit_test(test_message_truncated_in_bodies),
 		cmocka_unit_test(test_check_and_path),
-		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_verdict),
 		cmocka_unit_test(test_recorder_create_then_patch),
 		cmocka_unit_test(test_recorder_recreate_after_404),

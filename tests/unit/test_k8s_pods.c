@@ -1,11 +1,11 @@
 /*
- * Unit tests for user/k8s_pods.c: Pod decoding, the pod-name cache, the
+ * Unit tests for user/k8s/k8s_pods.c: Pod decoding, the pod-name cache, the
  * watch stream decoder, the retry backoff, and the watcher thread against a
  * scripted API server.
  *
  * The k8s_client functions are test doubles defined here (k8s_stream plays
  * a script of responses), so the watcher runs for real without a network,
- * and this binary links without user/k8s_client.c.
+ * and this binary links without user/k8s/k8s_client.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -935,57 +935,6 @@ static void test_decoder_reset_and_stop(void **state)
 
 /* ---- backoff ---- */
 
-static uint32_t rand_const(void *arg)
-{
-	return *(uint32_t *)arg;
-}
-
-static uint32_t rand_lcg(void *arg)
-{
-	uint32_t *s = arg;
-
-	*s = *s * 1664525u + 1013904223u;
-	return *s;
-}
-
-static void test_backoff(void **state)
-{
-	static const long want[] = { 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000 };
-	uint32_t r;
-	unsigned int i;
-
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		assert_int_equal(pod_watch_backoff_ms(i, -1, NULL, NULL), want[i]);
-	assert_int_equal(pod_watch_backoff_ms(1000, -1, NULL, NULL), 60000);
-	assert_int_equal(pod_watch_backoff_ms(UINT32_MAX, -1, NULL, NULL), 60000);
-
-	/* jitter: up to a quarter on top, at the cap too */
-	r = 0;
-	assert_int_equal(pod_watch_backoff_ms(0, -1, rand_const, &r), 1000);
-	r = 250;
-	assert_int_equal(pod_watch_backoff_ms(0, -1, rand_const, &r), 1250);
-	r = 251;
-	assert_int_equal(pod_watch_backoff_ms(0, -1, rand_const, &r), 1000);
-	r = 15000;
-	assert_int_equal(pod_watch_backoff_ms(10, -1, rand_const, &r), 75000);
-	r = 1;
-	for (i = 0; i < 10000; i++) {
-		unsigned int attempt = i % 9;
-		long base = pod_watch_backoff_ms(attempt, -1, NULL, NULL);
-		long d = pod_watch_backoff_ms(attempt, -1, rand_lcg, &r);
-
-		assert_true(d >= base && d <= base + base / 4);
-	}
-
-	/* Retry-After: a floor, bounded */
-	assert_int_equal(pod_watch_backoff_ms(0, 30, NULL, NULL), 30000);
-	assert_int_equal(pod_watch_backoff_ms(6, 30, NULL, NULL), 60000);
-	assert_int_equal(pod_watch_backoff_ms(0, 0, NULL, NULL), 1000);
-	assert_int_equal(pod_watch_backoff_ms(0, 1000000000L, NULL, NULL),
-			 POD_WATCH_RETRY_AFTER_MAX_S * 1000);
-	assert_int_equal(pod_watch_backoff_ms(3, -1, NULL, NULL), 8000);
-}
-
 /* ---- the watcher against a scripted API server ---- */
 
 struct fake_step {
@@ -1465,7 +1414,6 @@ int main(void)
 		cmocka_unit_test(test_decoder_too_long),
 		cmocka_unit_test(test_decoder_malformed),
 		cmocka_unit_test(test_decoder_reset_and_stop),
-		cmocka_unit_test(test_backoff),
 		cmocka_unit_test_setup(test_watcher_list_watch_expire, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_rewatch_error_relist, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_forbidden, setup_watcher),

@@ -32,13 +32,13 @@
 
 #include "event_correlator.h"
 #include "log.h"
+#include "util.h"
+#include "backoff.h"
 
 #ifndef KSIGHT_VERSION
 #define KSIGHT_VERSION "dev"
 #endif
 
-#define NSEC_PER_SEC   1000000000LL
-#define NSEC_PER_MSEC  1000000LL
 #define MAX_RESPONSE   (64 * 1024)
 #define REJECT_LOG_MAX 64
 
@@ -266,28 +266,11 @@ int k8s_event_path(const char *ns, const char *name, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
-long k8s_event_backoff_ms(unsigned int retry, long retry_after_s, uint32_t rnd)
-{
-	long base = K8S_EVENT_BACKOFF_MAX_MS, d;
-
-	if (retry < 1)
-		retry = 1;
-	if (retry <= 7) {  /* 1 s << 6 is already past the cap; no shift overflow after */
-		base = (long)K8S_EVENT_BACKOFF_MIN_MS << (retry - 1);
-		if (base > K8S_EVENT_BACKOFF_MAX_MS)
-			base = K8S_EVENT_BACKOFF_MAX_MS;
-	}
-	/* jitter only shortens: nodes that failed together spread out, the cap stays a cap */
-	d = base - (long)(rnd % (uint32_t)(base / 4 + 1));
-	if (retry_after_s > 0) {
-		long ra = retry_after_s > K8S_EVENT_RETRY_AFTER_MAX_S ? K8S_EVENT_RETRY_AFTER_MAX_S
-								      : retry_after_s;
-
-		if (ra * 1000 > d)
-			d = ra * 1000;
-	}
-	return d;
-}
+static const struct backoff_policy event_backoff = {
+	.min_ms = K8S_EVENT_BACKOFF_MIN_MS,
+	.max_ms = K8S_EVENT_BACKOFF_MAX_MS,
+	.retry_after_max_s = K8S_EVENT_RETRY_AFTER_MAX_S,
+};
 
 enum k8s_event_verdict k8s_event_verdict(int is_patch, int rc, long status)
 {
@@ -379,28 +362,11 @@ static void rec_count(struct event_recorder *r, const char *result)
 		metrics_counter_add(r->results, &result, 1);
 }
 
-static int64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 static struct timespec ns_to_ts(int64_t ns)
 {
 	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC };
 
 	return ts;
-}
-
-static uint32_t rec_random(struct event_recorder *r)
-{
-	/* xorshift64*: jitter only, no need for more */
-	r->rnd ^= r->rnd >> 12;
-	r->rnd ^= r->rnd << 25;
-	r->rnd ^= r->rnd >> 27;
-	return (uint32_t)((r->rnd * 0x2545f4914f6cdd1dULL) >> 32);
 }
 
 static struct rec_event *rec_event_copy(const struct k8s_event *src, int64_t now_ns)
@@ -642,7 +608,7 @@ static bool rec_retry_later(struct event_recorder *r, struct rec_item *it, const
 	if (++it->failures < K8S_EVENT_MAX_TRIES) {
 		rec_count(r, "retried");
 		it->due_ns = clock_ns(CLOCK_MONOTONIC) +
-			     k8s_event_backoff_ms(it->failures, resp->retry_after_s, rec_random(r)) * NSEC_PER_MSEC;
+			     backoff_ms(&event_backoff, it->failures, resp->retry_after_s, jitter_random(&r->rnd)) * NSEC_PER_MSEC;
 		return false;
 	}
 	rec_count(r, "failed");
@@ -852,9 +818,7 @@ struct event_recorder *event_recorder_start(const struct k8s_config *cfg, const 
 	r->component = strdup(component ? component : "ksight");
 	r->host = strdup(host ? host : "");
 	snprintf(r->server, sizeof(r->server), "%s", cfg->server);
-	r->rnd = (uint64_t)clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL;
-	if (!r->rnd)
-		r->rnd = 1;
+	r->rnd = (uint64_t)clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)r;
 	if (reg) {
 		r->results = metrics_family(reg, "ksight_k8s_events_total",
 					    "Kubernetes Event occurrences and requests by outcome: created, patched, "

@@ -13,6 +13,7 @@
  * request is sent once more.
  */
 #include "k8s_client.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -114,15 +115,6 @@ static void set_error(struct k8s_response *resp, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void free_secret(char **p, size_t len)
-{
-	if (*p) {
-		explicit_bzero(*p, len);
-		free(*p);
-		*p = NULL;
-	}
-}
-
 static char *memdup(const char *p, size_t len)
 {
 	char *q = malloc(len + 1);
@@ -201,9 +193,9 @@ void k8s_client_free(struct k8s_client *c)
 	free(c->user_agent);
 	free(c->ca_pem);
 	free(c->client_cert_pem);
-	free_secret(&c->client_key_pem, c->client_key_pem_len);
+	secret_free(&c->client_key_pem, c->client_key_pem_len);
 	if (c->token)
-		free_secret(&c->token, strlen(c->token));
+		secret_free(&c->token, strlen(c->token));
 	free(c);
 }
 
@@ -285,7 +277,7 @@ static int read_token(struct k8s_client *c, struct k8s_response *resp)
 		}
 	}
 	if (c->token)
-		free_secret(&c->token, strlen(c->token));
+		secret_free(&c->token, strlen(c->token));
 	c->token = memdup(buf + start, len - start);
 	if (!c->token) {
 		ret = -ENOMEM;
@@ -298,7 +290,7 @@ static int read_token(struct k8s_client *c, struct k8s_response *resp)
 	c->token_mtime = st.st_mtim;
 out:
 	if (buf)
-		free_secret(&buf, K8S_TOKEN_MAX + 1);
+		secret_free(&buf, K8S_TOKEN_MAX + 1);
 	if (fd >= 0)
 		close(fd);
 	if (ret) {

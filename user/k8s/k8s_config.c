@@ -10,6 +10,8 @@
  */
 #include "k8s_client.h"
 #include "log.h"
+#include "base64.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,82 +31,6 @@
 #define K8S_PEM_MAX		(1024 * 1024)
 /* Namespace names are DNS labels (63); the file is read with some slack. */
 #define K8S_NS_FILE_MAX		1024
-
-/* ---- base64 ---- */
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int base64_decode(const char *in, size_t inlen, char **out, size_t *outlen)
-{
-	unsigned char *buf;
-	unsigned int acc = 0;
-	size_t i, n = 0, len = 0, pad = 0;
-	int v;
-
-	*out = NULL;
-	*outlen = 0;
-	/* every 4 characters give 3 bytes; +1 for the NUL that lets PEM be used as a string */
-	buf = malloc(inlen / 4 * 3 + 3 + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (i = 0; i < inlen; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (isspace(c))
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		/* data after padding: two values run together, or garbage */
-		if (pad)
-			goto bad;
-		v = b64_value(c);
-		if (v < 0)
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		if (++n % 4 == 0) {
-			buf[len++] = (unsigned char)(acc >> 16);
-			buf[len++] = (unsigned char)(acc >> 8);
-			buf[len++] = (unsigned char)acc;
-			acc = 0;
-		}
-	}
-	switch (n % 4) {
-	case 1: /* 6 bits cannot make a byte */
-		goto bad;
-	case 2:
-		buf[len++] = (unsigned char)(acc >> 4);
-		break;
-	case 3:
-		buf[len++] = (unsigned char)(acc >> 10);
-		buf[len++] = (unsigned char)(acc >> 2);
-		break;
-	}
-	/* padding is optional, but when present it must be the right amount */
-	if (pad && (pad > 2 || (n + pad) % 4))
-		goto bad;
-	buf[len] = '\0';
-	*out = (char *)buf;
-	*outlen = len;
-	return 0;
-bad:
-	free(buf);
-	return -EINVAL;
-}
 
 /* ---- files ---- */
 
@@ -163,27 +89,17 @@ static int join_path(char *out, size_t outlen, const char *dir, const char *name
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-static void free_secret(char **p, size_t len)
-{
-	if (*p) {
-		/* tokens and keys should not linger in freed heap memory */
-		explicit_bzero(*p, len);
-		free(*p);
-		*p = NULL;
-	}
-}
-
 void k8s_config_free(struct k8s_config *cfg)
 {
 	free(cfg->ca_pem);
 	cfg->ca_pem = NULL;
 	cfg->ca_pem_len = 0;
 	if (cfg->token)
-		free_secret(&cfg->token, strlen(cfg->token));
+		secret_free(&cfg->token, strlen(cfg->token));
 	free(cfg->client_cert_pem);
 	cfg->client_cert_pem = NULL;
 	cfg->client_cert_pem_len = 0;
-	free_secret(&cfg->client_key_pem, cfg->client_key_pem_len);
+	secret_free(&cfg->client_key_pem, cfg->client_key_pem_len);
 	cfg->client_key_pem_len = 0;
 }
 
@@ -506,7 +422,7 @@ static int kc_pem(struct kubeconfig *kc, yaml_node_t *map, const char *where, co
 	}
 	return 0;
 bad:
-	free_secret(out, *outlen);
+	secret_free(out, *outlen);
 	*outlen = 0;
 	return -EINVAL;
 }

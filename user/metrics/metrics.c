@@ -8,6 +8,7 @@
  */
 #include "metrics.h"
 #include "utf8.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,18 +86,6 @@ struct key {
 	uint64_t hash;
 	char small[256];
 };
-
-/* FNV-1a: label values are short and the table masks low bits, which mix well. */
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (n--) {
-		h ^= (unsigned char)*p++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 /* `p` with room for n + 1 elements of `size` (reallocated if needed), or NULL. */
 static void *grow_array(void *p, size_t *alloc, size_t n, size_t size)
@@ -348,7 +337,7 @@ static int key_build(struct key *k, const struct metric_family *fam,
 		*p++ = '\0';
 	}
 	k->len = (size_t)(p - k->buf);
-	k->hash = hash_bytes(k->buf, k->len);
+	k->hash = hash_fnv1a(k->buf, k->len);
 	return 0;
 }
 
@@ -647,7 +636,7 @@ static struct metric_family *family_new(struct metrics_registry *reg, const char
 		goto fail;
 	for (i = 0; i < n_labels; i++)
 		memcpy(fam->other_key + i * olen, OTHER_VALUE, olen);
-	fam->other_hash = hash_bytes(fam->other_key, fam->other_len);
+	fam->other_hash = hash_fnv1a(fam->other_key, fam->other_len);
 	return fam;
 
 fail:

@@ -39,6 +39,8 @@
 #include "k8s_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
+#include "backoff.h"
 
 #ifndef KSIGHT_VERSION
 #define KSIGHT_VERSION "unknown"
@@ -166,13 +168,7 @@ static bool container_id_key(const char *s, size_t len, char out[CONTAINER_ID_MA
 
 static uint32_t key_hash(const char *s)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h & (CACHE_BUCKETS - 1);
+	return (uint32_t)hash_fnv1a(s, strlen(s)) & (CACHE_BUCKETS - 1);
 }
 
 /* ---- cache ---- */
@@ -871,28 +867,11 @@ void watch_decoder_free(struct watch_decoder *dec)
 
 /* ---- watcher thread ---- */
 
-long pod_watch_backoff_ms(unsigned int attempt, long retry_after_s,
-			  uint32_t (*rand_fn)(void *arg), void *rand_arg)
-{
-	long delay = POD_WATCH_BACKOFF_MIN_MS;
-	unsigned int i;
-
-	for (i = 0; i < attempt && delay < POD_WATCH_BACKOFF_MAX_MS; i++)
-		delay *= 2;
-	if (delay > POD_WATCH_BACKOFF_MAX_MS)
-		delay = POD_WATCH_BACKOFF_MAX_MS;
-	/* jitter on top: nodes that failed together must not retry together, even at the cap */
-	if (rand_fn)
-		delay += (long)(rand_fn(rand_arg) % (uint32_t)(delay / 4 + 1));
-	if (retry_after_s >= 0) {
-		long ra = retry_after_s < POD_WATCH_RETRY_AFTER_MAX_S ?
-			  retry_after_s : POD_WATCH_RETRY_AFTER_MAX_S;
-
-		if (ra * 1000 > delay)
-			delay = ra * 1000;
-	}
-	return delay;
-}
+static const struct backoff_policy pod_watch_backoff = {
+	.min_ms = POD_WATCH_BACKOFF_MIN_MS,
+	.max_ms = POD_WATCH_BACKOFF_MAX_MS,
+	.retry_after_max_s = POD_WATCH_RETRY_AFTER_MAX_S,
+};
 
 /* How a watch stream ended, and what to do next. */
 struct stream_end {
@@ -913,7 +892,7 @@ struct pod_watcher {
 	char node[POD_NAME_MAX + 1];
 	struct strbuf node_enc;
 	char source[PATH_MAX + 32];
-	uint32_t rand_state;
+	uint64_t rand_state;
 
 	char rv[RV_MAX];
 	bool list_consistent;	/* the last watch expired: no resourceVersion=0 */
@@ -957,27 +936,6 @@ static time_t mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint32_t watcher_rand(void *arg)
-{
-	uint32_t *s = arg;
-	uint32_t x = *s;
-
-	/* xorshift32: jitter only, and no shared state with rand() */
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*s = x;
-	return x;
 }
 
 static void publish(struct pod_watcher *w)
@@ -1128,7 +1086,7 @@ static void fail(struct pod_watcher *w, const char *op, const struct k8s_respons
 
 static void back_off(struct pod_watcher *w)
 {
-	long ms = pod_watch_backoff_ms(w->attempt, w->retry_after_s, watcher_rand, &w->rand_state);
+	long ms = backoff_ms(&pod_watch_backoff, w->attempt + 1, w->retry_after_s, jitter_random(&w->rand_state));
 
 	if (w->attempt < 64)
 		w->attempt++;
@@ -1344,8 +1302,8 @@ static void do_watch(struct pod_watcher *w)
 	struct k8s_response resp = { 0 };
 	struct strbuf path = STRBUF_INIT;
 	long timeout_s = WATCH_TIMEOUT_S - WATCH_TIMEOUT_JITTER_S +
-			 (long)(watcher_rand(&w->rand_state) % (2 * WATCH_TIMEOUT_JITTER_S + 1));
-	int64_t started = mono_ms();
+			 (long)(jitter_random(&w->rand_state) % (2 * WATCH_TIMEOUT_JITTER_S + 1));
+	int64_t started = clock_ns(CLOCK_MONOTONIC) / NSEC_PER_MSEC;
 	bool productive;
 	int rc;
 
@@ -1366,7 +1324,7 @@ static void do_watch(struct pod_watcher *w)
 	if (stopping(w))
 		goto out;
 	productive = resp.status >= 200 && resp.status <= 299 &&
-		     (w->events > 0 || mono_ms() - started >= WATCH_MIN_USEFUL_MS);
+		     (w->events > 0 || clock_ns(CLOCK_MONOTONIC) / NSEC_PER_MSEC - started >= WATCH_MIN_USEFUL_MS);
 	if (productive) {
 		w->attempt = 0;
 		recovered(w);
@@ -1506,9 +1464,7 @@ int pod_watcher_start(const struct k8s_config *cfg, const char *node, struct pod
 	w->cache = cache;
 	w->retry_after_s = -1;
 	w->last_expire = mono_s();
-	w->rand_state = (uint32_t)mono_ms() ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)w;
-	if (!w->rand_state)
-		w->rand_state = 1;
+	w->rand_state = (uint64_t)clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
 	watch_decoder_init(&w->dec, 0);
 	url_encode(&w->node_enc, node);
 	if (w->node_enc.oom) {

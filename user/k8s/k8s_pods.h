@@ -144,15 +144,6 @@ void watch_decoder_free(struct watch_decoder *dec);	/* frees buffers, not dec */
 #define POD_WATCH_RETRY_AFTER_MAX_S	600L
 #define POD_WATCH_KEEP_DELETED_S	600
 
-/*
- * Delay before retry number `attempt` (0 for the first retry after a
- * failure): 1 s doubling up to 60 s, plus up to a quarter more from
- * rand_fn(rand_arg) (NULL: no jitter), capped at 60 s; never less than
- * retry_after_s (when >= 0, itself capped at POD_WATCH_RETRY_AFTER_MAX_S).
- */
-long pod_watch_backoff_ms(unsigned int attempt, long retry_after_s,
-			  uint32_t (*rand_fn)(void *arg), void *rand_arg);
-
 struct pod_watcher;
 
 /*

@@ -115,14 +115,6 @@ int k8s_event_patch_body(int32_t count, int64_t last_ns, const char *message, st
 /* "/api/v1/namespaces/<ns>/events[/<name>]" (name NULL: the collection). -EINVAL for unsafe names, -ENOSPC. */
 int k8s_event_path(const char *ns, const char *name, char *buf, size_t len);
 
-/*
- * Milliseconds to wait before retry number `retry` (1 for the first): 1 s
- * doubling to 60 s, minus up to a quarter of jitter from `rnd`, and at
- * least Retry-After (`retry_after_s` < 0 when absent; capped at
- * K8S_EVENT_RETRY_AFTER_MAX_S).
- */
-long k8s_event_backoff_ms(unsigned int retry, long retry_after_s, uint32_t rnd);
-
 enum k8s_event_verdict {
 	KEV_DONE,      /* 2xx */
 	KEV_RETRY,     /* transport error, 401 after the client's token re-read, 408, 429, 5xx */

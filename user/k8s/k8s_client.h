@@ -89,7 +89,5 @@ typedef int (*k8s_stream_fn)(void *ctx, const char *data, size_t len);
 int k8s_stream(struct k8s_client *c, const char *path, k8s_stream_fn on_data, void *ctx,
 	       long idle_timeout_s, volatile int *stop, struct k8s_response *resp);
 
-/* Decode base64 (standard alphabet, padding optional, whitespace ignored). -EINVAL on bad input. */
-int base64_decode(const char *in, size_t inlen, char **out, size_t *outlen);
 
 #endif

@@ -6,6 +6,7 @@
  * holds both.
  */
 #include "event_correlator.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,17 +30,6 @@ struct lru_map {
 	size_t len, cap;
 	struct lru_node head;         /* sentinel of the recency list */
 };
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (n--) {
-		h ^= (unsigned char)*s++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static int lru_init(struct lru_map *m, size_t cap)
 {
@@ -330,7 +320,7 @@ static int check_event(const struct ec_event *ev)
 static int spam_take(struct event_correlator *ec, size_t spam_len, int64_t now_ns)
 {
 	const int64_t full = EC_SPAM_BURST * EC_SPAM_PERIOD_NS;
-	uint64_t h = fnv1a(ec->kbuf, spam_len);
+	uint64_t h = hash_fnv1a(ec->kbuf, spam_len);
 	struct lru_node *n = lru_get(&ec->buckets, ec->kbuf, spam_len, h);
 	struct ec_bucket *b;
 
@@ -378,7 +368,7 @@ int event_correlator_observe(struct event_correlator *ec, const struct ec_event 
 		return -EINVAL;
 	if (build_key(ec, ev, &klen, &spam_len))
 		return -ENOMEM;
-	h = fnv1a(ec->kbuf, klen);
+	h = hash_fnv1a(ec->kbuf, klen);
 	n = lru_get(&ec->series, ec->kbuf, klen, h);
 	if (!n) {
 		n = lru_add(&ec->series, sizeof(*s), ec->kbuf, klen, h);
@@ -426,7 +416,7 @@ static struct ec_series *find_series(struct event_correlator *ec, const struct e
 
 	if (check_event(ev) || build_key(ec, ev, &klen, &spam_len))
 		return NULL;
-	s = (struct ec_series *)lru_peek(&ec->series, ec->kbuf, klen, fnv1a(ec->kbuf, klen));
+	s = (struct ec_series *)lru_peek(&ec->series, ec->kbuf, klen, hash_fnv1a(ec->kbuf, klen));
 	if (!s || (name && strcmp(s->name, name)))
 		return NULL;
 	return s;
