@@ -48,7 +48,6 @@ static void agent_identify(struct agent *agent, const struct agent_config *cfg)
 		snprintf(agent->node, sizeof(agent->node), "%s", node);
 	else if (gethostname(agent->node, sizeof(agent->node)))
 		snprintf(agent->node, sizeof(agent->node), "unknown");
-	agent->boot_to_wall_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 }
 
 static bool signal_selected(const struct agent_config *cfg, const char *name)

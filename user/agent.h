@@ -44,7 +44,8 @@ struct event_recorder;
 struct agent {
 	const struct agent_config *cfg;
 	char node[256];
-	int64_t boot_to_wall_ns;  /* CLOCK_REALTIME - CLOCK_BOOTTIME */
+	/* CLOCK_REALTIME - CLOCK_BOOTTIME; NULL: read both clocks at each event (follows clock steps) */
+	int64_t (*boot_to_wall_ns)(void);
 	struct metrics_registry *metrics;
 	struct signal_runtime runtimes[SIGNAL_MAX_POINTS];
 	int n_runtimes;

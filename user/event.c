@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "common.h"
 #include "utf8.h"
+#include "util.h"
 
 void cgroup_path_from_kernel(const struct ksight_cgroup *cg, char *out, size_t outlen)
 {
@@ -69,12 +70,20 @@ void event_json_add_string(json_object *obj, const char *key, const char *value)
 	json_object_object_add(obj, key, json_object_new_string(clean));
 }
 
+int64_t event_wall_ns(const struct agent *agent, uint64_t boot_ns)
+{
+	int64_t offset = agent->boot_to_wall_ns ? agent->boot_to_wall_ns()
+						 : clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+
+	return (int64_t)boot_ns + offset;
+}
+
 json_object *event_json(const struct agent *agent, const struct event_common *ev)
 {
 	json_object *obj = json_object_new_object();
 	char when[48];
 
-	format_rfc3339_ns((int64_t)ev->boot_ns + agent->boot_to_wall_ns, when, sizeof(when));
+	format_rfc3339_ns(event_wall_ns(agent, ev->boot_ns), when, sizeof(when));
 	event_json_add_string(obj, "time", when);
 	event_json_add_string(obj, "signal", ev->signal);
 	event_json_add_string(obj, "node", agent->node);
@@ -117,7 +126,7 @@ void event_emit(struct agent *agent, const struct event_common *ev, json_object 
 			       "DETAILS");
 			agent->header_printed = true;
 		}
-		format_rfc3339_ns((int64_t)ev->boot_ns + agent->boot_to_wall_ns, when, sizeof(when));
+		format_rfc3339_ns(event_wall_ns(agent, ev->boot_ns), when, sizeof(when));
 		format_where(ev, where, sizeof(where));
 		printf("%-30s %-7s %-7u %-16s %-50s %s\n", when, ev->signal, ev->pid, ev->comm, where,
 		       details);

@@ -37,6 +37,12 @@ void cgroup_path_from_kernel(const struct ksight_cgroup *cg, char *out, size_t o
 /* Fill `ev->cgroup`/`ev->id` from a path (path must outlive ev). */
 void event_set_cgroup(struct event_common *ev, const char *path);
 
+/*
+ * The wall-clock time (ns since the epoch) of a CLOCK_BOOTTIME stamp, with the
+ * clocks' offset read now: a clock step after start-up is followed.
+ */
+int64_t event_wall_ns(const struct agent *agent, uint64_t boot_ns);
+
 /* RFC 3339 UTC with nanoseconds: 2026-11-27T02:40:58.123456789Z */
 void format_rfc3339_ns(int64_t wall_ns, char *out, size_t outlen);
 

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "common.h"
 #include "event.h"
+#include "util.h"
 #include "utf8.h"
 
 static void set_names(struct ksight_cgroup *cg, const char *const *leaf_first, int n)
@@ -83,10 +84,26 @@ static void test_bytes(void **state)
 	assert_string_equal(out, "3.0TiB");
 }
 
+static int64_t one_second(void)
+{
+	return 1000000000;
+}
+
+/* no fixed offset: the clocks are read at each event, so a clock step is followed */
+static void test_wall_time_read_per_event(void **state)
+{
+	struct agent agent = { 0 };
+	int64_t want = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	int64_t got = event_wall_ns(&agent, 0);
+
+	assert_true(got - want < 10 * NSEC_PER_MSEC && want - got < 10 * NSEC_PER_MSEC);
+	assert_true(event_wall_ns(&agent, 5) - event_wall_ns(&agent, 0) < 10 * NSEC_PER_MSEC);
+}
+
 static void test_common_json(void **state)
 {
 	struct agent_config cfg = { .mode = MODE_TRACE, .format = OUTPUT_JSON };
-	struct agent agent = { .cfg = &cfg, .node = "n1", .boot_to_wall_ns = 1000000000 };
+	struct agent agent = { .cfg = &cfg, .node = "n1", .boot_to_wall_ns = one_second };
 	struct event_common ev = { .signal = "oom", .boot_ns = 5, .pid = 7, .comm = "a\"b",
 				   .namespace_ = "ns", .pod = "p", .container = "c" };
 	static const char *const keys[] = { "time", "signal", "node", "pid", "comm", "namespace", "pod",
@@ -146,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_common_json),
+		cmocka_unit_test(test_wall_time_read_per_event),
 		cmocka_unit_test(test_utf8_sanitize),
 	};
 

@@ -130,10 +130,15 @@ static char *handle(struct signal_runtime *rt, const struct oom_event *e)
 	return line;
 }
 
+static int64_t fixed_offset(void)
+{
+	return 1700000000LL * 1000000000;
+}
+
 static void test_record_to_json_and_metrics(void **state)
 {
 	struct agent_config cfg = { .mode = MODE_TRACE, .format = OUTPUT_JSON };
-	struct agent agent = { .cfg = &cfg, .trace = true, .node = "node-1", .boot_to_wall_ns = 1700000000LL * 1000000000 };
+	struct agent agent = { .cfg = &cfg, .trace = true, .node = "node-1", .boot_to_wall_ns = fixed_offset };
 	struct signal_runtime rt = { .def = &oom_signal, .agent = &agent };
 	struct oom_event *e = calloc(1, sizeof(*e));
 	json_object *obj, *v;

@@ -105,7 +105,7 @@ void k8s_record(struct agent *agent, const struct event_common *ev, const char *
 		.reason = reason,
 		.message = clean,
 		.key = key,
-		.time_ns = (int64_t)ev->boot_ns + agent->boot_to_wall_ns,
+		.time_ns = event_wall_ns(agent, ev->boot_ns),
 	};
 	char field_path[300];
 
