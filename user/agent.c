@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "process_metrics.h"
+#include "bpf_maps.h"
 #include "util.h"
 
 static bool verbose_libbpf;
@@ -62,52 +63,65 @@ static bool signal_selected(const struct agent_config *cfg, const char *name)
 	return false;
 }
 
-/* Sum a per-CPU ringbuf stats slot of one signal. */
+/* Sum a per-CPU ringbuf stats slot of one signal; 0 if it has none. */
 static uint64_t ringbuf_stat(const struct signal_runtime *rt, __u32 slot)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bpf_map *map;
-	__u64 *values;
+	struct bpf_map *map = bpf_object__find_map_by_name(rt->obj, "ksight_ringbuf_stats");
 	uint64_t sum = 0;
-	int i;
 
-	if (!rt->obj || ncpu <= 0)
-		return 0;
-	map = bpf_object__find_map_by_name(rt->obj, "ksight_ringbuf_stats");
-	if (!map)
-		return 0;
-	values = calloc((size_t)ncpu, sizeof(*values));
-	if (!values)
-		return 0;
-	if (bpf_map_lookup_elem(bpf_map__fd(map), &slot, values) == 0)
-		for (i = 0; i < ncpu; i++)
-			sum += values[i];
-	free(values);
+	if (map)
+		bpf_map_sum_u64(bpf_map__fd(map), &slot, 1, &sum);
 	return sum;
 }
 
-static void collect_self(struct metrics_registry *reg, void *arg)
+void agent_publish(struct agent *agent, struct signal_runtime *rt, bool published)
+{
+	pthread_mutex_lock(&agent->runtimes_lock);
+	rt->published = published;
+	pthread_mutex_unlock(&agent->runtimes_lock);
+}
+
+static void collect_probe_info(struct agent *agent, const struct signal_runtime *rt)
+{
+	size_t p, v;
+
+	for (p = 0; p < rt->def->n_points; p++)
+		for (v = 0; v < rt->def->points[p].n_variants; v++) {
+			const char *labels[4] = { rt->def->name, rt->def->points[p].name,
+						  rt->def->points[p].variants[v].name,
+						  variant_state_name(rt->status[p].variants[v].state) };
+
+			metrics_gauge_set(agent->probe_info, labels, 1);
+		}
+}
+
+/*
+ * On the HTTP thread, before each render. A runtime is published once it is
+ * complete (running, or failed and torn down) and unpublished before it is
+ * freed, so nothing here reads a runtime that is changing.
+ */
+void agent_collect_signals(struct metrics_registry *reg, void *arg)
 {
 	struct agent *agent = arg;
 	int r;
-	size_t p, v;
 
+	pthread_mutex_lock(&agent->runtimes_lock);
 	metrics_family_clear(agent->probe_info);
 	for (r = 0; r < agent->n_runtimes; r++) {
-		const struct signal_runtime *rt = &agent->runtimes[r];
+		struct signal_runtime *rt = &agent->runtimes[r];
 		const char *sig[1] = { rt->def->name };
 
+		if (!rt->published)
+			continue;
+		collect_probe_info(agent, rt);
+		if (!rt->obj)
+			continue;
 		metrics_counter_set(agent->ringbuf_lost, sig, (double)ringbuf_stat(rt, KSIGHT_RB_LOST));
 		metrics_counter_set(agent->ringbuf_records, sig, (double)ringbuf_stat(rt, KSIGHT_RB_SUBMITTED));
-		for (p = 0; p < rt->def->n_points; p++)
-			for (v = 0; v < rt->def->points[p].n_variants; v++) {
-				const char *labels[4] = { rt->def->name, rt->def->points[p].name,
-							  rt->def->points[p].variants[v].name,
-							  variant_state_name(rt->status[p].variants[v].state) };
-
-				metrics_gauge_set(agent->probe_info, labels, 1);
-			}
+		if (rt->running && rt->def->collect)
+			rt->def->collect(rt, reg);
 	}
+	pthread_mutex_unlock(&agent->runtimes_lock);
 }
 
 static int agent_metrics_init(struct agent *agent)
@@ -142,7 +156,7 @@ static int agent_metrics_init(struct agent *agent)
 	if (uname(&uts) == 0)
 		build[2] = uts.release;
 	metrics_gauge_set(agent->build_info, build, 1);
-	metrics_add_collector(agent->metrics, collect_self, agent);
+	metrics_add_collector(agent->metrics, agent_collect_signals, agent);
 	return process_metrics_register(agent->metrics);
 }
 
@@ -152,7 +166,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 	const char *sig[1] = { rt->def->name };
 
 	metrics_counter_add(rt->agent->events_total, sig, 1);
-	if (rt->def->handle_event(rt, data, size))
+	if (!rt->def->handle_event || rt->def->handle_event(rt, data, size))
 		log_warn("%s: dropped a malformed record of %zu bytes", rt->def->name, size);
 	return 0;
 }
@@ -172,6 +186,44 @@ static int add_ringbuf(struct agent *agent, struct signal_runtime *rt)
 	return ring_buffer__add(agent->ringbuf, fd, handle_record, rt);
 }
 
+/* A runtime that cannot run: nothing of it stays loaded, its status stays for `probes` and probe_info. */
+static void runtime_failed(struct signal_runtime *rt)
+{
+	signal_unload(rt);
+	if (rt->def->fini && rt->priv)
+		rt->def->fini(rt);
+	rt->priv = NULL;
+}
+
+/* Load, initialise and attach one signal; 0 when it runs, else rt->error says why. */
+static int runtime_start(struct agent *agent, struct signal_runtime *rt, const struct load_options *lo,
+			 bool with_user_half)
+{
+	int err;
+
+	err = signal_load(rt, lo);
+	if (err)
+		return err;
+	if (with_user_half && rt->def->init) {
+		err = rt->def->init(rt);
+		if (err) {
+			snprintf(rt->error, sizeof(rt->error), "cannot start: %s", strerror(err < 0 ? -err : EINVAL));
+			return err < 0 ? err : -EINVAL;
+		}
+	}
+	signal_attach(rt, !with_user_half);
+	if (!rt->running)
+		return -ENOENT;
+	if (with_user_half && rt->def->ringbuf_map) {
+		err = add_ringbuf(agent, rt);
+		if (err) {
+			snprintf(rt->error, sizeof(rt->error), "cannot read its ring buffer: %s", strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* Load and attach every selected signal; a signal that fails is reported and skipped. */
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
@@ -179,64 +231,58 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
-		int err;
 
 		if (!signal_selected(agent->cfg, ksight_signals[i]->name))
 			continue;
+		if (agent->n_runtimes == AGENT_MAX_SIGNALS) {
+			log_warn("%s: not started: more than %d signals", ksight_signals[i]->name, AGENT_MAX_SIGNALS);
+			continue;
+		}
 		rt = &agent->runtimes[agent->n_runtimes++];
 		rt->def = ksight_signals[i];
 		rt->agent = agent;
-		if (signal_load(rt, lo)) {
+		if (runtime_start(agent, rt, lo, with_user_half)) {
 			if (with_user_half)
 				log_warn("%s: %s", rt->def->name, rt->error);
-			continue;
-		}
-		if (with_user_half) {
-			err = rt->def->init ? rt->def->init(rt) : 0;
-			if (err) {
-				log_warn("%s: cannot start: %s", rt->def->name, strerror(-err));
-				signal_unload(rt);
-				continue;
-			}
-		}
-		signal_attach(rt, !with_user_half);
-		if (!rt->running) {
 			if (with_user_half)
-				log_warn("%s: %s", rt->def->name, rt->error);
-			continue;
+				runtime_failed(rt);
+		} else {
+			running++;
 		}
-		if (with_user_half && rt->def->ringbuf_map) {
-			err = add_ringbuf(agent, rt);
-			if (err) {
-				log_warn("%s: cannot read its ring buffer: %s", rt->def->name, strerror(-err));
-				signal_unload(rt);
-				continue;
-			}
-		}
-		running++;
+		agent_publish(agent, rt, true);
 	}
 	return running;
 }
 
+/*
+ * Stop in the order that loses nothing: detach every probe (no new records),
+ * drain what the rings hold, let the Event recorder deliver (bounded), then
+ * stop serving, hide the runtimes from the collectors and free them.
+ */
 static void agent_stop(struct agent *agent)
 {
 	int i;
 
+	pthread_mutex_lock(&agent->runtimes_lock);
+	for (i = 0; i < agent->n_runtimes; i++)
+		signal_detach(&agent->runtimes[i]);
+	pthread_mutex_unlock(&agent->runtimes_lock);
+	if (agent->ringbuf)
+		ring_buffer__consume(agent->ringbuf);
+	k8s_stop(agent);
 	http_server_stop(agent->http);
 	agent->http = NULL;
-	k8s_stop(agent);
+	for (i = 0; i < agent->n_runtimes; i++)
+		agent_publish(agent, &agent->runtimes[i], false);
 	ring_buffer__free(agent->ringbuf);
 	agent->ringbuf = NULL;
-	for (i = agent->n_runtimes - 1; i >= 0; i--) {
-		struct signal_runtime *rt = &agent->runtimes[i];
-
-		signal_unload(rt);
-		if (rt->def->fini && rt->priv)
-			rt->def->fini(rt);
-	}
+	for (i = agent->n_runtimes - 1; i >= 0; i--)
+		runtime_failed(&agent->runtimes[i]);
 	if (agent->metrics)
 		metrics_registry_free(agent->metrics);
 	agent->metrics = NULL;
+	kernel_features_close(&agent->kf);
+	agent->btf = NULL;
 }
 
 static void describe_attached(const struct agent *agent)
@@ -266,8 +312,10 @@ static void describe_attached(const struct agent *agent)
 	}
 }
 
-static int agent_prepare(struct agent *agent, const struct agent_config *cfg, struct kernel_features *kf)
+static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 {
+	struct kernel_features *kf = &agent->kf;
+
 	char err[512];
 	int ret;
 
@@ -290,7 +338,31 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg, st
 			  cfg->btf_path ? cfg->btf_path : "", why);
 		return ret;
 	}
+	agent->btf = kernel_features_btf(kf);
 	return 0;
+}
+
+/* Once every signal has read what it needs: the parsed BTF is megabytes of RSS. */
+static void agent_release_btf(struct agent *agent)
+{
+	kernel_features_close(&agent->kf);
+	agent->btf = NULL;
+}
+
+static struct agent *agent_new(void)
+{
+	struct agent *agent = calloc(1, sizeof(*agent));
+
+	if (agent)
+		pthread_mutex_init(&agent->runtimes_lock, NULL);
+	return agent;
+}
+
+static void agent_free(struct agent *agent)
+{
+	agent_stop(agent);
+	pthread_mutex_destroy(&agent->runtimes_lock);
+	free(agent);
 }
 
 /*
@@ -314,10 +386,13 @@ static int agent_loop(struct agent *agent, const sigset_t *stop_signals)
 		ret = -errno;
 		goto out;
 	}
-	ev.data.fd = ring_buffer__epoll_fd(agent->ringbuf);
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		ret = -errno;
-		goto out;
+	/* map-only signals have no ring: then only the stop signals wake us */
+	if (agent->ringbuf) {
+		ev.data.fd = ring_buffer__epoll_fd(agent->ringbuf);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+			ret = -errno;
+			goto out;
+		}
 	}
 	while (!stop) {
 		n = epoll_wait(ep, ready, 2, -1);
@@ -341,8 +416,6 @@ static int agent_loop(struct agent *agent, const sigset_t *stop_signals)
 			}
 		}
 	}
-	/* drain what was already produced before detaching */
-	ring_buffer__consume(agent->ringbuf);
 out:
 	if (sfd >= 0)
 		close(sfd);
@@ -353,8 +426,7 @@ out:
 
 int agent_main(const struct agent_config *cfg)
 {
-	struct agent *agent = calloc(1, sizeof(*agent));
-	struct kernel_features kf = { 0 };
+	struct agent *agent = agent_new();
 	sigset_t stop_signals;
 	struct load_options lo;
 	int64_t started = clock_ns(CLOCK_MONOTONIC);
@@ -369,7 +441,7 @@ int agent_main(const struct agent_config *cfg)
 	sigaddset(&stop_signals, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (agent_prepare(agent, cfg, &kf))
+	if (agent_prepare(agent, cfg))
 		goto out;
 	agent->trace = cfg->mode == MODE_TRACE;
 	if (agent_metrics_init(agent)) {
@@ -385,13 +457,12 @@ int agent_main(const struct agent_config *cfg)
 			goto out;
 		}
 	}
-	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &kf,
+	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
 	if (agent_start_signals(agent, &lo, true) == 0) {
 		log_error("no signal could be started on this kernel (see the lines above, or `ksight probes`)");
 		goto out;
 	}
-	kernel_features_close(&kf);
 	describe_attached(agent);
 	if (agent->http) {
 		http_server_set_ready(agent->http, 1);
@@ -404,6 +475,7 @@ int agent_main(const struct agent_config *cfg)
 	for (i = 0; i < agent->n_runtimes; i++)
 		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up)
 			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
+	agent_release_btf(agent);
 
 	ret = agent_loop(agent, &stop_signals);
 	if (ret) {
@@ -413,9 +485,7 @@ int agent_main(const struct agent_config *cfg)
 	log_info("stopping: detaching every probe");
 	exit_code = 0;
 out:
-	kernel_features_close(&kf);
-	agent_stop(agent);
-	free(agent);
+	agent_free(agent);
 	return exit_code;
 }
 
@@ -489,16 +559,15 @@ static void print_probes_json(const struct agent *agent)
 
 int probes_main(const struct agent_config *cfg)
 {
-	struct agent *agent = calloc(1, sizeof(*agent));
-	struct kernel_features kf = { 0 };
+	struct agent *agent = agent_new();
 	struct load_options lo;
 	int exit_code = 1;
 
 	if (!agent)
 		return 1;
-	if (agent_prepare(agent, cfg, &kf))
+	if (agent_prepare(agent, cfg))
 		goto out;
-	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &kf,
+	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
 	agent_start_signals(agent, &lo, false);
 	if (cfg->format == OUTPUT_JSON)
@@ -507,8 +576,6 @@ int probes_main(const struct agent_config *cfg)
 		print_probes_text(agent);
 	exit_code = 0;
 out:
-	kernel_features_close(&kf);
-	agent_stop(agent);
-	free(agent);
+	agent_free(agent);
 	return exit_code;
 }

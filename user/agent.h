@@ -2,12 +2,15 @@
 #ifndef KSIGHT_AGENT_H
 #define KSIGHT_AGENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "probe.h"
 #include "signal_def.h"
 
-#define AGENT_MAX_LIST 16
+#define AGENT_MAX_LIST    16
+#define AGENT_MAX_SIGNALS 16
 
 enum agent_mode {
 	MODE_RUN,
@@ -40,6 +43,7 @@ struct ring_buffer;
 struct pod_cache;
 struct pod_watcher;
 struct event_recorder;
+struct btf;
 
 struct agent {
 	const struct agent_config *cfg;
@@ -47,7 +51,19 @@ struct agent {
 	/* CLOCK_REALTIME - CLOCK_BOOTTIME; NULL: read both clocks at each event (follows clock steps) */
 	int64_t (*boot_to_wall_ns)(void);
 	struct metrics_registry *metrics;
-	struct signal_runtime runtimes[SIGNAL_MAX_POINTS];
+	/*
+	 * The kernel's BTF, parsed once: probe planning and the signals'
+	 * configure/init/warm_up read it; freed once the agent is ready (NULL
+	 * after), since a parsed vmlinux BTF is megabytes of RSS.
+	 */
+	const struct btf *btf;
+	struct kernel_features kf;
+	/*
+	 * Runtimes are built and torn down by the main thread; the HTTP thread's
+	 * collectors read only published ones, under this lock.
+	 */
+	pthread_mutex_t runtimes_lock;
+	struct signal_runtime runtimes[AGENT_MAX_SIGNALS];
 	int n_runtimes;
 	struct ring_buffer *ringbuf;
 	struct http_server *http;
@@ -58,6 +74,12 @@ struct agent {
 	bool header_printed;
 	struct metric_family *ringbuf_lost, *ringbuf_records, *probe_info, *build_info, *events_total;
 };
+
+/* Make a complete runtime visible to the scrape-time collectors, or hide it again. */
+void agent_publish(struct agent *agent, struct signal_runtime *rt, bool published);
+
+/* The collector of every published runtime's metrics (registered by the agent; exposed for tests). */
+void agent_collect_signals(struct metrics_registry *reg, void *arg);
 
 /* `ksight run` and `ksight trace`: returns the process exit code. */
 int agent_main(const struct agent_config *cfg);

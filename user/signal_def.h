@@ -14,6 +14,7 @@
 #define SIGNAL_MAX_POINTS 8
 
 struct agent;
+struct metrics_registry;
 struct bpf_object;
 struct bpf_object_open_opts;
 struct bpf_link;
@@ -38,6 +39,13 @@ struct signal_def {
 	int (*handle_event)(struct signal_runtime *rt, const void *data, size_t size);
 	/* optional: slow preparation run once the agent is ready (records wait in the ring) */
 	void (*warm_up)(struct signal_runtime *rt);
+	/*
+	 * optional: refresh the signal's metrics from its BPF maps, on the HTTP
+	 * thread right before each scrape renders; only for a runtime that is
+	 * running and published (its object and priv are complete and stay so
+	 * until the call returns). Must not block.
+	 */
+	void (*collect)(struct signal_runtime *rt, struct metrics_registry *reg);
 	void (*fini)(struct signal_runtime *rt);
 };
 
@@ -51,8 +59,9 @@ struct signal_runtime {
 	struct bpf_link *trial_links[PROBE_MAX_PROGRAMS]; /* a fallback attached only to test it */
 	int attached_points;
 	bool running;      /* at least one probe point attached */
+	bool published;    /* seen by the scrape-time collectors (under agent->runtimes_lock) */
 	char error[256];   /* why it is not running */
-	void *priv;        /* the signal's own state */
+	void *priv;        /* the signal's own state (init sets it, fini frees it) */
 };
 
 /* The table of signals, NULL-terminated, in the order they are shown. */

@@ -70,22 +70,40 @@ int probe_override_validate(const char *spec, char *why, size_t whylen)
 	return -EINVAL;
 }
 
-static void *open_configured(struct signal_runtime *rt, const struct load_options *opts)
+/* errno as a negative code, never 0: a failed libbpf call that left errno unset is still a failure */
+static int neg_errno(void)
+{
+	return errno ? -errno : -EINVAL;
+}
+
+/* The only place a runtime's object is freed: skel and obj go together, nothing dangles. */
+static void destroy_object(struct signal_runtime *rt)
+{
+	if (rt->skel)
+		rt->def->destroy(rt->skel);
+	rt->skel = NULL;
+	rt->obj = NULL;
+}
+
+/* Open the skeleton and set its rodata; 0 or -errno (nothing left open on failure). */
+static int open_configured(struct signal_runtime *rt, const struct load_options *opts)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = opts->btf_path);
 	void *skel = rt->def->open(&oo);
+	int err;
 
 	if (!skel)
-		return NULL;
+		return neg_errno();
 	rt->skel = skel;
 	rt->obj = rt->def->object(skel);
-	if (rt->def->configure && rt->def->configure(rt)) {
-		rt->def->destroy(skel);
-		rt->skel = NULL;
-		rt->obj = NULL;
-		return NULL;
+	if (rt->def->configure) {
+		err = rt->def->configure(rt);
+		if (err) {
+			destroy_object(rt);
+			return err < 0 ? err : -EINVAL;
+		}
 	}
-	return skel;
+	return 0;
 }
 
 static bool program_is_candidate(const struct signal_runtime *rt, const char *name)
@@ -149,15 +167,14 @@ static int find_refused_programs(struct signal_runtime *rt, const struct load_op
 	bpf_object__for_each_program(prog, rt->obj)
 		if (n < 64 && program_is_candidate(rt, bpf_program__name(prog)))
 			snprintf(names[n++], sizeof(names[0]), "%s", bpf_program__name(prog));
-	rt->def->destroy(rt->skel);
-	rt->skel = NULL;
+	destroy_object(rt);
 	for (i = 0; i < n; i++) {
-		if (!open_configured(rt, opts))
-			return -errno;
+		err = open_configured(rt, opts);
+		if (err)
+			return err;
 		set_autoload(rt, names[i]);
 		err = bpf_object__load(rt->obj);
-		rt->def->destroy(rt->skel);
-		rt->skel = NULL;
+		destroy_object(rt);
 		if (err) {
 			rule_out_program(rt, names[i], err);
 			ruled_out++;
@@ -183,11 +200,22 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 	size_t p;
 	int err, attempt;
 
-	if (!open_configured(rt, opts)) {
-		err = -errno;
+	if (rt->def->n_points > SIGNAL_MAX_POINTS) {
+		snprintf(rt->error, sizeof(rt->error), "%s declares %zu probe points, more than %d",
+			 rt->def->name, rt->def->n_points, SIGNAL_MAX_POINTS);
+		return -E2BIG;
+	}
+	for (p = 0; p < rt->def->n_points; p++)
+		if (rt->def->points[p].n_variants > PROBE_MAX_VARIANTS) {
+			snprintf(rt->error, sizeof(rt->error), "%s/%s declares more than %d variants",
+				 rt->def->name, rt->def->points[p].name, PROBE_MAX_VARIANTS);
+			return -E2BIG;
+		}
+	err = open_configured(rt, opts);
+	if (err) {
 		snprintf(rt->error, sizeof(rt->error), "cannot open the %s BPF object: %s", rt->def->name,
-			 strerror(errno));
-		return err ? err : -EINVAL;
+			 strerror(-err));
+		return err;
 	}
 	sl.obj = rt->obj;
 	for (p = 0; p < rt->def->n_points; p++)
@@ -199,13 +227,17 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 		if (!any_candidate(rt)) {
 			snprintf(rt->error, sizeof(rt->error), "no probe variant of %s works on this kernel "
 				 "(`ksight probes` says why)", rt->def->name);
-			if (rt->skel)
-				rt->def->destroy(rt->skel);
-			rt->skel = NULL;
+			destroy_object(rt);
 			return -ENOTSUP;
 		}
-		if (!rt->skel && !open_configured(rt, opts))
-			return -errno;
+		if (!rt->skel) {
+			err = open_configured(rt, opts);
+			if (err) {
+				snprintf(rt->error, sizeof(rt->error), "cannot open the %s BPF object: %s",
+					 rt->def->name, strerror(-err));
+				return err;
+			}
+		}
 		set_autoload(rt, NULL);
 		err = bpf_object__load(rt->obj);
 		if (!err)
@@ -213,9 +245,13 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 		if (find_refused_programs(rt, opts) <= 0) {
 			snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: %s",
 				 rt->def->name, strerror(-err));
+			destroy_object(rt);
 			return err;
 		}
 	}
+	destroy_object(rt);
+	snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: gave up after 16 tries",
+		 rt->def->name);
 	return -ELOOP;
 }
 
@@ -253,7 +289,7 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 		links[i] = prog ? bpf_program__attach(prog) : NULL;
 		if (links[i])
 			continue;
-		err = prog ? -errno : -ENOENT;
+		err = prog ? neg_errno() : -ENOENT;
 		if (!strncmp(section, "kprobe/", 7) && !kernel_has_kprobes())
 			snprintf(vs->reason, sizeof(vs->reason),
 				 "cannot attach %s: this kernel was built without kprobes (CONFIG_KPROBES)", section);
@@ -335,7 +371,7 @@ int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
 	return rt->attached_points;
 }
 
-void signal_unload(struct signal_runtime *rt)
+void signal_detach(struct signal_runtime *rt)
 {
 	size_t p;
 	int i;
@@ -345,9 +381,15 @@ void signal_unload(struct signal_runtime *rt)
 			bpf_link__destroy(rt->links[p][i]);
 			rt->links[p][i] = NULL;
 		}
-	if (rt->skel)
-		rt->def->destroy(rt->skel);
-	rt->skel = NULL;
-	rt->obj = NULL;
+	for (i = 0; i < PROBE_MAX_PROGRAMS; i++) {
+		bpf_link__destroy(rt->trial_links[i]);
+		rt->trial_links[i] = NULL;
+	}
 	rt->running = false;
+}
+
+void signal_unload(struct signal_runtime *rt)
+{
+	signal_detach(rt);
+	destroy_object(rt);
 }

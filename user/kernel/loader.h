@@ -15,7 +15,8 @@ struct load_options {
 /*
  * Plan every probe point, then load the candidates; a program the kernel
  * refuses is ruled out (LOAD_FAILED, with the reason) and the rest loaded
- * again. Returns 0 when something loaded, else -errno with rt->error set.
+ * again. Returns 0 when something loaded, else -errno with rt->error set and
+ * nothing left open (rt->skel and rt->obj NULL).
  */
 int signal_load(struct signal_runtime *rt, const struct load_options *opts);
 
@@ -28,7 +29,13 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts);
  */
 int signal_attach(struct signal_runtime *rt, bool try_fallbacks);
 
-/* Detach and free everything (safe on a partly set up runtime). */
+/* Detach every program; the object and its maps stay (the ring can still be drained). */
+void signal_detach(struct signal_runtime *rt);
+
+/*
+ * Detach and free everything (safe on a partly set up runtime, and twice).
+ * The one teardown path: afterwards rt->skel and rt->obj are NULL.
+ */
 void signal_unload(struct signal_runtime *rt);
 
 /* Is "signal/point=variant" (or "point=variant") well formed and known? 0 or -EINVAL with why. */
