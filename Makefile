@@ -41,6 +41,9 @@ LIB_OBJS   := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+# tests/bpf/test_*.c: the loader and map helpers on the real kernel (root), linked like unit tests
+BPF_TEST_SRCS := $(wildcard tests/bpf/test_*.c)
+BPF_TEST_BINS := $(patsubst tests/bpf/test_%.c,$(OUTPUT)/tests/bpf_test_%,$(BPF_TEST_SRCS))
 TEST_TOOLS := $(patsubst tests/e2e/%.c,$(OUTPUT)/tests/%,$(wildcard tests/e2e/*.c))
 
 ifeq ($(V),1)
@@ -64,17 +67,17 @@ run: setup
 	$(OUTPUT)/ksight run $(ARGS)
 
 test: setup
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(OUTPUT)/tests/verifier $(TEST_TOOLS) \
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(OUTPUT)/tests/verifier $(BPF_TEST_BINS) $(TEST_TOOLS) $(SAN_AGENTS) \
 		$(ASAN_BINS) $(FUZZ_BINS)
 	$(Q)tests/run-all.sh
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run-all.sh unit
 
-test-bpf: $(OUTPUT)/tests/verifier
+test-bpf: $(OUTPUT)/tests/verifier $(BPF_TEST_BINS)
 	$(Q)tests/run-all.sh bpf
 
-test-e2e: all $(TEST_TOOLS)
+test-e2e: all $(TEST_TOOLS) $(SAN_AGENTS)
 	$(Q)tests/run-all.sh e2e
 
 # builds its own copy of ksight for the guest
@@ -124,6 +127,10 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libksight.a | $(OUTPUT)/te
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libksight.a $(LDLIBS) -lcmocka -lssl -lcrypto -o $@
 
+$(OUTPUT)/tests/bpf_test_%: tests/bpf/test_%.c $(OUTPUT)/libksight.a | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libksight.a $(LDLIBS) -lcmocka -o $@
+
 $(OUTPUT)/tests/verifier: tests/bpf/verifier.c $(BPF_OBJS) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -lcmocka -o $@
@@ -172,7 +179,11 @@ FUZZ_LDFLAGS_kubeconfig := -Wl,--wrap=open
 FUZZ_LIBS  := -ljson-c -lyaml -lpthread -lm
 
 ASAN_OBJS  := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/asan/user/%.o,$(LIB_OBJS))
-ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/%,$(UNIT_SRCS))
+# the whole agent under ASan+UBSan and under TSan, for the e2e lifecycle test
+TSAN_OBJS  := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/tsan/user/%.o,$(USER_OBJS))
+SAN_AGENTS := $(OUTPUT)/asan/ksight $(OUTPUT)/tsan/ksight
+ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/%,$(UNIT_SRCS)) \
+              $(patsubst tests/bpf/test_%.c,$(OUTPUT)/asan/bpf_test_%,$(BPF_TEST_SRCS))
 
 .PHONY: fuzz fuzz-build test-fuzz fuzz-crashes asan-build test-asan
 
@@ -223,6 +234,23 @@ $(OUTPUT)/asan/libksight.a: $(ASAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+$(OUTPUT)/asan/bpf_test_%: tests/bpf/test_%.c $(OUTPUT)/asan/libksight.a
+	$(call msg,ASAN,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) $< $(OUTPUT)/asan/libksight.a $(LDLIBS) -lcmocka -lm -o $@
+
 $(OUTPUT)/asan/test_%: tests/unit/test_%.c $(OUTPUT)/asan/libksight.a
 	$(call msg,ASAN,$@)
 	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) $< $(OUTPUT)/asan/libksight.a $(LDLIBS) -lcmocka -lssl -lcrypto -lm -o $@
+
+$(OUTPUT)/asan/ksight: $(OUTPUT)/asan/user/main.o $(OUTPUT)/asan/libksight.a
+	$(call msg,ASAN,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -lm -o $@
+
+$(OUTPUT)/tsan/user/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) $(SKELETONS)
+	$(call msg,TSAN-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread -c $< -o $@
+
+$(OUTPUT)/tsan/ksight: $(TSAN_OBJS)
+	$(call msg,TSAN,$@)
+	$(Q)$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $^ $(LDLIBS) -lm -o $@

@@ -75,7 +75,11 @@ for suite in "${suites[@]}"; do
 		;;
 	bpf)
 		echo "== bpf: every program passes the verifier"
-		need_root bpf && run_cmocka verifier build/tests/verifier build/*.bpf.o
+		need_root bpf || continue
+		run_cmocka verifier build/tests/verifier build/*.bpf.o
+		for t in build/tests/bpf_test_*; do
+			[ -x "$t" ] && run_cmocka "$(basename "$t")" "$t"
+		done
 		;;
 	e2e|guest)
 		echo "== $suite"
@@ -95,7 +99,8 @@ for suite in "${suites[@]}"; do
 	asan)
 		echo "== asan: unit tests under AddressSanitizer, LeakSanitizer and UBSan"
 		build_target asan-build || continue
-		for t in build/asan/test_*; do
+		for t in build/asan/test_* build/asan/bpf_test_*; do
+			case $t in */bpf_test_*) [ "$(id -u)" -eq 0 ] || continue ;; esac
 			[ -x "$t" ] && run_cmocka "asan/$(basename "$t")" \
 				env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$t"
 		done

@@ -76,8 +76,13 @@ static uint64_t ringbuf_stat(const struct signal_runtime *rt, __u32 slot)
 
 void agent_publish(struct agent *agent, struct signal_runtime *rt, bool published)
 {
+	int index = (int)(rt - agent->runtimes);
+
 	pthread_mutex_lock(&agent->runtimes_lock);
 	rt->published = published;
+	/* the table grows only here, so the collectors never see a slot being filled */
+	if (published && index >= agent->n_runtimes)
+		agent->n_runtimes = index + 1;
 	pthread_mutex_unlock(&agent->runtimes_lock);
 }
 
@@ -238,7 +243,7 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 			log_warn("%s: not started: more than %d signals", ksight_signals[i]->name, AGENT_MAX_SIGNALS);
 			continue;
 		}
-		rt = &agent->runtimes[agent->n_runtimes++];
+		rt = &agent->runtimes[agent->n_runtimes]; /* counted once published */
 		rt->def = ksight_signals[i];
 		rt->agent = agent;
 		if (runtime_start(agent, rt, lo, with_user_half)) {
@@ -369,7 +374,7 @@ static void agent_free(struct agent *agent)
  * Sleep until a ring buffer has records or SIGINT/SIGTERM arrives: no timer,
  * so an idle agent never wakes up. ring_buffer's own epoll fd nests in ours.
  */
-static int agent_loop(struct agent *agent, const sigset_t *stop_signals)
+int agent_loop(struct agent *agent, const sigset_t *stop_signals)
 {
 	struct epoll_event ev = { .events = EPOLLIN }, ready[2];
 	int ep, sfd, n, i, ret = 0;

@@ -3,6 +3,7 @@
 #define KSIGHT_AGENT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -77,6 +78,13 @@ struct agent {
 
 /* Make a complete runtime visible to the scrape-time collectors, or hide it again. */
 void agent_publish(struct agent *agent, struct signal_runtime *rt, bool published);
+
+/*
+ * Sleep until a ring buffer has records (consume them) or one of
+ * `stop_signals` (blocked in every thread) arrives; 0 then, or -errno. With
+ * no ring (map-only signals) only the stop signals wake it.
+ */
+int agent_loop(struct agent *agent, const sigset_t *stop_signals);
 
 /* The collector of every published runtime's metrics (registered by the agent; exposed for tests). */
 void agent_collect_signals(struct metrics_registry *reg, void *arg);
