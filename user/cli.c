@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "http.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -104,30 +105,63 @@ static int usage_error(enum agent_mode mode, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* Append one signal name (validated) to cfg->signals. */
-static int add_signal(struct agent_config *cfg, enum agent_mode mode, const char *name)
+/*
+ * Append one signal (validated, `len` bytes of `name`) to cfg->signals, once:
+ * the entry points at the signal table's own name, so it outlives argv and
+ * any later option.
+ */
+static int add_signal(struct agent_config *cfg, enum agent_mode mode, const char *name, size_t len)
 {
-	int n = 0;
+	const struct signal_def *def = NULL;
+	char want[64];
+	int n = 0, i;
 
-	if (!signal_find(name)) {
+	snprintf(want, sizeof(want), "%.*s", (int)(len < sizeof(want) ? len : sizeof(want) - 1), name);
+	for (i = 0; ksight_signals[i]; i++)
+		if (strlen(ksight_signals[i]->name) == len && !strncmp(ksight_signals[i]->name, name, len))
+			def = ksight_signals[i];
+	if (!def) {
 		char msg[256];
-		int i, len;
+		int mlen;
 
-		len = snprintf(msg, sizeof(msg), "unknown signal '%%s' (known:");
-		for (i = 0; ksight_signals[i] && len < (int)sizeof(msg); i++)
-			len += snprintf(msg + len, sizeof(msg) - (size_t)len, " %s", ksight_signals[i]->name);
-		snprintf(msg + len, sizeof(msg) - (size_t)len, ")");
-		return usage_error(mode, msg, name);
+		mlen = snprintf(msg, sizeof(msg), "unknown signal '%%s' (known:");
+		for (i = 0; ksight_signals[i] && mlen < (int)sizeof(msg); i++)
+			mlen += snprintf(msg + mlen, sizeof(msg) - (size_t)mlen, " %s", ksight_signals[i]->name);
+		snprintf(msg + mlen, sizeof(msg) - (size_t)mlen, ")");
+		return usage_error(mode, msg, want);
 	}
-	while (cfg->signals[n])
-		n++;
+	for (n = 0; cfg->signals[n]; n++)
+		if (cfg->signals[n] == def->name)
+			return 0;
 	if (n == AGENT_MAX_LIST)
-		return usage_error(mode, "too many signals: %s", name);
-	cfg->signals[n] = name;
+		return usage_error(mode, "too many signals: %s", want);
+	cfg->signals[n] = def->name;
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf, size_t buflen)
+/* "a,b,c" without writing to it; empty names between commas are skipped. */
+static int add_signal_list(struct agent_config *cfg, enum agent_mode mode, const char *list)
+{
+	const char *p = list;
+	int added = 0, ret;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len) {
+			ret = add_signal(cfg, mode, p, len);
+			if (ret)
+				return ret;
+			added++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return added ? 0 : usage_error(mode, "--signals needs at least one signal name%s", "");
+}
+
+int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
 	static const struct option long_opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -146,7 +180,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 	const char *cmd;
 	enum agent_mode mode;
 	int opt, n_probes = 0, ret;
-	char *tok, *save;
+	char why[256];
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen = DEFAULT_LISTEN;
@@ -183,19 +217,16 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 		case 'l':
 			if (mode != MODE_RUN)
 				return usage_error(mode, "--listen is an option of `ksight run`%s", "");
+			if (http_listen_validate(optarg, why, sizeof(why)))
+				return usage_error(mode, "%s", why);
 			cfg->listen = optarg;
 			break;
 		case 's':
 			if (mode != MODE_RUN)
 				return usage_error(mode, "--signals is an option of `ksight run`; name signals as arguments%s", "");
-			snprintf(signals_buf, buflen, "%s", optarg);
-			for (tok = strtok_r(signals_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				ret = add_signal(cfg, mode, tok);
-				if (ret)
-					return ret;
-			}
-			if (!cfg->signals[0])
-				return usage_error(mode, "--signals needs at least one signal name%s", "");
+			ret = add_signal_list(cfg, mode, optarg);
+			if (ret)
+				return ret;
 			break;
 		case 'o':
 			if (mode == MODE_RUN)
@@ -210,16 +241,13 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 		case 'B':
 			cfg->btf_path = optarg;
 			break;
-		case 'P': {
-			char why[256];
-
+		case 'P':
 			if (probe_override_validate(optarg, why, sizeof(why)))
 				return usage_error(mode, "%s", why);
 			if (n_probes == AGENT_MAX_LIST)
 				return usage_error(mode, "too many --probe options%s", "");
 			cfg->probe_overrides[n_probes++] = optarg;
 			break;
-		}
 		case 'N':
 			cfg->node_name = optarg;
 			break;
@@ -254,7 +282,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf
 		if (mode == MODE_RUN)
 			return usage_error(mode, "unexpected argument '%s' (use --signals to choose signals)",
 					   argv[optind]);
-		ret = add_signal(cfg, mode, argv[optind]);
+		ret = add_signal(cfg, mode, argv[optind], strlen(argv[optind]));
 		if (ret)
 			return ret;
 	}

@@ -9,9 +9,10 @@
 
 /*
  * Parse argv; returns 0 with *cfg filled, CLI_EXIT_OK after --help or
- * --version, or EXIT_USAGE after printing what is wrong. `signals_buf`
- * keeps the strings cfg->signals points into.
+ * --version, or EXIT_USAGE after printing what is wrong. Every flag is
+ * checked here, before any other start-up output. cfg's strings point into
+ * argv or the signal table.
  */
-int cli_parse(int argc, char **argv, struct agent_config *cfg, char *signals_buf, size_t buflen);
+int cli_parse(int argc, char **argv, struct agent_config *cfg);
 
 #endif

@@ -7,10 +7,9 @@
 int main(int argc, char **argv)
 {
 	struct agent_config cfg;
-	char signals_buf[1024];
 	int ret;
 
-	ret = cli_parse(argc, argv, &cfg, signals_buf, sizeof(signals_buf));
+	ret = cli_parse(argc, argv, &cfg);
 	if (ret == CLI_EXIT_OK)
 		return 0;
 	if (ret)

@@ -38,7 +38,10 @@ run_cli "unknown probe variant" 2 "unknown probe variant 'oom/mark_victim=nope'"
 run_cli "stray argument to run" 2 "unexpected argument 'oom'" run oom
 
 # runtime errors: exit 1
-run_cli "invalid listen address" 1 "invalid --listen address 'foo'" run --listen foo
+# a flag is checked before anything else is said or done: the error is the first line
+run_cli "invalid listen address" 2 "invalid --listen address 'foo'" run --listen foo
+check "invalid listen address: said first" sh -c "head -n 1 '$WORK/cli.err' | grep -q \"^ksight: invalid --listen address 'foo'\""
+run_cli "listen port out of range" 2 "port 70000 is out of range" run --listen 127.0.0.1:70000 --no-k8s
 port=$(free_port)
 python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(30)' "$port" &
 holder=$!

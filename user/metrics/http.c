@@ -646,3 +646,10 @@ void http_server_stop(struct http_server *srv)
 	MHD_stop_daemon(srv->daemon);
 	free(srv);
 }
+
+int http_listen_validate(const char *listen, char *err, size_t errlen)
+{
+	struct listen_spec ls;
+
+	return parse_listen(listen, &ls, err, errlen);
+}

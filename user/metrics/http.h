@@ -29,6 +29,9 @@ struct http_server;
 int http_server_start(const char *listen, struct metrics_registry *reg,
 		      struct http_server **out, char *err, size_t errlen);
 
+/* Is `listen` well formed (as http_server_start takes it)? 0, or -EINVAL with why. Binds nothing. */
+int http_listen_validate(const char *listen, char *err, size_t errlen);
+
 /* The bound port (useful after asking for port 0); 0 for NULL. */
 int http_server_port(const struct http_server *srv);
 

@@ -1,0 +1,104 @@
+/* Unit tests for user/cli.c: what the command line puts into struct agent_config. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+
+/* Parse a NULL-terminated argument list (copied: getopt and strtok may write to it). */
+static int parse(struct agent_config *cfg, char *const *args)
+{
+	static char store[16][128];
+	static char *argv[17];
+	int argc = 0, saved, ret;
+
+	while (args[argc]) {
+		snprintf(store[argc], sizeof(store[argc]), "%s", args[argc]);
+		argv[argc] = store[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	/* usage errors go to stderr: keep the test output readable */
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	freopen("/dev/null", "w", stderr);
+	ret = cli_parse(argc, argv, cfg);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return ret;
+}
+
+static int count_signals(const struct agent_config *cfg)
+{
+	int n = 0;
+
+	while (cfg->signals[n])
+		n++;
+	return n;
+}
+
+static void test_repeated_signals_keep_the_first(void **state)
+{
+	char *const args[] = { "ksight", "run", "--signals", "oom", "--signals", ",oom,", NULL };
+	struct agent_config cfg;
+	int i;
+
+	assert_int_equal(parse(&cfg, args), 0);
+	/* every name is still a signal's name, and named once */
+	assert_int_equal(count_signals(&cfg), 1);
+	for (i = 0; cfg.signals[i]; i++)
+		assert_string_equal(cfg.signals[i], "oom");
+}
+
+static void test_signal_names_outlive_argv(void **state)
+{
+	char *const args[] = { "ksight", "trace", "oom", NULL };
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_int_equal(count_signals(&cfg), 1);
+	assert_string_equal(cfg.signals[0], "oom");
+}
+
+static void test_bad_signals_are_usage_errors(void **state)
+{
+	char *const unknown[] = { "ksight", "run", "--signals", "oom,nope", NULL };
+	char *const empty[] = { "ksight", "run", "--signals", ",", NULL };
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, unknown), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, empty), EXIT_USAGE);
+}
+
+static void test_listen_is_validated_while_parsing(void **state)
+{
+	char *const bad_port[] = { "ksight", "run", "--listen", "127.0.0.1:99999", NULL };
+	char *const no_port[] = { "ksight", "run", "--listen", "127.0.0.1", NULL };
+	char *const good[] = { "ksight", "run", "--listen", "[::1]:9436", NULL };
+	char *const any[] = { "ksight", "run", "--listen", ":0", NULL };
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, bad_port), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, no_port), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, good), 0);
+	assert_string_equal(cfg.listen, "[::1]:9436");
+	assert_int_equal(parse(&cfg, any), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_repeated_signals_keep_the_first),
+		cmocka_unit_test(test_signal_names_outlive_argv),
+		cmocka_unit_test(test_bad_signals_are_usage_errors),
+		cmocka_unit_test(test_listen_is_validated_while_parsing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
