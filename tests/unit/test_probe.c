@@ -17,13 +17,14 @@ struct fake_kernel {
 	bool tracefs_mark_victim;
 	bool tracefs_sched_exit;
 	bool btf_func_oom_kill_process;
+	bool kfree_skb_reason;
 };
 
 static bool fk_btf_tp(void *ctx, const char *name)
 {
 	struct fake_kernel *k = ctx;
 
-	return !strcmp(name, "mark_victim") && k->btf_mark_victim;
+	return (!strcmp(name, "mark_victim") && k->btf_mark_victim) || !strcmp(name, "kfree_skb");
 }
 
 static bool fk_tracefs(void *ctx, const char *cat, const char *name)
@@ -44,12 +45,16 @@ static bool fk_btf_func(void *ctx, const char *name)
 	return !strcmp(name, "oom_kill_process") && k->btf_func_oom_kill_process;
 }
 
-static bool fk_arg_is(void *ctx, const char *name, int index, const char *type)
+static bool fk_arg_matches(void *ctx, const char *section, const struct probe_arg *arg)
 {
 	struct fake_kernel *k = ctx;
 
-	return !strcmp(name, "mark_victim") && index == 0 && !strcmp(type, "task_struct") &&
-	       k->mark_victim_passes_task;
+	if (!strcmp(section, "tp_btf/kfree_skb"))
+		/* (skb, location, reason): an enum from 5.17 when the kernel has reasons */
+		return arg->index == 2 && arg->kind == PROBE_ARG_ENUM && !strcmp(arg->type, "skb_drop_reason") &&
+		       k->kfree_skb_reason;
+	return !strcmp(section, "tp_btf/mark_victim") && arg->index == 0 && arg->kind == PROBE_ARG_STRUCT_PTR &&
+	       !strcmp(arg->type, "task_struct") && k->mark_victim_passes_task;
 }
 
 static const char *sections(void *ctx, const char *program)
@@ -60,6 +65,7 @@ static const char *sections(void *ctx, const char *program)
 		{ "exit_tp", "tracepoint/sched/sched_process_exit" },
 		{ "kill_kprobe", "kprobe/oom_kill_process" },
 		{ "kill_fentry", "fentry/oom_kill_process" },
+		{ "drop_btf", "tp_btf/kfree_skb" },
 	};
 	size_t i;
 
@@ -70,8 +76,8 @@ static const char *sections(void *ctx, const char *program)
 }
 
 static const struct probe_variant variants[] = {
-	{ .name = "tp_btf", .programs = { "victim_btf" }, .btf_arg_index = 0,
-	  .btf_arg_struct = "task_struct", .btf_arg_missing = "passes only a pid" },
+	{ .name = "tp_btf", .programs = { "victim_btf" },
+	  .args = { { "victim_btf", 0, PROBE_ARG_STRUCT_PTR, "task_struct", "passes only a pid" } } },
 	{ .name = "tracepoint", .programs = { "victim_tp", "exit_tp" } },
 	{ .name = "fentry", .programs = { "kill_fentry" } },
 	{ .name = "kprobe", .programs = { "kill_kprobe" } },
@@ -82,14 +88,14 @@ static const struct probe_point point = { "mark_victim", variants, 5 };
 
 static int plan(struct fake_kernel *k, const char *only, struct point_status *st)
 {
-	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_is };
+	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
 
 	return probe_plan(&point, &kf, sections, NULL, only, st);
 }
 
 static void test_modern_kernel_all_candidates(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true };
+	struct fake_kernel k = { true, true, true, true, true, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, NULL, &st), 4);
@@ -151,7 +157,7 @@ static void test_kprobe_is_decided_by_trying(void **state)
 
 static void test_only_one_variant(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true };
+	struct fake_kernel k = { true, true, true, true, true, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, "tracepoint", &st), 1);
@@ -174,8 +180,8 @@ static void test_program_in_state(void **state)
 
 static void test_check_section_forms(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_is };
+	struct fake_kernel k = { true, true, true, true, true, false };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
 	char why[128];
 
 	assert_int_equal(probe_check_section("tp/oom/mark_victim", &kf, why, sizeof(why)), 0);
@@ -185,6 +191,47 @@ static void test_check_section_forms(void **state)
 	assert_int_equal(probe_check_section("tracepoint/noslash", &kf, why, sizeof(why)), -EINVAL);
 	assert_int_equal(probe_check_section("xdp", &kf, why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "unknown program type in section xdp");
+}
+
+/* Every program of a variant is checked, not only the first: here the second one's argument differs. */
+static const struct probe_variant pair_variants[] = {
+	{ .name = "tp_btf", .programs = { "victim_btf", "drop_btf" },
+	  .args = { { "victim_btf", 0, PROBE_ARG_STRUCT_PTR, "task_struct", "passes only a pid" },
+		    { "drop_btf", 2, PROBE_ARG_ENUM, "skb_drop_reason", "no drop reasons (before 5.17)" } } },
+	{ .name = "kprobe", .programs = { "kill_kprobe" } },
+};
+
+static const struct probe_point pair_point = { "pair", pair_variants, 2 };
+
+static void test_every_program_checked(void **state)
+{
+	struct fake_kernel k = { .btf_mark_victim = true, .mark_victim_passes_task = true };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	struct point_status st;
+
+	assert_int_equal(probe_plan(&pair_point, &kf, sections, NULL, NULL, &st), 1);
+	assert_int_equal(st.variants[0].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[0].reason, "no drop reasons (before 5.17)");
+	k.kfree_skb_reason = true;
+	assert_int_equal(probe_plan(&pair_point, &kf, sections, NULL, NULL, &st), 2);
+	assert_int_equal(st.variants[0].state, VARIANT_CANDIDATE);
+}
+
+/* An argument check on a program that is not a BTF hook is a mistake in the table, said so. */
+static const struct probe_variant misplaced_variants[] = {
+	{ .name = "tracepoint", .programs = { "victim_tp" },
+	  .args = { { "victim_tp", 0, PROBE_ARG_SCALAR, NULL, NULL } } },
+};
+
+static void test_args_need_a_btf_hook(void **state)
+{
+	struct fake_kernel k = { .tracefs_mark_victim = true };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	const struct probe_point pt = { "misplaced", misplaced_variants, 1 };
+	struct point_status st;
+
+	assert_int_equal(probe_plan(&pt, &kf, sections, NULL, NULL, &st), 0);
+	assert_non_null(strstr(st.variants[0].reason, "need a BTF hook"));
 }
 
 static void test_state_names(void **state)
@@ -206,6 +253,8 @@ int main(void)
 		cmocka_unit_test(test_only_one_variant),
 		cmocka_unit_test(test_program_in_state),
 		cmocka_unit_test(test_check_section_forms),
+		cmocka_unit_test(test_every_program_checked),
+		cmocka_unit_test(test_args_need_a_btf_hook),
 		cmocka_unit_test(test_state_names),
 	};
 

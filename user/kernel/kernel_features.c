@@ -45,34 +45,84 @@ static bool has_btf_function(void *ctx, const char *name)
 	return btf__find_by_name_kind(ctx, name, BTF_KIND_FUNC) > 0;
 }
 
-/* btf_trace_<name> is a pointer to a FUNC_PROTO whose first parameter is void *ctx. */
-static bool btf_tracepoint_arg_is(void *ctx, const char *name, int index, const char *type_name)
+static const struct btf_type *skip_modifiers(const struct btf *btf, const struct btf_type *t)
 {
-	const struct btf *btf = ctx;
+	while (t && (btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t) || btf_is_restrict(t)))
+		t = btf__type_by_id(btf, t->type);
+	return t;
+}
+
+/*
+ * The FUNC_PROTO of a hook and how many leading parameters are not the
+ * hook's own: tp_btf targets are typedef btf_trace_<name>, a pointer to a
+ * proto whose first parameter is the hidden void *__data; fentry targets are
+ * the FUNC itself.
+ */
+static const struct btf_type *hook_proto(const struct btf *btf, const char *section, int *skip)
+{
 	const struct btf_type *t;
-	const struct btf_param *params;
 	char tname[256];
 	int id;
 
-	snprintf(tname, sizeof(tname), "btf_trace_%s", name);
-	id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
-	if (id <= 0)
-		return false;
-	t = btf__type_by_id(btf, id);                  /* typedef */
-	t = btf__type_by_id(btf, t->type);             /* pointer */
-	if (!t || !btf_is_ptr(t))
-		return false;
-	t = btf__type_by_id(btf, t->type);             /* func proto */
-	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < (unsigned)index + 2)
-		return false;
-	params = btf_params(t);
-	t = btf__type_by_id(btf, params[index + 1].type); /* skip void *__data */
-	while (t && (btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t)))
-		t = btf__type_by_id(btf, t->type);
-	if (!t || !btf_is_ptr(t))
-		return false;
+	if (!strncmp(section, "tp_btf/", 7)) {
+		snprintf(tname, sizeof(tname), "btf_trace_%s", section + 7);
+		id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
+		if (id <= 0)
+			return NULL;
+		t = btf__type_by_id(btf, id);
+		t = t ? btf__type_by_id(btf, t->type) : NULL;
+		if (!t || !btf_is_ptr(t))
+			return NULL;
+		*skip = 1;
+	} else {
+		const char *fn = strchr(section, '/');
+
+		if (!fn)
+			return NULL;
+		id = btf__find_by_name_kind(btf, fn + 1, BTF_KIND_FUNC);
+		if (id <= 0)
+			return NULL;
+		t = btf__type_by_id(btf, id);
+		*skip = 0;
+	}
 	t = btf__type_by_id(btf, t->type);
-	return t && btf_is_struct(t) && strcmp(btf__name_by_offset(btf, t->name_off), type_name) == 0;
+	return t && btf_is_func_proto(t) ? t : NULL;
+}
+
+static bool named(const struct btf *btf, const struct btf_type *t, const char *name)
+{
+	return name && strcmp(btf__name_by_offset(btf, t->name_off), name) == 0;
+}
+
+static bool btf_arg_matches(void *ctx, const char *section, const struct probe_arg *arg)
+{
+	const struct btf *btf = ctx;
+	const struct btf_type *proto, *t;
+	int skip = 0;
+
+	proto = hook_proto(btf, section, &skip);
+	if (!proto || arg->index < 0)
+		return false;
+	if ((unsigned)(arg->index + skip) >= btf_vlen(proto))
+		return arg->kind == PROBE_ARG_ABSENT;
+	t = skip_modifiers(btf, btf__type_by_id(btf, btf_params(proto)[arg->index + skip].type));
+	if (!t)
+		return false;
+	switch (arg->kind) {
+	case PROBE_ARG_STRUCT_PTR:
+		if (!btf_is_ptr(t))
+			return false;
+		t = skip_modifiers(btf, btf__type_by_id(btf, t->type));
+		return t && btf_is_struct(t) && named(btf, t, arg->type);
+	case PROBE_ARG_ENUM:
+		return (btf_is_enum(t) || btf_is_enum64(t)) && named(btf, t, arg->type);
+	case PROBE_ARG_SCALAR:
+		return btf_is_int(t) || btf_is_enum(t) || btf_is_enum64(t);
+	case PROBE_ARG_ABSENT:
+	case PROBE_ARG_END:
+		break;
+	}
+	return false;
 }
 
 int kernel_features_open(struct kernel_features *kf, const char *btf_path)
@@ -82,14 +132,19 @@ int kernel_features_open(struct kernel_features *kf, const char *btf_path)
 	btf = btf_path ? btf__parse(btf_path, NULL) : btf__load_vmlinux_btf();
 	if (!btf)
 		return errno ? -errno : -ENOENT;
+	kernel_features_from_btf(kf, btf);
+	return 0;
+}
+
+void kernel_features_from_btf(struct kernel_features *kf, struct btf *btf)
+{
 	*kf = (struct kernel_features){
 		.ctx = btf,
 		.has_btf_tracepoint = has_btf_tracepoint,
 		.has_tracefs_event = has_tracefs_event,
 		.has_btf_function = has_btf_function,
-		.btf_tracepoint_arg_is = btf_tracepoint_arg_is,
+		.btf_arg_matches = btf_arg_matches,
 	};
-	return 0;
 }
 
 void kernel_features_close(struct kernel_features *kf)

@@ -72,12 +72,35 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 	return -EINVAL;
 }
 
+/* The BTF argument checks of program `program` (section `section`); 0 or -ENOENT with why. */
+static int check_args(const struct probe_variant *v, const char *program, const char *section,
+		      const struct kernel_features *kf, char *why, size_t whylen)
+{
+	const struct probe_arg *arg;
+
+	for (arg = v->args; arg < v->args + PROBE_MAX_ARGS && arg->kind != PROBE_ARG_END; arg++) {
+		if (!arg->program || strcmp(arg->program, program))
+			continue;
+		if (strncmp(section, "tp_btf/", 7) && strncmp(section, "fentry/", 7) &&
+		    strncmp(section, "fexit/", 6)) {
+			snprintf(why, whylen, "%s: argument checks need a BTF hook, not %s", program, section);
+			return -EINVAL;
+		}
+		if (!kf->btf_arg_matches(kf->ctx, section, arg)) {
+			snprintf(why, whylen, "%s", arg->missing ? arg->missing :
+				 "this kernel's hook has other arguments");
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 static int check_variant(const struct probe_variant *v, const struct kernel_features *kf,
 			 program_section_fn section_of, void *section_ctx, char *why, size_t whylen)
 {
 	int i, err;
 
-	for (i = 0; v->programs[i]; i++) {
+	for (i = 0; i < PROBE_MAX_PROGRAMS && v->programs[i]; i++) {
 		const char *section = section_of(section_ctx, v->programs[i]);
 
 		if (!section) {
@@ -87,12 +110,9 @@ static int check_variant(const struct probe_variant *v, const struct kernel_feat
 		err = probe_check_section(section, kf, why, whylen);
 		if (err)
 			return err;
-		if (i == 0 && v->btf_arg_struct && strncmp(section, "tp_btf/", 7) == 0 &&
-		    !kf->btf_tracepoint_arg_is(kf->ctx, section + 7, v->btf_arg_index, v->btf_arg_struct)) {
-			snprintf(why, whylen, "%s", v->btf_arg_missing ? v->btf_arg_missing :
-				 "this kernel's tracepoint has other arguments");
-			return -ENOENT;
-		}
+		err = check_args(v, v->programs[i], section, kf, why, whylen);
+		if (err)
+			return err;
 	}
 	return 0;
 }

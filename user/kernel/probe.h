@@ -18,6 +18,25 @@
 #define PROBE_MAX_PROGRAMS 4
 #define PROBE_REASON_LEN 200
 
+/* What a BTF hook's argument must be for a variant to fit this kernel. */
+enum probe_arg_kind {
+	PROBE_ARG_END = 0,     /* ends the list */
+	PROBE_ARG_STRUCT_PTR,  /* a pointer to struct `type` */
+	PROBE_ARG_ENUM,        /* an enum `type` (BTF ENUM or ENUM64) */
+	PROBE_ARG_SCALAR,      /* an integer of any width (or an enum), not a pointer */
+	PROBE_ARG_ABSENT,      /* the hook has no argument `index` (an older, shorter form) */
+};
+
+struct probe_arg {
+	const char *program;   /* which program of the variant (its tp_btf/ or fentry/ section) */
+	int index;             /* the hook's argument from 0 (tp_btf: after the hidden ctx) */
+	enum probe_arg_kind kind;
+	const char *type;      /* the struct or enum name; NULL otherwise */
+	const char *missing;   /* the reason to give when the kernel's argument differs */
+};
+
+#define PROBE_MAX_ARGS 4
+
 struct probe_variant {
 	const char *name; /* "tp_btf", "tracepoint", "kprobe", "fentry", ... */
 	/*
@@ -26,10 +45,8 @@ struct probe_variant {
 	 * what each needs from the kernel.
 	 */
 	const char *programs[PROBE_MAX_PROGRAMS + 1];
-	/* tp_btf only: argument btf_arg_index must point to struct btf_arg_struct */
-	int btf_arg_index;
-	const char *btf_arg_struct;
-	const char *btf_arg_missing; /* the reason to give when it does not */
+	/* BTF argument checks, for any of the programs; ended by PROBE_ARG_END */
+	struct probe_arg args[PROBE_MAX_ARGS + 1];
 };
 
 struct probe_point {
@@ -68,8 +85,8 @@ struct kernel_features {
 	bool (*has_tracefs_event)(void *ctx, const char *category, const char *name);
 	/* BTF has function <name> (an fentry/fexit target) */
 	bool (*has_btf_function)(void *ctx, const char *name);
-	/* tp_btf <name>'s argument `index` is a pointer to struct `type` */
-	bool (*btf_tracepoint_arg_is)(void *ctx, const char *name, int index, const char *type);
+	/* the hook of `section` ("tp_btf/x", "fentry/x") has an argument as `arg` says */
+	bool (*btf_arg_matches)(void *ctx, const char *section, const struct probe_arg *arg);
 };
 
 /* Maps a program name to its ELF section (from the BPF object), or NULL. */

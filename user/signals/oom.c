@@ -42,8 +42,10 @@ static const struct ksym_range *oom_ksyms(struct oom_state *st)
 
 static const struct probe_variant mark_victim_variants[] = {
 	{ .name = "tp_btf", .programs = { "oom_mark_victim_btf" },
-	  .btf_arg_index = 0, .btf_arg_struct = "task_struct",
-	  .btf_arg_missing = "this kernel's mark_victim passes only a pid (before 6.9, without its stable backport)" },
+	  /* 6.9: mark_victim passes the task, not only its pid (72ba14deb40a) */
+	  .args = { { .program = "oom_mark_victim_btf", .index = 0, .kind = PROBE_ARG_STRUCT_PTR,
+		      .type = "task_struct",
+		      .missing = "this kernel's mark_victim passes only a pid (before 6.9, without its stable backport)" } } },
 	{ .name = "tracepoint", .programs = { "oom_mark_victim_tp", "oom_victim_exit_tp" } },
 	{ .name = "kprobe", .programs = { "oom_kill_process_kprobe" } },
 };
