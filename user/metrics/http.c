@@ -560,6 +560,13 @@ static int same_socket(int fd, const struct stat *was)
 int http_server_start(const char *listen, struct metrics_registry *reg,
 		      struct http_server **out, char *err, size_t errlen)
 {
+	return http_server_start_limits(listen, reg, NULL, out, err, errlen);
+}
+
+int http_server_start_limits(const char *listen, struct metrics_registry *reg,
+			     const struct http_limits *limits, struct http_server **out,
+			     char *err, size_t errlen)
+{
 	struct listen_spec ls;
 	struct http_server *srv;
 	struct stat sock_st;
