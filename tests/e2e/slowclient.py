@@ -9,6 +9,10 @@ counted from its connect()). Prints one line per measurement:
 
     probe PATH SECONDS STATUS      (STATUS 0: no HTTP answer)
     cut INDEX SOURCE SECONDS       (SECONDS -1: still connected at the end)
+
+With --scrapers N instead: N clients (4 per 127.0.2.x address) scrape
+/metrics back to back for --wait seconds while /healthz is timed every
+0.2 s; prints the probe lines and "scrapes COUNT".
 """
 import argparse
 import errno
@@ -20,12 +24,13 @@ import time
 HEAD = b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: slowloris\r\nX-Slow: " + b"a" * 4096
 
 
-def probe(host, port, path, timeout):
+def probe(host, port, path, timeout, source=None):
     """One request on a fresh connection: (seconds, status)."""
     start = time.monotonic()
     status = 0
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(source, 0) if source else None) as s:
             s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             data = b""
             while True:
@@ -40,6 +45,29 @@ def probe(host, port, path, timeout):
     return time.monotonic() - start, status
 
 
+def scrape_flood(args):
+    stop = time.monotonic() + args.wait
+    count = [0]
+
+    def scraper(i):
+        src = "127.0.2.%d" % (1 + i // 4)
+        while time.monotonic() < stop:
+            if probe("127.0.0.1", args.port, "/metrics", 3, src)[1] == 200:
+                count[0] += 1
+
+    threads = [threading.Thread(target=scraper, args=(i,)) for i in range(args.scrapers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    while time.monotonic() < stop - 0.2:
+        secs, status = probe("127.0.0.1", args.port, "/healthz", 3)
+        print("probe /healthz %.3f %d" % (secs, status))
+        time.sleep(0.2)
+    for t in threads:
+        t.join()
+    print("scrapes %d" % count[0])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -51,7 +79,12 @@ def main():
                     help="the others come from 127.0.1.x, this many per address")
     ap.add_argument("--wait", type=float, required=True,
                     help="give up on uncut connections after this many seconds")
+    ap.add_argument("--scrapers", type=int, default=0,
+                    help="instead of slow clients, this many that scrape back to back")
     args = ap.parse_args()
+    if args.scrapers:
+        scrape_flood(args)
+        return
 
     sel = selectors.DefaultSelector()
     conns = []  # [sock, source, connected_at, sent, cut_after]

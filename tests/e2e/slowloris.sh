@@ -3,7 +3,8 @@
 # (20 of them from the probes' own address, the rest 4 per address) must not
 # starve the endpoint: a normal scrape and /healthz answer within 1 s while
 # they hang on, and the server cuts every one of them within its read
-# deadline. Then, idle again, the HTTP threads do not wake up.
+# deadline. A flood of real scrapes does not hold /healthz up either. Then,
+# idle again, the HTTP threads do not wake up.
 . "$(dirname "$0")/lib.sh"
 
 DEADLINE=5	# HTTP_HEADER_DEADLINE_MS in user/metrics/http.c, in seconds
@@ -42,6 +43,20 @@ expect_eq "slowloris: every slow client is cut within ${DEADLINE}s + ${SLACK}s" 
 
 check "slowloris: /healthz still answers afterwards" curl -sf -m 1 "http://127.0.0.1:$PORT/healthz" -o /dev/null
 check "slowloris: ksight still runs" kill -0 "$RUN_PID"
+
+# A flood of real scrapes (32 clients back to back, 4 per address): /healthz
+# waits only for the renders queued before it on the one HTTP thread.
+python3 "$(dirname "$0")/slowclient.py" --port "$PORT" --scrapers 32 --wait 3 \
+	>"$WORK/scrapers.out" 2>"$WORK/scrapers.err" ||
+	not_ok "slowloris: the scrapers ran ($(head -c 300 "$WORK/scrapers.err"))"
+read -r probes bad worst < <(awk '$1 == "probe" { n++; if ($4 != 200 || $3 >= 1.0) bad++; if ($3 > w) w = $3 }
+	END { printf "%d %d %.3f\n", n, bad, w }' "$WORK/scrapers.out")
+echo "# 32 scrapers: $(awk '$1 == "scrapes" { print $2 }' "$WORK/scrapers.out") scrapes in 3 s; $probes /healthz probes meanwhile, the slowest ${worst}s"
+if [ "$probes" -gt 0 ] && [ "$bad" -eq 0 ]; then
+	ok "slowloris: /healthz answers within 1 s during a flood of scrapes (slowest ${worst}s)"
+else
+	not_ok "slowloris: /healthz during a flood of scrapes: $bad of $probes probes failed or took 1 s or more"
+fi
 
 # Idle again: the HTTP threads (MHD's and the deadline timer) sleep without a timeout.
 sleep 1

@@ -69,7 +69,7 @@
  * not closed yet (it accepts up to 10 at a time before it reads any).
  */
 #define HTTP_MHD_SPARE		32
-/* Inactivity, on top of the deadlines: a stalled reader goes before 30 s. */
+/* Inactivity, under the deadlines: a client that stops reading goes after 10 s. */
 #define HTTP_TIMEOUT_S		10
 #define HTTP_CONN_MEMORY	(64 * 1024)
 /*

@@ -1,8 +1,9 @@
 /*
- * The metrics HTTP endpoint (libmicrohttpd, one internal epoll thread).
+ * The metrics HTTP endpoint (libmicrohttpd, one internal epoll thread, and
+ * one that cuts connections past their deadline).
  *
  *   GET|HEAD /metrics   Prometheus text exposition 0.0.4 (metrics_render())
- *   GET|HEAD /healthz   200 "ok" once ready, 503 "starting" before
+ *   GET|HEAD /healthz   200 "ok" while ready, 503 "starting" while not
  *   GET|HEAD /          a small page linking to /metrics
  *   anything else       404; methods other than GET/HEAD get 405
  *
@@ -31,7 +32,10 @@ struct http_limits {
 	unsigned int send_deadline_ms;
 	/* connections admitted before the longest-waiting one is dropped (64) */
 	unsigned int conn_limit;
-	/* connections per client address (4) */
+	/*
+	 * connections per client address (4): one more cuts that address's
+	 * longest-waiting connection, or is refused if all are being answered
+	 */
 	unsigned int per_ip_limit;
 };
 
