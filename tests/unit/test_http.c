@@ -1165,7 +1165,12 @@ static void test_per_ip_limit_busy(void **state)
 		assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
 		assert_int_equal(send_all(fds[i], req, sizeof(req) - 1), 0);
 	}
-	usleep(100 * 1000);	/* all four answers under way, none read */
+	/* All four answers under way (none read): their heads are in. */
+	for (i = 0; i < PER_IP_LIMIT; i++) {
+		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+	}
 	extra = connect_to(f->port);
 	assert_true(extra >= 0);
 	send_all(extra, req, sizeof(req) - 1);
