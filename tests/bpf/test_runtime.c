@@ -75,6 +75,37 @@ static void test_failed_load_leaves_nothing(void **state)
 	kernel_features_close(&kf);
 }
 
+/* A table that declares more than the runtime can hold is refused before anything is opened. */
+static void test_oversized_tables_are_refused(void **state)
+{
+	struct probe_point points[SIGNAL_MAX_POINTS + 1];
+	struct probe_variant variants[PROBE_MAX_VARIANTS + 1];
+	struct signal_def def = oom_signal;
+	struct signal_runtime rt = { .def = &def };
+	struct kernel_features kf;
+	struct load_options lo = { .kf = &kf };
+	size_t i;
+
+	assert_int_equal(kernel_features_open(&kf, NULL), 0);
+	for (i = 0; i < SIGNAL_MAX_POINTS + 1; i++)
+		points[i] = oom_signal.points[0];
+	def.points = points;
+	def.n_points = SIGNAL_MAX_POINTS + 1;
+	assert_int_equal(signal_load(&rt, &lo), -E2BIG);
+	assert_non_null(strstr(rt.error, "probe points"));
+	assert_null(rt.obj);
+
+	for (i = 0; i < PROBE_MAX_VARIANTS + 1; i++)
+		variants[i] = oom_signal.points[0].variants[0];
+	points[0].variants = variants;
+	points[0].n_variants = PROBE_MAX_VARIANTS + 1;
+	def.n_points = 1;
+	assert_int_equal(signal_load(&rt, &lo), -E2BIG);
+	assert_non_null(strstr(rt.error, "variants"));
+	assert_null(rt.obj);
+	kernel_features_close(&kf);
+}
+
 static struct agent *test_agent(void)
 {
 	static const char *const signal_label[] = { "signal" };
@@ -264,6 +295,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_failed_load_leaves_nothing),
+		cmocka_unit_test(test_oversized_tables_are_refused),
 		cmocka_unit_test(test_collectors_read_only_published_runtimes),
 		cmocka_unit_test(test_loop_without_a_ring),
 		cmocka_unit_test(test_map_walks),
