@@ -25,7 +25,8 @@
 
 #include "event_correlator.h"
 #include "k8s_client.h"
-#include "k8s_events.h"
+#include "event_recorder.h"
+#include "k8s_event_body.h"
 #include "metrics.h"
 #include "strbuf.h"
 

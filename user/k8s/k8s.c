@@ -8,7 +8,7 @@
 #include "agent.h"
 #include "event.h"
 #include "k8s_client.h"
-#include "k8s_events.h"
+#include "event_recorder.h"
 #include "k8s_pods.h"
 #include "log.h"
 #include "utf8.h"
