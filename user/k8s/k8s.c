@@ -23,7 +23,7 @@ static int load_config(const struct agent_config *cfg, char *err, size_t errlen)
 	return k8s_config_in_cluster(&k8s_cfg, NULL, err, errlen);
 }
 
-void k8s_start(struct agent *agent)
+int k8s_start(struct agent *agent)
 {
 	const struct agent_config *cfg = agent->cfg;
 	char err[512] = "";
@@ -31,21 +31,26 @@ void k8s_start(struct agent *agent)
 
 	if (cfg->no_k8s) {
 		log_info("not using the Kubernetes API (--no-k8s): no pod names, no Events");
-		return;
+		return 0;
 	}
 	ret = load_config(cfg, err, sizeof(err));
 	if (ret == -ENOENT && !cfg->kubeconfig) {
 		log_info("no Kubernetes API: not in a cluster and no --kubeconfig; running without pod names and Events");
-		return;
+		return 0;
 	}
+	/*
+	 * A configuration that is there (--kubeconfig, or the platform's
+	 * KUBERNETES_SERVICE_HOST) but does not work is a mistake to fix, not
+	 * a reason to run on without names and Events where nobody notices.
+	 */
 	if (ret) {
-		log_error("cannot use the Kubernetes API: %s; running without pod names and Events", err);
-		return;
+		log_error("cannot use the Kubernetes API: %s (--no-k8s runs without it)", err);
+		return ret;
 	}
 	agent->pods = pod_cache_new();
 	if (!agent->pods) {
 		log_error("cannot use the Kubernetes API: out of memory");
-		return;
+		return -ENOMEM;
 	}
 	ret = pod_watcher_start(&k8s_cfg, agent->node, agent->pods, agent->metrics, &agent->pod_watcher);
 	if (ret)
@@ -56,6 +61,7 @@ void k8s_start(struct agent *agent)
 			log_error("cannot start the Event recorder: out of memory; no Events will be posted");
 	}
 	log_info("Kubernetes API: %s (%s), node %s", k8s_cfg.server, k8s_cfg.source, agent->node);
+	return 0;
 }
 
 void k8s_stop(struct agent *agent)

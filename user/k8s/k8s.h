@@ -10,8 +10,14 @@
 struct agent;
 struct event_common;
 
-/* Start the pod watcher (and, for `run`, the event recorder). Never fatal. */
-void k8s_start(struct agent *agent);
+/*
+ * Start the pod watcher (and, for `run`, the event recorder). 0 also when
+ * there is no configuration at all (or --no-k8s): the agent runs without
+ * names and Events. A configuration that is there but does not work (a
+ * missing or invalid --kubeconfig, KUBERNETES_SERVICE_HOST set with broken
+ * service account files) is -errno, logged in one line: the agent exits 1.
+ */
+int k8s_start(struct agent *agent);
 /* Flush pending Events (bounded wait), stop the threads. */
 void k8s_stop(struct agent *agent);
 
