@@ -4,7 +4,8 @@
 # that LIST by 3 s; a real OOM kill in a kubelet-shaped pod cgroup in that
 # window must still give an Event on the Pod (held, then re-resolved), and a
 # kill in a pod the API never learns must reach the Node, with the pod UID in
-# the message, once the hold bound (10 s) is up.
+# the message, once the hold bound (10 s) is up. A pod that appears after its kill
+# (watch lag) gets the Event too, and SIGTERM posts what is held.
 . "$(dirname "$0")/lib.sh"
 
 NODE=node-hold
@@ -23,10 +24,16 @@ POD_CG=ksight-hold/kubepods/burstable/pod$POD_UID/$CID
 GHOST_UID=4a1f3b2c-8d7e-4f60-ab9c-1d2e3f4a5b6c
 GHOST_CID=$(printf 'abad1dea%.0s' 1 2 3 4 5 6 7 8)
 GHOST_CG=ksight-hold/kubepods/besteffort/pod$GHOST_UID/$GHOST_CID
-for cg in "$POD_CG" "$GHOST_CG"; do make_memcg "$cg" $((32 * 1024 * 1024)); done
+LATE_UID=5b2a4c3d-9e8f-4071-bcad-2e3f4a5b6c7d
+LATE_CID=$(printf 'c0c0a000%.0s' 1 2 3 4 5 6 7 8)
+LATE_CG=ksight-hold/kubepods/burstable/pod$LATE_UID/$LATE_CID
+for cg in "$POD_CG" "$GHOST_CG" "$LATE_CG"; do make_memcg "$cg" $((32 * 1024 * 1024)); done
 
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"prod","name":"slow-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"app","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"app","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-	"$POD_UID" "$NODE" "$CID")" >/dev/null
+pod_json() { # NS NAME UID CONTAINER CID
+	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"%s","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"%s","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
+		"$1" "$2" "$3" "$NODE" "$4" "$4" "$5"
+}
+ctl POST /pods "$(pod_json prod slow-1 "$POD_UID" app "$CID")" >/dev/null
 # the first pod LIST (not the watch) answers 3 s late
 ctl POST /fault '{"method":"GET","path_prefix":"/api/v1/pods","status":null,"delay_s":3,"watch":false,"count":1}' >/dev/null
 
@@ -91,7 +98,21 @@ e=[e for e in json.load(sys.stdin) if e["involvedObject"]["kind"]=="Node"][0]
 assert sys.argv[1] in e["message"], e["message"]' "$GHOST_UID" < <(ctl GET /events)
 expect_eq "unknown pod: counted as timeout" "$(metric_value 'ksight_k8s_events_held_total{outcome="timeout"}')" 1
 
+# --- watch lag: the cache is synced, the kill comes before the pod's watch event
+oom_kill "$LATE_CG" >/dev/null
+sleep 2
+ctl POST /pods "$(pod_json batch late-1 "$LATE_UID" job "$LATE_CID")" >/dev/null
+eventually "a pod that appears 2 s after its kill: the Event is on it" 15 "1:1" event_count Pod late-1
+check "a pod that appears later: on its container" py 'import json,sys
+e=[e for e in json.load(sys.stdin) if e["involvedObject"]["name"]=="late-1"][0]
+assert e["involvedObject"].get("fieldPath")=="spec.containers{job}" and e["involvedObject"]["uid"]==sys.argv[1], e' \
+	"$LATE_UID" < <(ctl GET /events)
+expect_eq "a pod that appears later: counted as resolved" "$(metric_value 'ksight_k8s_events_held_total{outcome="resolved"}')" 2
+
+# --- SIGTERM while an Event is held: it is posted (on the Node) before the agent exits
+oom_kill "$GHOST_CG" >/dev/null
 kill -TERM "$RUN_PID"; wait "$RUN_PID"; rc=$?
 expect_eq "run exits 0 on SIGTERM" "$rc" 0
+expect_eq "SIGTERM: the held Event reached the Node (count 2)" "$(event_count Node "$NODE")" "1:2"
 
 finish
