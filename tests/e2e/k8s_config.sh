@@ -50,6 +50,10 @@ else
 	ok "in-cluster without a service account token # SKIP this machine has one"
 fi
 
+bad_config "in-cluster with KUBERNETES_SERVICE_HOST but no port" "KUBERNETES_SERVICE_PORT is not" \
+	-u KUBERNETES_SERVICE_PORT KUBERNETES_SERVICE_HOST=127.0.0.1 -- \
+	run --listen "127.0.0.1:$PORT" --signals oom --node-name n1
+
 # and nothing configured still runs, without names and Events
 env "${NO_CLUSTER[@]}" "$KSIGHT" trace oom --node-name n1 >"$WORK/noapi.out" 2>"$WORK/noapi.err" &
 p=$!

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -53,11 +54,22 @@ static void post_unresolved(struct agent *agent, const char *pod_uid, const char
 
 /* ---- start and stop ---- */
 
+/* -ENOENT only when there is no configuration at all. */
 static int load_config(const struct agent_config *cfg, char *err, size_t errlen)
 {
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	int ret;
+
 	if (cfg->kubeconfig)
 		return k8s_config_from_kubeconfig(&k8s_cfg, cfg->kubeconfig, err, errlen);
-	return k8s_config_in_cluster(&k8s_cfg, NULL, err, errlen);
+	ret = k8s_config_in_cluster(&k8s_cfg, NULL, err, errlen);
+	/* half of the platform's pair is a broken configuration, not none */
+	if (ret == -ENOENT && host && host[0]) {
+		set_error_text(err, errlen, "KUBERNETES_SERVICE_HOST is set (\"%s\") but KUBERNETES_SERVICE_PORT is not",
+			       host);
+		return -EINVAL;
+	}
+	return ret;
 }
 
 int k8s_start(struct agent *agent)
