@@ -330,6 +330,14 @@ static void hold_release(struct agent *agent, const struct held_event *e, enum e
 			container_key(e->key, NULL, e->container_id), e->wall_ns);
 }
 
+/*
+ * Polls the held Events every HOLD_POLL_NS (sooner at the oldest one's
+ * deadline) and posts those that may go. Its pass holds the hold lock
+ * while it asks the pod cache about at most EVENT_HOLD_MAX pods (each a
+ * hash look-up under the cache's read lock), so the event loop's
+ * hold_add() waits at most that long, never for I/O; posting happens
+ * with the lock dropped. Lock order: hold, then the cache.
+ */
 static void *hold_worker(void *arg)
 {
 	struct agent *agent = arg;
