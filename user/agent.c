@@ -453,7 +453,8 @@ int agent_main(const struct agent_config *cfg)
 		log_error("cannot set up metrics: out of memory");
 		goto out;
 	}
-	k8s_start(agent);
+	if (k8s_start(agent))
+		goto out;
 	/* bind first: a taken port should fail before the slow BPF work */
 	if (cfg->mode == MODE_RUN) {
 		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));

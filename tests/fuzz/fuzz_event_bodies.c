@@ -1,5 +1,5 @@
 /*
- * The Kubernetes Event body builders of user/k8s/k8s_events.h on any strings:
+ * The Kubernetes Event body builders of user/k8s/k8s_event_body.h on any strings:
  * k8s_event_post_body(), k8s_event_patch_body(), k8s_utf8_prefix(), and
  * around them k8s_event_check(), k8s_event_path(), k8s_event_time().
  *
@@ -21,7 +21,7 @@
 
 #include <json-c/json.h>
 
-#include "k8s_events.h"
+#include "k8s_event_body.h"
 #include "fuzz.h"
 
 #define T0 (1790763302LL * 1000000000LL)	/* 2026-09-30T10:15:02Z */

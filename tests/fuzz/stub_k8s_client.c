@@ -1,6 +1,6 @@
 /*
  * The k8s_client.h functions that user/k8s/k8s_pods.c (the watcher thread) and
- * user/k8s/k8s_events.c (the recorder thread) reference. The harnesses drive
+ * user/k8s/event_recorder.c (the recorder thread) reference. The harnesses drive
  * only the pure parts and never start those threads, so these never run:
  * they exist so the harnesses link without user/k8s/k8s_client.c and libcurl,
  * as tests/unit/test_k8s_pods.c does with its own doubles.

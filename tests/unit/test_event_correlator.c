@@ -1,6 +1,6 @@
 /*
  * Unit tests for the Kubernetes Event correlator: series (CREATE / PATCH and
- * the sliding 10-minute window), the per-object spam filter, the LRU bounds
+ * the sliding 10-minute window), the spam filter (per object and reason), the LRU bounds
  * and the updates from server answers (404, 409, confirmations). Time is
  * passed in, so every boundary is hit exactly.
  */
@@ -278,22 +278,23 @@ static void test_spam_filter(void **state)
 	event_correlator_free(ec);
 }
 
-/* The bucket is per object and type, not per reason; a throttled first occurrence is POSTed later. */
+/* A throttled first occurrence is POSTed later, with its name and count; type is part of the spam key. */
 static void test_spam_per_object_and_throttled_create(void **state)
 {
 	struct event_correlator *ec = new_ec();
 	struct ec_event late = pod_event("p", "LateReason", "app");
 	struct ec_event normal = pod_event("p", "LateReason", "app");
 	struct ec_decision d, throttled;
-	char reason[32];
+	char key[32];
 	struct ec_state st;
 	int i;
 
+	/* 25 series of one reason (different keys) use up that reason's burst on the object */
 	for (i = 0; i < EC_SPAM_BURST; i++) {
 		struct ec_event ev;
 
-		snprintf(reason, sizeof(reason), "Reason%d", i);
-		ev = pod_event("p", reason, "app");
+		snprintf(key, sizeof(key), "c%d", i);
+		ev = pod_event("p", "LateReason", key);
 		assert_int_equal(observe(ec, &ev, T0).action, EC_CREATE);
 	}
 	throttled = observe(ec, &late, T0 + SEC);
@@ -317,6 +318,34 @@ static void test_spam_per_object_and_throttled_create(void **state)
 	assert_int_equal(d.count, 3);
 	assert_true(d.first_ns == T0 + SEC);
 	assert_true(d.last_ns == T0 + 301 * SEC);
+	event_correlator_free(ec);
+}
+
+/*
+ * The spam bucket is per reason too: a storm of one signal's Events on a
+ * Node (25 of reason A) leaves the burst of another reason on the same Node
+ * untouched, while A itself stays throttled.
+ */
+static void test_spam_per_reason(void **state)
+{
+	struct event_correlator *ec = new_ec();
+	struct ec_event a = node_event("ProcessOOMKilled");
+	struct ec_event b = node_event("DiskPressure");
+	struct ec_event a_other_key = node_event("ProcessOOMKilled");
+	int i;
+
+	a_other_key.key = "another container";
+	assert_int_equal(observe(ec, &a, T0).action, EC_CREATE);
+	for (i = 2; i <= EC_SPAM_BURST; i++)
+		assert_int_equal(observe(ec, &a, T0 + i * SEC).action, EC_PATCH);
+	assert_int_equal(observe(ec, &a, T0 + 26 * SEC).action, EC_THROTTLED);
+	/* another series of reason A shares A's bucket */
+	assert_int_equal(observe(ec, &a_other_key, T0 + 27 * SEC).action, EC_THROTTLED);
+	/* reason B on the same Node still goes out, and has its own full burst */
+	assert_int_equal(observe(ec, &b, T0 + 28 * SEC).action, EC_CREATE);
+	for (i = 2; i <= EC_SPAM_BURST; i++)
+		assert_int_equal(observe(ec, &b, T0 + (28 + i) * SEC).action, EC_PATCH);
+	assert_int_equal(observe(ec, &b, T0 + 60 * SEC).action, EC_THROTTLED);
 	event_correlator_free(ec);
 }
 
@@ -619,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_names_unique_at_same_time),
 		cmocka_unit_test(test_spam_filter),
 		cmocka_unit_test(test_spam_per_object_and_throttled_create),
+		cmocka_unit_test(test_spam_per_reason),
 		cmocka_unit_test(test_node_event),
 		cmocka_unit_test(test_lru_bound),
 		cmocka_unit_test(test_lru_is_recency),

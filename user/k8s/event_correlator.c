@@ -280,16 +280,25 @@ static int key_put(struct event_correlator *ec, size_t *len, const char *s)
 /* Build the series key in ec->kbuf; *spam_len is the length of its spam-key prefix. */
 static int build_key(struct event_correlator *ec, const struct ec_event *ev, size_t *key_len, size_t *spam_len)
 {
+	/*
+	 * reason is in the spam key although client-go's spam filter keys by
+	 * source and object only. There one component's Events about an object
+	 * are one stream; ours come from independent signals (an OOM kill, a
+	 * disk error, ...) that happen to land on the same Pod or Node, and a
+	 * crash-looping container's OOM kills must not use up the burst that a
+	 * later, different problem on that object needs. The budget per object
+	 * stays bounded: EC_SPAM_BURST times the (fixed, small) set of reasons.
+	 */
 	const char *spam_fields[] = {
 		ec->component, ec->host, ev->object.kind, ev->object.namespace_, ev->object.name,
-		ev->object.uid, ev->object.api_version, ev->type,
+		ev->object.uid, ev->object.api_version, ev->type, ev->reason,
 	};
 	/*
 	 * fieldPath is in the series key although client-go's aggregate key
 	 * leaves it out: a PATCH cannot change it, so merging two containers'
 	 * occurrences would show the first container's fieldPath for both.
 	 */
-	const char *series_fields[] = { ev->reason, ev->key, ev->object.field_path };
+	const char *series_fields[] = { ev->key, ev->object.field_path };
 	size_t len = 0, i;
 
 	for (i = 0; i < sizeof(spam_fields) / sizeof(spam_fields[0]); i++)

@@ -13,8 +13,9 @@
  *  - series, keyed by source component+host, involvedObject kind, namespace,
  *    name, uid, apiVersion, fieldPath, type, reason and `key` (not the
  *    message): the Event object name, count, first and last occurrence;
- *  - spam buckets, keyed by source and involvedObject and type: a token
- *    bucket of EC_SPAM_BURST that refills one token per EC_SPAM_PERIOD_NS.
+ *  - spam buckets, keyed by source, involvedObject, type and reason (client-go:
+ *    source and object only; see build_key() for why): a token bucket of
+ *    EC_SPAM_BURST that refills one token per EC_SPAM_PERIOD_NS.
  */
 #ifndef KSIGHT_EVENT_CORRELATOR_H
 #define KSIGHT_EVENT_CORRELATOR_H
@@ -78,7 +79,7 @@ void event_correlator_free(struct event_correlator *ec);
 /*
  * One occurrence at `now_ns`. A new series (none yet, or the last occurrence
  * more than EC_WINDOW_NS ago) gets a fresh name and count 1; otherwise the
- * count goes up and last moves to now. Then the object's spam bucket decides
+ * count goes up and last moves to now. Then the object's and reason's spam bucket decides
  * between sending (CREATE when the server does not have the object yet, else
  * PATCH) and THROTTLED. A CREATE is assumed to succeed until
  * event_correlator_send_failed() says otherwise, so occurrences while it is

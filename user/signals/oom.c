@@ -240,7 +240,8 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	event_emit(rt->agent, &ev, obj, details);
 
 	oom_event_message(e, &ev, constraint, message, sizeof(message));
-	k8s_record(rt->agent, &ev, OOM_EVENT_REASON, message, ev.container[0] ? ev.container : ev.id.container_id);
+	/* key NULL: the container, by name once known (a held Event's too), else by ID */
+	k8s_record(rt->agent, &ev, OOM_EVENT_REASON, message, NULL);
 	return 0;
 }
 

@@ -1,10 +1,9 @@
 /*
- * Unit tests for the Kubernetes Event recorder: the pure parts (POST and
- * PATCH bodies compared as parsed JSON, timestamps, UTF-8 truncation,
- * paths, backoff, status verdicts), then the worker against a scripted fake
- * of k8s_client.h (defined below, so this test does not depend on
- * k8s_client.c or a network): create, patch, 404 re-create, 409 rename,
- * rejection, a retry, the spam filter, the queue bound and shutdown.
+ * Unit tests for the Kubernetes Event recorder's worker (event_recorder.h)
+ * against a scripted fake of k8s_client.h (defined below, so this test does
+ * not depend on k8s_client.c or a network): create, patch, 404 re-create,
+ * 409 rename, rejection, a retry, the spam filter (per object and reason),
+ * any involved object kind, the queue bound and shutdown.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +24,7 @@
 
 #include "event_correlator.h"
 #include "k8s_client.h"
-#include "k8s_events.h"
+#include "event_recorder.h"
 #include "metrics.h"
 #include "strbuf.h"
 
@@ -34,7 +33,6 @@
 #define POD   "checkout-7d9c6b5f4-x2kqp"
 #define UID   "a41b2cd5-5451-4bbc-b740-c908d58d652e"
 #define NUID  "66cedd99-0823-46bf-a36d-5db3fa6f28cd"
-
 /* ---- fake k8s_client ---- */
 
 struct k8s_client {
@@ -163,7 +161,6 @@ static void fake_wait_requests(size_t n)
 		usleep(10000);
 	assert_true(fake_count() >= n);
 }
-
 /* ---- helpers ---- */
 
 static struct k8s_event pod_ev(const char *message)
@@ -225,258 +222,6 @@ static bool jhas(const char *json, const char *pointer)
 	json_object_put(root);
 	return has;
 }
-
-/* ---- body builders ---- */
-
-static void test_post_body_pod(void **state)
-{
-	struct k8s_event ev = pod_ev("Container app: process python (pid 4249) was killed by the OOM killer.");
-	struct k8s_event_object o = {
-		.ev = &ev, .name = POD ".18da11bc3c83fc00", .component = "ksight", .host = "node-1",
-		.count = 4, .first_ns = T0, .last_ns = T0 + 428 * SEC + 999999999,
-	};
-	struct strbuf sb = STRBUF_INIT;
-
-	assert_int_equal(k8s_event_post_body(&o, &sb), 0);
-	assert_json_equal(sb.buf,
-		"{\"apiVersion\":\"v1\",\"kind\":\"Event\","
-		"\"metadata\":{\"name\":\"" POD ".18da11bc3c83fc00\",\"namespace\":\"shop\"},"
-		"\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"namespace\":\"shop\","
-		"\"name\":\"" POD "\",\"uid\":\"" UID "\",\"fieldPath\":\"spec.containers{app}\"},"
-		"\"reason\":\"ProcessOOMKilled\","
-		"\"message\":\"Container app: process python (pid 4249) was killed by the OOM killer.\","
-		"\"source\":{\"component\":\"ksight\",\"host\":\"node-1\"},"
-		"\"firstTimestamp\":\"2026-09-30T10:15:02Z\",\"lastTimestamp\":\"2026-09-30T10:22:10Z\","
-		"\"count\":4,\"type\":\"Warning\","
-		"\"reportingComponent\":\"ksight\",\"reportingInstance\":\"node-1\"}");
-	/* the Go field name is not the JSON key; eventTime unset keeps legacy validation */
-	assert_null(strstr(sb.buf, "reportingController"));
-	assert_null(strstr(sb.buf, "eventTime"));
-	assert_null(strstr(sb.buf, "\\/"));
-	strbuf_free(&sb);
-}
-
-/* A Node is cluster-scoped: the Event lives in "default", involvedObject has no namespace. */
-static void test_post_body_node(void **state)
-{
-	struct k8s_event ev = node_ev("EXT4-fs error on device nvme1n1p1");
-	struct k8s_event_object o = {
-		.ev = &ev, .name = "node-1.18da11bc3c83fc00", .component = "ksight", .host = "node-1",
-		.count = 1, .first_ns = T0, .last_ns = T0,
-	};
-	struct strbuf sb = STRBUF_INIT;
-
-	assert_string_equal(k8s_event_namespace(&ev), "default");
-	ev.object.namespace_ = NULL;
-	assert_string_equal(k8s_event_namespace(&ev), "default");
-	assert_int_equal(k8s_event_post_body(&o, &sb), 0);
-	assert_json_equal(sb.buf,
-		"{\"apiVersion\":\"v1\",\"kind\":\"Event\","
-		"\"metadata\":{\"name\":\"node-1.18da11bc3c83fc00\",\"namespace\":\"default\"},"
-		"\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"node-1\",\"uid\":\"" NUID "\"},"
-		"\"reason\":\"Ext4Error\",\"message\":\"EXT4-fs error on device nvme1n1p1\","
-		"\"source\":{\"component\":\"ksight\",\"host\":\"node-1\"},"
-		"\"firstTimestamp\":\"2026-09-30T10:15:02Z\",\"lastTimestamp\":\"2026-09-30T10:15:02Z\","
-		"\"count\":1,\"type\":\"Warning\","
-		"\"reportingComponent\":\"ksight\",\"reportingInstance\":\"node-1\"}");
-	strbuf_free(&sb);
-}
-
-/* Quotes, control characters and non-ASCII survive; reportingInstance is cut to 128. */
-static void test_post_body_escaping_and_instance(void **state)
-{
-	struct k8s_event ev = pod_ev("a \"quoted\"\nline\tand caf\xc3\xa9 / done");
-	char host[201];
-	struct k8s_event_object o = {
-		.ev = &ev, .name = "n.1", .component = "ksight", .host = host, .count = 1,
-		.first_ns = T0, .last_ns = T0,
-	};
-	struct strbuf sb = STRBUF_INIT;
-
-	memset(host, 'h', 200);
-	host[200] = '\0';
-	assert_int_equal(k8s_event_post_body(&o, &sb), 0);
-	assert_string_equal(jp(sb.buf, "/message"), "a \"quoted\"\nline\tand caf\xc3\xa9 / done");
-	assert_int_equal(strlen(jp(sb.buf, "/reportingInstance")), 128);
-	assert_int_equal(strlen(jp(sb.buf, "/source/host")), 200);
-	/* no fieldPath, no uid: omitted, not empty */
-	ev.object.field_path = NULL;
-	ev.object.uid = "";
-	strbuf_reset(&sb);
-	assert_int_equal(k8s_event_post_body(&o, &sb), 0);
-	assert_false(jhas(sb.buf, "/involvedObject/fieldPath"));
-	assert_false(jhas(sb.buf, "/involvedObject/uid"));
-	assert_true(jhas(sb.buf, "/involvedObject/namespace"));
-	strbuf_free(&sb);
-}
-
-static void test_patch_body(void **state)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	assert_int_equal(k8s_event_patch_body(5, T0 + 428 * SEC, "4 kills since 10:15:02Z", &sb), 0);
-	assert_json_equal(sb.buf, "{\"count\":5,\"lastTimestamp\":\"2026-09-30T10:22:10Z\","
-				  "\"message\":\"4 kills since 10:15:02Z\"}");
-	/* exactly these three keys, in client-go's order */
-	assert_string_equal(sb.buf, "{\"count\":5,\"lastTimestamp\":\"2026-09-30T10:22:10Z\","
-				    "\"message\":\"4 kills since 10:15:02Z\"}");
-	strbuf_reset(&sb);
-	assert_int_equal(k8s_event_patch_body(2, T0, NULL, &sb), 0);
-	assert_string_equal(sb.buf, "{\"count\":2,\"lastTimestamp\":\"2026-09-30T10:15:02Z\",\"message\":\"\"}");
-	strbuf_free(&sb);
-}
-
-static void test_time_format(void **state)
-{
-	char buf[32];
-
-	assert_int_equal(k8s_event_time(T0, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "2026-09-30T10:15:02Z");
-	/* seconds, truncated: metav1.Time has no fraction */
-	assert_int_equal(k8s_event_time(T0 + 999999999, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "2026-09-30T10:15:02Z");
-	assert_int_equal(k8s_event_time(0, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "1970-01-01T00:00:00Z");
-	assert_int_equal(k8s_event_time(-1, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "1969-12-31T23:59:59Z");
-	assert_int_equal(k8s_event_time(951782400LL * SEC, buf, sizeof(buf)), 0);  /* leap day */
-	assert_string_equal(buf, "2000-02-29T00:00:00Z");
-	assert_int_equal(k8s_event_time(T0, buf, 21), 0);
-	assert_int_equal(k8s_event_time(T0, buf, 20), -ENOSPC);
-}
-
-static void test_utf8_prefix(void **state)
-{
-	char s[2100];
-
-	assert_int_equal(k8s_utf8_prefix("abc", 3, 1024), 3);
-	assert_int_equal(k8s_utf8_prefix("abc", 3, 2), 2);
-	assert_int_equal(k8s_utf8_prefix(NULL, 0, 1024), 0);
-
-	/* 2-byte é across the limit: dropped whole */
-	memset(s, 'a', 1023);
-	memcpy(s + 1023, "\xc3\xa9", 3);
-	assert_int_equal(k8s_utf8_prefix(s, 1025, 1024), 1023);
-	/* ends exactly at the limit: kept */
-	memset(s, 'a', 1022);
-	memcpy(s + 1022, "\xc3\xa9z", 4);
-	assert_int_equal(k8s_utf8_prefix(s, 1025, 1024), 1024);
-	/* 3-byte € starting 1 or 2 bytes before the limit */
-	memset(s, 'a', 1022);
-	memcpy(s + 1022, "\xe2\x82\xac", 4);
-	assert_int_equal(k8s_utf8_prefix(s, 1025, 1024), 1022);
-	memset(s, 'a', 1023);
-	memcpy(s + 1023, "\xe2\x82\xac", 4);
-	assert_int_equal(k8s_utf8_prefix(s, 1026, 1024), 1023);
-	/* 4-byte emoji: every split point */
-	memset(s, 'a', 1021);
-	memcpy(s + 1021, "\xf0\x9f\x98\x80", 5);
-	assert_int_equal(k8s_utf8_prefix(s, 1025, 1024), 1021);
-	memset(s, 'a', 1020);
-	memcpy(s + 1020, "\xf0\x9f\x98\x80z", 6);
-	assert_int_equal(k8s_utf8_prefix(s, 1025, 1024), 1024);
-	/* not UTF-8 (a run of continuation bytes): cut where asked */
-	memset(s, 0x80, 2000);
-	assert_int_equal(k8s_utf8_prefix(s, 2000, 1024), 1024);
-}
-
-/* The message in both bodies is cut to 1024 bytes on a character boundary. */
-static void test_message_truncated_in_bodies(void **state)
-{
-	char msg[1200];
-	struct k8s_event ev = pod_ev(msg);
-	struct k8s_event_object o = {
-		.ev = &ev, .name = "n.1", .component = "ksight", .host = "node-1", .count = 1,
-		.first_ns = T0, .last_ns = T0,
-	};
-	struct strbuf sb = STRBUF_INIT;
-	const char *got;
-
-	memset(msg, 'x', 1022);
-	memcpy(msg + 1022, "\xe2\x82\xac tail", 9);  /* € at bytes 1022..1024 */
-	assert_int_equal(k8s_event_post_body(&o, &sb), 0);
-	got = jp(sb.buf, "/message");
-	assert_int_equal(strlen(got), 1022);
-	assert_int_equal(strspn(got, "x"), 1022);
-
-	strbuf_reset(&sb);
-	assert_int_equal(k8s_event_patch_body(2, T0, msg, &sb), 0);
-	assert_int_equal(strlen(jp(sb.buf, "/message")), 1022);
-
-	/* exactly 1024 bytes: untouched */
-	memset(msg, 'y', 1024);
-	msg[1024] = '\0';
-	strbuf_reset(&sb);
-	assert_int_equal(k8s_event_patch_body(2, T0, msg, &sb), 0);
-	assert_int_equal(strlen(jp(sb.buf, "/message")), 1024);
-	strbuf_free(&sb);
-}
-
-static void test_check_and_path(void **state)
-{
-	struct k8s_event ev = pod_ev("m");
-	char path[128];
-
-	assert_int_equal(k8s_event_check(&ev), 0);
-	ev.object.namespace_ = "Shop";
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	ev.object.namespace_ = "a/b";
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	ev.object.namespace_ = "-a";
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	ev = pod_ev("m");
-	ev.object.kind = NULL;
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	ev = pod_ev("m");
-	ev.reason = "";
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	ev = node_ev("m");
-	assert_int_equal(k8s_event_check(&ev), 0);
-	ev.type = NULL;
-	assert_int_equal(k8s_event_check(&ev), -EINVAL);
-	assert_int_equal(k8s_event_check(NULL), -EINVAL);
-
-	assert_int_equal(k8s_event_path("shop", NULL, path, sizeof(path)), 0);
-	assert_string_equal(path, "/api/v1/namespaces/shop/events");
-	assert_int_equal(k8s_event_path("default", "node-1.18da11bc3c83fc00", path, sizeof(path)), 0);
-	assert_string_equal(path, "/api/v1/namespaces/default/events/node-1.18da11bc3c83fc00");
-	assert_int_equal(k8s_event_path("shop", "..", path, sizeof(path)), -EINVAL);
-	assert_int_equal(k8s_event_path("shop", "a?b", path, sizeof(path)), -EINVAL);
-	assert_int_equal(k8s_event_path("", NULL, path, sizeof(path)), -EINVAL);
-	assert_int_equal(k8s_event_path("shop", "x", path, 20), -ENOSPC);
-}
-
-static void test_verdict(void **state)
-{
-	/* success */
-	assert_int_equal(k8s_event_verdict(0, 0, 201), KEV_DONE);
-	assert_int_equal(k8s_event_verdict(1, 0, 200), KEV_DONE);
-	/* transport errors */
-	assert_int_equal(k8s_event_verdict(0, -ECONNREFUSED, 0), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(1, -ETIMEDOUT, 0), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(0, -EPROTO, 0), KEV_RETRY);
-	/* a too-big answer still carries its status */
-	assert_int_equal(k8s_event_verdict(0, -EMSGSIZE, 201), KEV_DONE);
-	assert_int_equal(k8s_event_verdict(0, -EMSGSIZE, 0), KEV_RETRY);
-	/* throttling and server errors */
-	assert_int_equal(k8s_event_verdict(0, 0, 429), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(1, 0, 500), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(0, 0, 503), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(0, 0, 401), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(0, 0, 408), KEV_RETRY);
-	assert_int_equal(k8s_event_verdict(0, 0, 0), KEV_RETRY);
-	/* 404 and 409 depend on the verb */
-	assert_int_equal(k8s_event_verdict(1, 0, 404), KEV_RECREATE);
-	assert_int_equal(k8s_event_verdict(0, 0, 404), KEV_REJECT);  /* no such namespace */
-	assert_int_equal(k8s_event_verdict(0, 0, 409), KEV_RENAME);
-	assert_int_equal(k8s_event_verdict(1, 0, 409), KEV_REJECT);
-	/* other client errors are dropped */
-	assert_int_equal(k8s_event_verdict(0, 0, 400), KEV_REJECT);
-	assert_int_equal(k8s_event_verdict(0, 0, 403), KEV_REJECT);
-	assert_int_equal(k8s_event_verdict(1, 0, 422), KEV_REJECT);
-	assert_int_equal(k8s_event_verdict(0, 0, 302), KEV_REJECT);
-}
-
 /* ---- the recorder against the fake ---- */
 
 static struct k8s_config cfg = { .server = "https://10.96.0.1:443" };
@@ -755,6 +500,61 @@ static void test_recorder_throttled(void **state)
 	rec_end(&f);
 }
 
+/*
+ * A storm of one reason on the Node uses up that reason's burst only: the
+ * 26th ProcessOOMKilled is throttled, a DiskErrors Event on the same Node
+ * right after still goes out (POST), as does a Normal one.
+ */
+static void test_recorder_throttled_per_reason(void **state)
+{
+	struct rec_fixture f = rec_start(0);
+	struct k8s_event storm = node_ev("oom"), other = node_ev("disk"), normal = node_ev("fine");
+	size_t i;
+
+	storm.reason = "ProcessOOMKilled";
+	for (i = 0; i < 26; i++) {
+		storm.time_ns = T0 + (int64_t)i * 1000000LL;
+		event_recorder_record(f.r, &storm);
+	}
+	other.reason = "DiskErrors";
+	other.time_ns = T0 + SEC;
+	event_recorder_record(f.r, &other);
+	normal.type = "Normal";
+	normal.time_ns = T0 + SEC;
+	event_recorder_record(f.r, &normal);
+	assert_int_equal(event_recorder_flush(f.r, 5000), 0);
+	assert_int_equal((int)result(&f, "throttled"), 1);
+	assert_int_equal((int)result(&f, "created"), 3);
+	for (i = 0; i < fake.n_reqs; i++)
+		if (!strcmp(jp(fake.reqs[i].body, "/reason"), "DiskErrors"))
+			break;
+	assert_true(i < fake.n_reqs);
+	assert_string_equal(fake.reqs[i].method, "POST");
+	assert_string_equal(jp(fake.reqs[i].body, "/involvedObject/kind"), "Node");
+	rec_end(&f);
+}
+
+/* Any kind of involved object: a namespaced PersistentVolumeClaim, no fieldPath. */
+static void test_recorder_pvc(void **state)
+{
+	struct rec_fixture f = rec_start(0);
+	struct k8s_event ev = {
+		.type = "Warning", .reason = "VolumeIOErrors", .message = "I/O errors",
+		.object = { .kind = "PersistentVolumeClaim", .namespace_ = "data", .name = "pg-data-0", .uid = UID },
+		.time_ns = T0,
+	};
+
+	record_flush(&f, &ev);
+	assert_int_equal(fake.n_reqs, 1);
+	assert_string_equal(fake.reqs[0].path, "/api/v1/namespaces/data/events");
+	assert_string_equal(jp(fake.reqs[0].body, "/involvedObject/kind"), "PersistentVolumeClaim");
+	assert_string_equal(jp(fake.reqs[0].body, "/involvedObject/namespace"), "data");
+	assert_string_equal(jp(fake.reqs[0].body, "/metadata/name"), "pg-data-0.18da11bc3c83fc00");
+	assert_false(jhas(fake.reqs[0].body, "/involvedObject/fieldPath"));
+	assert_results(&f, 1, 0, 0, 0, 0, 0, 0, 0);
+	rec_end(&f);
+}
+
 /* The queue bound counts occurrences waiting and Event objects not yet delivered. */
 static void test_recorder_queue_full(void **state)
 {
@@ -839,19 +639,9 @@ static void test_recorder_no_metrics(void **state)
 	event_recorder_stop(r);
 	fake_reset();
 }
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_post_body_pod),
-		cmocka_unit_test(test_post_body_node),
-		cmocka_unit_test(test_post_body_escaping_and_instance),
-		cmocka_unit_test(test_patch_body),
-		cmocka_unit_test(test_time_format),
-		cmocka_unit_test(test_utf8_prefix),
-		cmocka_unit_test(test_message_truncated_in_bodies),
-		cmocka_unit_test(test_check_and_path),
-		cmocka_unit_test(test_verdict),
 		cmocka_unit_test(test_recorder_create_then_patch),
 		cmocka_unit_test(test_recorder_recreate_after_404),
 		cmocka_unit_test(test_recorder_rename_after_409),
@@ -860,6 +650,8 @@ int main(void)
 		cmocka_unit_test(test_recorder_retry),
 		cmocka_unit_test(test_recorder_folds_into_waiting_item),
 		cmocka_unit_test(test_recorder_throttled),
+		cmocka_unit_test(test_recorder_throttled_per_reason),
+		cmocka_unit_test(test_recorder_pvc),
 		cmocka_unit_test(test_recorder_queue_full),
 		cmocka_unit_test(test_recorder_invalid_and_null),
 		cmocka_unit_test(test_recorder_stop_while_waiting),
