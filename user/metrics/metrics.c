@@ -812,6 +812,17 @@ void metrics_family_clear(struct metric_family *fam)
 	pthread_mutex_unlock(&fam->reg->lock);
 }
 
+int metrics_forget(struct metrics_registry *reg, const char *const *label_names,
+		   const char *const *values, size_t n)
+{
+	return -ENOSYS;
+}
+
+int metrics_family_remove_series(struct metric_family *fam, const char *const *label_values)
+{
+	return -ENOSYS;
+}
+
 int metrics_add_collector(struct metrics_registry *reg, metrics_collector_fn fn, void *arg)
 {
 	struct collector *arr;

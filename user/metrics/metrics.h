@@ -69,6 +69,10 @@ int metrics_histogram_set(struct metric_family *fam, const char *const *label_va
 /* Remove every series of a family (for collectors that rebuild a gauge). */
 void metrics_family_clear(struct metric_family *fam);
 
+int metrics_forget(struct metrics_registry *reg, const char *const *label_names,
+		   const char *const *values, size_t n);
+int metrics_family_remove_series(struct metric_family *fam, const char *const *label_values);
+
 /* Run before every render, in registration order, with the lock not held. */
 int metrics_add_collector(struct metrics_registry *reg, metrics_collector_fn fn, void *arg);
 
