@@ -21,7 +21,7 @@
 #include "process_metrics.h"
 
 #define DROPPED_HEAD								\
-	"# HELP ksight_series_dropped_total Metric updates folded into an "	\
+	"# HELP ksight_series_dropped_total Label sets folded into an "	\
 	"\"other\" series because a family reached its series cap.\n"		\
 	"# TYPE ksight_series_dropped_total counter\n"
 #define DROPPED(n) DROPPED_HEAD "ksight_series_dropped_total " #n "\n"
