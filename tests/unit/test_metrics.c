@@ -850,6 +850,10 @@ static void test_fold_counter_set(void **state)
 	/* real series are untouched; the folded ones have none */
 	assert_true(metrics_value(c, P("p1")) == 1);
 	assert_true(isnan(metrics_value(c, P("p3"))));
+	/* a total of +Inf set again has not grown: other stays +Inf, not Inf - Inf */
+	assert_int_equal(metrics_counter_set(c, P("p5"), INFINITY), 1);
+	assert_int_equal(metrics_counter_set(c, P("p5"), INFINITY), 1);
+	assert_true(metrics_value(c, OTHER2) == INFINITY);
 	metrics_registry_free(reg);
 }
 

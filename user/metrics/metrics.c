@@ -1006,8 +1006,9 @@ static int fold_update(struct metric_family *fam, const struct key *k, const str
 		if (fam->type == METRIC_GAUGE) {
 			fam->other_dirty = true;
 		} else {
-			/* counter_set only takes v >= 0, so the sum only grows */
-			o->value += u->v >= f->value ? u->v - f->value : u->v;
+			/* v >= 0, so the sum only grows; == first: +Inf - +Inf is NaN */
+			if (u->v != f->value)
+				o->value += u->v > f->value ? u->v - f->value : u->v;
 		}
 		f->value = u->v;
 		break;
@@ -1033,7 +1034,10 @@ static int fold_update(struct metric_family *fam, const struct key *k, const str
 			o->count += d;
 			f->buckets[i] = u->counts[i];
 		}
-		o->sum += reset ? u->v : u->v - f->sum;
+		if (reset)
+			o->sum += u->v;
+		else if (u->v != f->sum)
+			o->sum += u->v - f->sum;
 		f->sum = u->v;
 		break;
 	}
