@@ -1114,6 +1114,31 @@ static void test_forget(void **state)
 	metrics_registry_free(reg);
 }
 
+/* The lookup table grows (rehashes) after "other" exists: other must stay out of it. */
+static void test_fold_other_after_rehash(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(100);
+	struct metric_family *c;
+	char pod[16];
+	int i;
+
+	c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	/* the all-"other" label set makes the "other" series under the cap */
+	assert_int_equal(metrics_counter_set(c, OTHER2, 5), 0);
+	/* then enough series for the table to grow a few times */
+	for (i = 0; i < 100; i++) {
+		snprintf(pod, sizeof(pod), "p%d", i);
+		assert_int_equal(metrics_counter_set(c, P(pod), 1), 0);
+	}
+	/* still the fold target: a total that went back is a reset, never an overwrite */
+	assert_int_equal(metrics_counter_set(c, OTHER2, 1), 0);
+	assert_true(metrics_value(c, OTHER2) == 6);
+	assert_int_equal(metrics_family_remove_series(c, OTHER2), -EBUSY);
+	assert_int_equal(metrics_counter_set(c, P("p100"), 1), 1);
+	assert_true(metrics_value(c, OTHER2) == 7);
+	metrics_registry_free(reg);
+}
+
 /* Retiring many series keeps the table and the render order sound. */
 static void test_forget_many(void **state)
 {
@@ -1260,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_fold_tracking_bounded),
 		cmocka_unit_test(test_forget),
 		cmocka_unit_test(test_forget_many),
+		cmocka_unit_test(test_fold_other_after_rehash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -444,7 +444,8 @@ static int table_reserve(struct metric_family *fam, size_t n)
 	if (!slots)
 		return -ENOMEM;
 	for (i = 0; i < fam->n_series; i++)
-		table_put(slots, n_slots, fam->series[i]);
+		if (fam->series[i] != fam->other)
+			table_put(slots, n_slots, fam->series[i]);
 	free(fam->slots);
 	fam->slots = slots;
 	fam->n_slots = n_slots;

@@ -23,10 +23,13 @@
  * sets, once each: the first update that folds one.
  *
  * To know a label set's previous total, a family remembers each folded one
- * by the 64-bit hash of its label values, in a table of max(series_cap, 64)
- * entries (~32 bytes each, plus 8 per histogram bucket), whatever the number
- * of label sets beyond the cap. When it is full, an entry that no update
- * touched during the last two renders (scrapes) makes room; failing that,
+ * by the 64-bit hash of its label values (two label sets whose hashes
+ * collide would share one), in a table of max(series_cap, 64) entries, made
+ * only once something folds: at most 4 slots an entry, of 32 bytes plus 8
+ * per histogram bucket (64 KiB for a counter family with the default cap),
+ * whatever the number of label sets beyond the cap. When it is full, an
+ * entry that no update touched during the last two renders (scrapes) makes
+ * room; failing that,
  * the label set is not tracked: its counter_add and observe still add to
  * "other", but its counter_set, histogram_set and gauge_set are left out
  * (other under-counts rather than over-counts), and each of its updates
