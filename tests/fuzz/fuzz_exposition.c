@@ -45,8 +45,9 @@
  * Folding is modelled as metrics.h specifies it: "other" sums the folded
  * label sets' totals (counter_set, histogram_set: growth since the previous
  * total, all of it after a reset) and latest gauge values, each folded label
- * set counts once in ksight_series_dropped_total, and one folded stays
- * folded. That is exact while a family has folded at most FOLD_TRACKED label
+ * set counts once in ksight_series_dropped_total (a clear forgets what
+ * they put in, not them), and one folded stays folded until a clear. That
+ * is exact while a family has folded at most FOLD_TRACKED label
  * sets (the registry's table then holds them all; a gauge's sum is checked to
  * a rounding tolerance, the order of its terms being the registry's); past
  * that the registry may forget and reuse entries, so the harness takes its
@@ -91,6 +92,7 @@ struct mseries {
 struct mfold {
 	char *key;
 	size_t key_len;
+	bool active;		/* folded since the last clear (which zeroes the rest) */
 	double value;
 	double sum;
 	uint64_t buckets[MAX_BUCKETS + 1];
@@ -109,7 +111,7 @@ struct mfamily {
 	size_t n_series;
 	struct mfold folds[FOLD_TRACKED];
 	size_t n_folds;
-	bool exact;		/* folded at most FOLD_TRACKED label sets since declared or cleared */
+	bool exact;		/* folded at most FOLD_TRACKED label sets so far */
 	bool help_utf8;
 	bool rendered;		/* in the render being checked */
 };
@@ -261,10 +263,14 @@ static void model_clear(struct mfamily *f)
 		free(f->series[i].rkey);
 	}
 	f->n_series = 0;
-	for (i = 0; i < f->n_folds; i++)
-		free(f->folds[i].key);
-	f->n_folds = 0;
-	f->exact = true;
+	/* the registry keeps knowing the label sets that folded, not what they put in */
+	for (i = 0; i < f->n_folds; i++) {
+		struct mfold *e = &f->folds[i];
+
+		e->active = false;
+		e->value = e->sum = 0;
+		memset(e->buckets, 0, sizeof(e->buckets));
+	}
 }
 
 static void model_remove(struct mfamily *f, struct mseries *s)
@@ -307,6 +313,8 @@ static void family_free(struct mfamily *f)
 	size_t i;
 
 	model_clear(f);
+	for (i = 0; i < f->n_folds; i++)
+		free(f->folds[i].key);
 	free(f->name);
 	free(f->help);
 	for (i = 0; i < f->n_labels; i++)
@@ -671,6 +679,8 @@ static void other_expect(struct mfamily *f)
 		return;
 	}
 	for (i = 0; i < f->n_folds; i++) {
+		if (!f->folds[i].active)
+			continue;
 		sum += f->folds[i].value;
 		abs_sum += fabs(f->folds[i].value);
 		finite &= isfinite(f->folds[i].value);
@@ -876,6 +886,7 @@ static void model_fold(struct model *m, struct mfamily *f, const char *key, size
 	}
 	if (!f->exact)
 		return;
+	e->active = true;
 
 	switch (op) {
 	case 1:
@@ -954,6 +965,7 @@ static void op_update(struct model *m, struct fuzz_in *in, uint8_t op)
 	size_t i, len = 0, slen;
 	uint64_t counts[MAX_BUCKETS + 1];
 	struct mseries *s;
+	struct mfold *e;
 	double v;
 	int rc, want;
 
@@ -1005,7 +1017,8 @@ static void op_update(struct model *m, struct fuzz_in *in, uint8_t op)
 		other = is_other_key(f, skey, slen);
 		s = other ? NULL : model_find(f, skey, slen);
 		/* an existing series; the fold target; folded before; room under the cap */
-		want = s || other ? 0 : fold_find(f, skey, slen) ? 1 : model_real(f) < m->cap ? 0 : 1;
+		e = fold_find(f, skey, slen);
+		want = s || other ? 0 : e && e->active ? 1 : model_real(f) < m->cap ? 0 : 1;
 		if (f->exact)
 			FUZZ_CHECK(rc == want, "family %s: update gave %d, want %d (%zu series, cap %zu)",
 				   f->name, rc, want, model_real(f), m->cap);

@@ -449,6 +449,20 @@ def exposition():
     p.render()
     write("exposition", "other-first", bytes(p.b))
 
+    # a gauge family rebuilt at each scrape with more label sets than the cap
+    p = Program(1)
+    p.family("gauge", "ksight_pod_bytes", "y", ["pod"])
+    for scrape in range(1, 4):
+        p.clear(0)
+        for pod, v in (("x", 1), ("y", scrape), ("z", 10)):
+            p.update("set", 0, [pod], v)
+        p.render()
+    p.clear(0)
+    p.update("set", 0, ["z"], 3)  # folded before, room now: a series
+    p.update("set", 0, ["x"], 4)
+    p.render()
+    write("exposition", "rebuild", bytes(p.b))
+
 
 def crashes():
     """Known bugs (tests/fuzz/crashes/<name>/, replayed by `make fuzz-crashes`)."""

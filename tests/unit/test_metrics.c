@@ -961,6 +961,60 @@ static void test_fold_histogram_set(void **state)
 	metrics_registry_free(reg);
 }
 
+struct rebuild_src {
+	struct metric_family *g;
+	int scrape;
+};
+
+/* A collector that rebuilds a gauge family each scrape, more label sets than the cap. */
+static void rebuild_gauge(struct metrics_registry *reg, void *arg)
+{
+	struct rebuild_src *src = arg;
+
+	src->scrape++;
+	metrics_family_clear(src->g);
+	metrics_gauge_set(src->g, (const char *const[]){ "x" }, 1);
+	metrics_gauge_set(src->g, (const char *const[]){ "y" }, src->scrape);
+	metrics_gauge_set(src->g, (const char *const[]){ "z" }, 10);
+}
+
+static void test_fold_after_clear(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(1);
+	struct rebuild_src src = { 0 };
+	char want[16];
+	int k;
+
+	src.g = metrics_family(reg, "g", "h", METRIC_GAUGE, L_A, 1, NULL, 0);
+	assert_int_equal(metrics_add_collector(reg, rebuild_gauge, &src), 0);
+	for (k = 1; k <= 3; k++) {
+		char *out = render(reg);
+
+		/* y and z fold every scrape: other is this scrape's sum, dropped counts them once */
+		snprintf(want, sizeof(want), "%d", k + 10);
+		assert_string_equal(sample_value(out, "g{a=\"other\"}"), want);
+		assert_string_equal(sample_value(out, "g{a=\"x\"}"), "1");
+		assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "2");
+		free(out);
+	}
+	metrics_registry_free(reg);
+
+	/* a label set folded before the clear gets a series if there is room after it */
+	reg = metrics_registry_new(1);
+	src.g = metrics_family(reg, "g", "h", METRIC_GAUGE, L_A, 1, NULL, 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "x" }, 1), 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "z" }, 2), 1);
+	metrics_family_clear(src.g);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "z" }, 3), 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "x" }, 4), 1);
+	assert_render(reg,
+		      "# HELP g h\n# TYPE g gauge\n"
+		      "g{a=\"other\"} 4\n"
+		      "g{a=\"z\"} 3\n"
+		      DROPPED(2));
+	metrics_registry_free(reg);
+}
+
 /* The label set whose values are all "other" is the fold target itself: never a second line. */
 static void test_fold_other_label_set(void **state)
 {
@@ -1286,6 +1340,7 @@ int main(void)
 		cmocka_unit_test(test_forget),
 		cmocka_unit_test(test_forget_many),
 		cmocka_unit_test(test_fold_other_after_rehash),
+		cmocka_unit_test(test_fold_after_clear),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

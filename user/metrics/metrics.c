@@ -93,6 +93,12 @@ struct metric_family {
 struct fold {
 	uint64_t hash;		/* of the key, 0 mapped to 1 */
 	uint64_t gen;		/* the registry's render count at its last update */
+	/*
+	 * Folded since the family was last cleared. A clear keeps the entries
+	 * (zeroed), so a family rebuilt at each scrape does not count the same
+	 * label sets as dropped again, but they may have a series if there is room.
+	 */
+	bool active;
 	double value;		/* counter, gauge */
 	double sum;		/* histogram */
 	uint64_t buckets[];	/* histogram: n_buckets + 1 per-bucket counts */
@@ -519,6 +525,11 @@ static int series_insert(struct metric_family *fam, uint64_t hash, const char *k
 	return 0;
 }
 
+static struct fold *fold_at(const struct metric_family *fam, size_t i)
+{
+	return (struct fold *)(fam->folds + i * fam->fold_stride);
+}
+
 /* Take series i out of the array (keeping the order) and the table, and free it. */
 static void series_remove_at(struct metric_family *fam, size_t i)
 {
@@ -543,9 +554,12 @@ static void series_free_all(struct metric_family *fam)
 	fam->other_dirty = false;
 	if (fam->slots)
 		memset(fam->slots, 0, fam->n_slots * sizeof(*fam->slots));
-	if (fam->folds)
-		memset(fam->folds, 0, fam->fold_slots * fam->fold_stride);
-	fam->n_folds = 0;
+	for (i = 0; i < fam->fold_slots; i++) {
+		struct fold *f = fold_at(fam, i);
+
+		if (f->hash)
+			memset(&f->active, 0, fam->fold_stride - offsetof(struct fold, active));
+	}
 }
 
 /* The series that count against the cap: all but "other". */
@@ -562,11 +576,6 @@ static bool is_other_key(const struct metric_family *fam, const struct key *k)
 }
 
 /* ---- Fold table --------------------------------------------------------- */
-
-static struct fold *fold_at(const struct metric_family *fam, size_t i)
-{
-	return (struct fold *)(fam->folds + i * fam->fold_stride);
-}
 
 /* Entries are known by the key's hash alone: 0 marks an empty slot. */
 static uint64_t fold_hash(uint64_t hash)
@@ -702,7 +711,7 @@ static void other_refresh(struct metric_family *fam)
 	if (!fam->other_dirty)
 		return;
 	for (i = 0; i < fam->fold_slots; i++)
-		if (fold_at(fam, i)->hash)
+		if (fold_at(fam, i)->active)
 			sum += fold_at(fam, i)->value;
 	fam->other->value = sum;
 	fam->other_dirty = false;
@@ -992,8 +1001,10 @@ static int fold_update(struct metric_family *fam, const struct key *k, const str
 	f = fold_track(fam, k->hash, &is_new);
 	if (drop && (!f || is_new))
 		fam->reg->dropped++;
-	if (f)
+	if (f) {
 		f->gen = fam->reg->gen;
+		f->active = true;
+	}
 
 	switch (u->op) {
 	case OP_ADD:
@@ -1048,12 +1059,14 @@ static int fold_update(struct metric_family *fam, const struct key *k, const str
 /*
  * Under the lock: apply `u` to the series of `k`, a new one while the
  * family is under its cap, else fold it. A label set folded once stays
- * folded while the fold table knows it, even when retiring series made room:
- * its total lives in one place. Returns 0, 1 when folded, or -errno.
+ * folded while the fold table knows it (until a clear), even when retiring
+ * series made room: its total lives in one place. Returns 0, 1 when folded,
+ * or -errno.
  */
 static int update_locked(struct metric_family *fam, const struct key *k, const struct update *u)
 {
 	struct series *s;
+	struct fold *f;
 	int err;
 
 	s = table_find(fam, k->hash, k->buf, k->len);
@@ -1063,7 +1076,8 @@ static int update_locked(struct metric_family *fam, const struct key *k, const s
 	}
 	if (is_other_key(fam, k))
 		return fold_update(fam, k, u, false);
-	if (real_series(fam) < fam->reg->series_cap && !fold_find(fam, fold_hash(k->hash))) {
+	f = fold_find(fam, fold_hash(k->hash));
+	if (real_series(fam) < fam->reg->series_cap && !(f && f->active)) {
 		err = series_insert(fam, k->hash, k->buf, k->len, true, &s);
 		if (err)
 			return err;

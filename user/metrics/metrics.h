@@ -25,8 +25,8 @@
  * To know a label set's previous total, a family remembers each folded one
  * by the 64-bit hash of its label values (two label sets whose hashes
  * collide would share one), in a table of max(series_cap, 64) entries, made
- * only once something folds: at most 4 slots an entry, of 32 bytes plus 8
- * per histogram bucket (64 KiB for a counter family with the default cap),
+ * only once something folds: at most 4 slots an entry, of 40 bytes plus 8
+ * per histogram bucket (80 KiB for a counter family with the default cap),
  * whatever the number of label sets beyond the cap. When it is full, an
  * entry that no update touched during the last two renders (scrapes) makes
  * room; failing that,
@@ -35,7 +35,8 @@
  * (other under-counts rather than over-counts), and each of its updates
  * counts as dropped. A gauge value leaves "other" when its entry is reused.
  * A label set once folded stays folded while its entry lasts, even when
- * retired series made room (its total stays in one place).
+ * retired series made room (its total stays in one place), until
+ * metrics_family_clear().
  *
  * Retirement: metrics_forget() removes the series of an object that is gone
  * (a deleted pod) so that its room serves new label sets. A counter's series
@@ -98,8 +99,10 @@ int metrics_histogram_set(struct metric_family *fam, const char *const *label_va
 			  const uint64_t *counts, double sum);
 
 /*
- * Remove every series of a family, "other" and what it remembers of folded
- * label sets included (for collectors that rebuild a gauge).
+ * Remove every series of a family, "other" included (for collectors that
+ * rebuild a gauge at each scrape). What folded is forgotten but for the
+ * label sets themselves: the same ones folding again after the rebuild are
+ * not counted as dropped again, and with room they get a series.
  */
 void metrics_family_clear(struct metric_family *fam);
 
