@@ -3,8 +3,9 @@
  * driven by a program decoded from the input: families with any names,
  * help texts, label names and histogram buckets; updates with label values
  * of arbitrary bytes and any doubles (NaN, infinities, -0, subnormals);
- * clears and renders. A small series cap (1..8) makes updates fold into
- * the "other" series.
+ * clears, series removals (metrics_family_remove_series, metrics_forget)
+ * and renders. A small series cap (1..8) makes updates fold into the "other"
+ * series.
  *
  * The harness keeps its own model of every series (label values, value or
  * histogram buckets/sum/count) and parses each render with a checker of
@@ -33,9 +34,25 @@
  *   byte 0: series cap - 1 (mod 8); then ops, one byte each (op % 8):
  *   0 family: flags, name, help, labels, buckets   1 counter_add
  *   2 gauge_set   3 histogram_observe   4 counter_set   5 histogram_set
- *   6 family_clear   7 render (and check) now
+ *   6 family index byte b, and b >> 6 says: 0 or 3 family_clear,
+ *     1 remove_series (then label values), 2 forget (then a count byte %
+ *     3, and per label a name byte (< 128: the family's label of that index,
+ *     else a string follows) and a value)
+ *   7 render (and check) now
  *   updates: family index byte, n_labels label values (length byte +
  *   bytes), a value (mode byte + payload).
+ *
+ * Folding is modelled as metrics.h specifies it: "other" sums the folded
+ * label sets' totals (counter_set, histogram_set: growth since the previous
+ * total, all of it after a reset) and latest gauge values, each folded label
+ * set counts once in ksight_series_dropped_total (a clear forgets what
+ * they put in, not them), and one folded stays folded until a clear. That
+ * is exact while a family has folded at most FOLD_TRACKED label
+ * sets (the registry's table then holds them all; a gauge's sum is checked to
+ * a rounding tolerance, the order of its terms being the registry's); past
+ * that the registry may forget and reuse entries, so the harness takes its
+ * word on what folded and only checks that a counter's "other" and the
+ * dropped counter never go down.
  */
 #include <errno.h>
 #include <math.h>
@@ -48,6 +65,13 @@
 #define MAX_BUCKETS	5
 #define MAX_SERIES	64	/* per family in the model; the cap keeps real ones far below */
 #define MAX_OPS		200
+#define FOLD_TRACKED	64	/* metrics.c: max(cap, 64) folded label sets tracked; the cap is <= 8 */
+
+enum check {
+	CHECK_EXACT,
+	CHECK_SUM,		/* a gauge's "other": a sum, to rounding */
+	CHECK_LOOSE,		/* "other" of a family past FOLD_TRACKED: a counter never goes down */
+};
 
 struct mseries {
 	char *key;		/* label values, each NUL-terminated */
@@ -59,6 +83,19 @@ struct mseries {
 	uint64_t count;
 	uint64_t buckets[MAX_BUCKETS + 1];
 	bool seen;		/* in the render being checked */
+	bool is_other;
+	enum check check;
+	double tol;		/* CHECK_SUM */
+};
+
+/* A folded label set: what it has put into "other". */
+struct mfold {
+	char *key;
+	size_t key_len;
+	bool active;		/* folded since the last clear (which zeroes the rest) */
+	double value;
+	double sum;
+	uint64_t buckets[MAX_BUCKETS + 1];
 };
 
 struct mfamily {
@@ -72,6 +109,9 @@ struct mfamily {
 	size_t n_buckets;
 	struct mseries series[MAX_SERIES + 1];
 	size_t n_series;
+	struct mfold folds[FOLD_TRACKED];
+	size_t n_folds;
+	bool exact;		/* folded at most FOLD_TRACKED label sets so far */
 	bool help_utf8;
 	bool rendered;		/* in the render being checked */
 };
@@ -79,7 +119,10 @@ struct mfamily {
 struct model {
 	struct mfamily fam[MAX_FAMILIES];
 	size_t n;
+	size_t cap;
 	uint64_t dropped;
+	bool dropped_exact;
+	double last_dropped;
 };
 
 static const char metric_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_:0123456789";
@@ -220,6 +263,49 @@ static void model_clear(struct mfamily *f)
 		free(f->series[i].rkey);
 	}
 	f->n_series = 0;
+	/* the registry keeps knowing the label sets that folded, not what they put in */
+	for (i = 0; i < f->n_folds; i++) {
+		struct mfold *e = &f->folds[i];
+
+		e->active = false;
+		e->value = e->sum = 0;
+		memset(e->buckets, 0, sizeof(e->buckets));
+	}
+}
+
+static void model_remove(struct mfamily *f, struct mseries *s)
+{
+	size_t i = (size_t)(s - f->series);
+
+	free(s->key);
+	free(s->rkey);
+	memmove(s, s + 1, (f->n_series - i - 1) * sizeof(*s));
+	f->n_series--;
+}
+
+static struct mseries *model_other(struct mfamily *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_series; i++)
+		if (f->series[i].is_other)
+			return &f->series[i];
+	return NULL;
+}
+
+static size_t model_real(struct mfamily *f)
+{
+	return f->n_series - (model_other(f) ? 1 : 0);
+}
+
+static struct mfold *fold_find(struct mfamily *f, const char *key, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_folds; i++)
+		if (f->folds[i].key_len == len && !memcmp(f->folds[i].key, key, len))
+			return &f->folds[i];
+	return NULL;
 }
 
 static void family_free(struct mfamily *f)
@@ -227,6 +313,8 @@ static void family_free(struct mfamily *f)
 	size_t i;
 
 	model_clear(f);
+	for (i = 0; i < f->n_folds; i++)
+		free(f->folds[i].key);
 	free(f->name);
 	free(f->help);
 	for (i = 0; i < f->n_labels; i++)
@@ -469,8 +557,12 @@ static void check_sample(struct render_state *st, const char *s, size_t n, const
 	p++;
 	FUZZ_CHECK(parse_value(p, (size_t)(end - p), &value), "bad value in \"%s\"", whole);
 	if (st->in_dropped) {
-		FUZZ_CHECK(value == (double)st->m->dropped, "dropped %s, model %llu", p,
-			   (unsigned long long)st->m->dropped);
+		if (st->m->dropped_exact)
+			FUZZ_CHECK(value == (double)st->m->dropped, "dropped %s, model %llu", p,
+				   (unsigned long long)st->m->dropped);
+		else
+			FUZZ_CHECK(value >= st->m->last_dropped, "dropped went down to %s", p);
+		st->m->last_dropped = value;
 		return;
 	}
 
@@ -505,8 +597,23 @@ static void check_sample(struct render_state *st, const char *s, size_t n, const
 			   "histogram lines of one series disagree on labels: %s", whole);
 	}
 	if (f->type != METRIC_HISTOGRAM) {
-		FUZZ_CHECK(same_double(value, st->series->value), "family %s: value %.17g rendered, model %.17g: %s",
-			   f->name, value, st->series->value, whole);
+		struct mseries *ms = st->series;
+
+		if (ms->check == CHECK_SUM) {
+			/* NaN tolerance: infinities or NaN among the terms, whose sum depends on their order */
+			if (!isnan(ms->tol))
+				FUZZ_CHECK(fabs(value - ms->value) <= ms->tol,
+					   "family %s: other %.17g rendered, the folded values sum to %.17g: %s",
+					   f->name, value, ms->value, whole);
+		} else if (ms->check == CHECK_LOOSE) {
+			if (f->type == METRIC_COUNTER)
+				FUZZ_CHECK(value >= ms->value, "family %s: other went down from %.17g: %s",
+					   f->name, ms->value, whole);
+			ms->value = value;
+		} else {
+			FUZZ_CHECK(same_double(value, ms->value), "family %s: value %.17g rendered, model %.17g: %s",
+				   f->name, value, ms->value, whole);
+		}
 		st->series = NULL;
 		return;
 	}
@@ -516,9 +623,15 @@ static void check_sample(struct render_state *st, const char *s, size_t n, const
 
 		FUZZ_CHECK(st->bucket <= f->n_buckets, "too many buckets: %s", whole);
 		FUZZ_CHECK(parse_u64(p, (size_t)(end - p), &v), "bucket count not an integer: %s", whole);
-		st->cum += st->series->buckets[st->bucket];
-		FUZZ_CHECK(v == st->cum, "bucket %zu is %llu, model %llu: %s", st->bucket,
-			   (unsigned long long)v, (unsigned long long)st->cum, whole);
+		if (st->series->check == CHECK_LOOSE) {
+			/* bucket counts unknown: still cumulative */
+			FUZZ_CHECK(v >= st->cum, "bucket %zu below the one before: %s", st->bucket, whole);
+			st->cum = v;
+		} else {
+			st->cum += st->series->buckets[st->bucket];
+			FUZZ_CHECK(v == st->cum, "bucket %zu is %llu, model %llu: %s", st->bucket,
+				   (unsigned long long)v, (unsigned long long)st->cum, whole);
+		}
 		FUZZ_CHECK(parse_value(le, strlen(le), &bound), "le \"%s\"", le);
 		if (st->bucket < f->n_buckets)
 			FUZZ_CHECK(bound == f->buckets[st->bucket], "le \"%s\" is not %.17g", le,
@@ -528,12 +641,16 @@ static void check_sample(struct render_state *st, const char *s, size_t n, const
 		st->bucket++;
 	} else if (is_sum) {
 		FUZZ_CHECK(st->bucket == f->n_buckets + 1, "_sum before the buckets: %s", whole);
-		FUZZ_CHECK(same_double(value, st->series->sum), "sum %.17g, model %.17g", value, st->series->sum);
+		if (st->series->check != CHECK_LOOSE)
+			FUZZ_CHECK(same_double(value, st->series->sum), "sum %.17g, model %.17g", value,
+				   st->series->sum);
 		st->bucket++;
 	} else {
 		uint64_t v;
 
 		FUZZ_CHECK(st->bucket == f->n_buckets + 2, "_count out of place: %s", whole);
+		if (st->series->check == CHECK_LOOSE)
+			st->series->count = st->cum;
 		FUZZ_CHECK(parse_u64(p, (size_t)(end - p), &v) && v == st->series->count,
 			   "count %s, model %llu", p, (unsigned long long)st->series->count);
 		FUZZ_CHECK(st->cum == st->series->count, "+Inf bucket %llu but count %llu",
@@ -541,6 +658,38 @@ static void check_sample(struct render_state *st, const char *s, size_t n, const
 		st->bucket = (size_t)-1;
 		st->series = NULL;
 	}
+}
+
+/* What the render must say of a family's "other" series. */
+static void other_expect(struct mfamily *f)
+{
+	struct mseries *o = model_other(f);
+	double sum = 0, abs_sum = 0;
+	bool finite = true;
+	size_t i;
+
+	if (!o)
+		return;
+	if (!f->exact) {
+		o->check = CHECK_LOOSE;
+		return;
+	}
+	if (f->type != METRIC_GAUGE) {
+		o->check = CHECK_EXACT;
+		return;
+	}
+	for (i = 0; i < f->n_folds; i++) {
+		if (!f->folds[i].active)
+			continue;
+		sum += f->folds[i].value;
+		abs_sum += fabs(f->folds[i].value);
+		finite &= isfinite(f->folds[i].value);
+	}
+	o->check = CHECK_SUM;
+	o->value = sum;
+	/* recursive summation errs by at most (n - 1) ulp-halves of the sum of magnitudes */
+	o->tol = finite && isfinite(abs_sum) && abs_sum < 1e300 ?
+		 (double)(f->n_folds + 1) * 2.2204460492503131e-16 * abs_sum : NAN;
 }
 
 static void check_render(struct model *m, const struct strbuf *sb)
@@ -556,6 +705,7 @@ static void check_render(struct model *m, const struct strbuf *sb)
 		m->fam[i].rendered = false;
 		for (j = 0; j < m->fam[i].n_series; j++)
 			m->fam[i].series[j].seen = false;
+		other_expect(&m->fam[i]);
 	}
 
 	for (; *s; s = end + 1) {
@@ -667,6 +817,7 @@ static void op_family(struct model *m, struct metrics_registry *reg, struct fuzz
 	}
 	f = &m->fam[m->n++];
 	f->fam = fam;
+	f->exact = true;
 	f->name = name;
 	f->help = help;
 	f->help_utf8 = fuzz_utf8_valid(help, strlen(help));
@@ -688,15 +839,135 @@ static size_t bucket_of(const struct mfamily *f, double v)
 	return f->n_buckets;
 }
 
+/* The registry's key of the given label values: each value's bytes that are not UTF-8 as U+FFFD. */
+static size_t sanitized_key(const char *raw, size_t raw_len, char *out)
+{
+	return fuzz_utf8_replace(raw, raw_len, out);	/* NUL is valid: per value */
+}
+
+static bool is_other_key(const struct mfamily *f, const char *key, size_t len)
+{
+	size_t i;
+
+	if (!f->n_labels || len != f->n_labels * 6)
+		return false;
+	for (i = 0; i < f->n_labels; i++)
+		if (memcmp(key + 6 * i, "other", 6))
+			return false;
+	return true;
+}
+
+/* Fold an update of label set `key` into "other" as metrics.c documents it. */
+static void model_fold(struct model *m, struct mfamily *f, const char *key, size_t len,
+		       uint8_t op, double v, const uint64_t *counts, bool drop)
+{
+	char other[MAX_LABELS * 6];
+	struct mseries *o;
+	struct mfold *e;
+	bool reset = false;
+	size_t i, b;
+
+	for (i = 0; i < f->n_labels; i++)
+		memcpy(other + 6 * i, "other", 6);
+	o = model_get(f, other, 6 * f->n_labels);
+	o->is_other = true;
+	e = fold_find(f, key, len);
+	if (!e && f->exact && f->n_folds < FOLD_TRACKED) {
+		e = &f->folds[f->n_folds++];
+		memset(e, 0, sizeof(*e));
+		e->key = fuzz_dup((const uint8_t *)key, len);
+		e->key_len = len;
+		if (drop)
+			m->dropped++;
+	} else if (!e) {
+		/* the registry may evict, reuse or not track: its "other" is no longer known */
+		f->exact = false;
+		m->dropped_exact = false;
+	}
+	if (!f->exact)
+		return;
+	e->active = true;
+
+	switch (op) {
+	case 1:
+		o->value += v;
+		e->value += v;
+		break;
+	case 2:
+		e->value = v;
+		break;
+	case 4:
+		if (v != e->value)
+			o->value += v > e->value ? v - e->value : v;
+		e->value = v;
+		break;
+	case 3:
+		b = bucket_of(f, v);
+		o->buckets[b]++;
+		o->count++;
+		o->sum += v;
+		e->buckets[b]++;
+		e->sum += v;
+		break;
+	default:
+		for (i = 0; i <= f->n_buckets; i++)
+			reset |= counts[i] < e->buckets[i];
+		for (i = 0; i <= f->n_buckets; i++) {
+			uint64_t d = reset ? counts[i] : counts[i] - e->buckets[i];
+
+			o->buckets[i] += d;
+			o->count += d;
+			e->buckets[i] = counts[i];
+		}
+		if (reset)
+			o->sum += v;
+		else if (v != e->sum)
+			o->sum += v - e->sum;
+		e->sum = v;
+		break;
+	}
+}
+
+static void model_apply(struct mfamily *f, struct mseries *s, uint8_t op, double v,
+			const uint64_t *counts)
+{
+	size_t i;
+
+	switch (op) {
+	case 1:
+		s->value += v;
+		break;
+	case 2:
+	case 4:
+		s->value = v;
+		break;
+	case 3:
+		s->buckets[bucket_of(f, v)]++;
+		s->count++;
+		s->sum += v;
+		break;
+	default:
+		s->count = 0;
+		for (i = 0; i <= f->n_buckets; i++) {
+			s->buckets[i] = counts[i];
+			s->count += counts[i];
+		}
+		s->sum = v;
+		break;
+	}
+}
+
 static void op_update(struct model *m, struct fuzz_in *in, uint8_t op)
 {
+	static char skey[3 * MAX_LABELS * 65];
 	struct mfamily *f;
-	char *values[MAX_LABELS], key[MAX_LABELS * 65], other[MAX_LABELS * 6];
-	size_t i, len = 0, olen = 0;
+	char *values[MAX_LABELS], key[MAX_LABELS * 65];
+	size_t i, len = 0, slen;
 	uint64_t counts[MAX_BUCKETS + 1];
 	struct mseries *s;
+	struct mfold *e;
 	double v;
-	int rc;
+	int rc, want;
 
 	if (!m->n) {
 		fuzz_u8(in);
@@ -707,8 +978,6 @@ static void op_update(struct model *m, struct fuzz_in *in, uint8_t op)
 		values[i] = fuzz_str(in, 64);
 		memcpy(key + len, values[i], strlen(values[i]) + 1);
 		len += strlen(values[i]) + 1;
-		memcpy(other + olen, "other", 6);
-		olen += 6;
 	}
 	v = gen_value(in);
 	switch (op) {
@@ -742,37 +1011,130 @@ static void op_update(struct model *m, struct fuzz_in *in, uint8_t op)
 		FUZZ_CHECK(rc == 0 || rc == 1, "update gave %d", rc);
 
 	if (rc == 0 || rc == 1) {
-		if (rc == 1)
-			m->dropped++;
-		s = rc == 1 ? model_get(f, other, olen) : model_get(f, key, len);
-		switch (op) {
-		case 1:
-			s->value += v;
-			break;
-		case 2:
-		case 4:
-			s->value = v;
-			break;
-		case 3:
-			s->buckets[bucket_of(f, v)]++;
-			s->count++;
-			s->sum += v;
-			break;
-		default:
-			s->count = 0;
-			for (i = 0; i <= f->n_buckets; i++) {
-				s->buckets[i] = counts[i];
-				s->count += counts[i];
-			}
-			s->sum = v;
-			break;
+		bool other = false, fold;
+
+		slen = sanitized_key(key, len, skey);
+		other = is_other_key(f, skey, slen);
+		s = other ? NULL : model_find(f, skey, slen);
+		/* an existing series; the fold target; folded before; room under the cap */
+		e = fold_find(f, skey, slen);
+		want = s || other ? 0 : e && e->active ? 1 : model_real(f) < m->cap ? 0 : 1;
+		if (f->exact)
+			FUZZ_CHECK(rc == want, "family %s: update gave %d, want %d (%zu series, cap %zu)",
+				   f->name, rc, want, model_real(f), m->cap);
+		fold = other || (!s && rc == 1);
+		if (fold) {
+			model_fold(m, f, skey, slen, op, v, counts, !other);
+		} else {
+			s = model_get(f, key, len);
+			model_apply(f, s, op, v, counts);
+			if (f->type != METRIC_HISTOGRAM)
+				FUZZ_CHECK(same_double(metrics_value(f->fam, (const char *const *)values), s->value),
+					   "metrics_value disagrees with the model");
 		}
-		if (f->type != METRIC_HISTOGRAM && rc == 0)
-			FUZZ_CHECK(same_double(metrics_value(f->fam, (const char *const *)values), s->value),
-				   "metrics_value disagrees with the model");
 	}
 	for (i = 0; i < f->n_labels; i++)
 		free(values[i]);
+}
+
+/* metrics_family_remove_series() of one label set. */
+static void op_remove(struct fuzz_in *in, struct mfamily *f)
+{
+	static char skey[3 * MAX_LABELS * 65];
+	char *values[MAX_LABELS], key[MAX_LABELS * 65];
+	size_t i, len = 0, slen;
+	struct mseries *s;
+	int rc, want;
+
+	for (i = 0; i < f->n_labels; i++) {
+		values[i] = fuzz_str(in, 64);
+		memcpy(key + len, values[i], strlen(values[i]) + 1);
+		len += strlen(values[i]) + 1;
+	}
+	rc = metrics_family_remove_series(f->fam, (const char *const *)values);
+	slen = sanitized_key(key, len, skey);
+	s = model_find(f, skey, slen);
+	want = is_other_key(f, skey, slen) ? -EBUSY : s ? 0 : -ENOENT;
+	FUZZ_CHECK(rc == want, "remove_series on %s gave %d, want %d", f->name, rc, want);
+	if (rc == 0)
+		model_remove(f, s);
+	for (i = 0; i < f->n_labels; i++)
+		free(values[i]);
+}
+
+/* Whether series s of f has value `want` at each label of `names` (all f has). */
+static bool model_matches(const struct mfamily *f, const struct mseries *s, char *const *names,
+			  char *const *want, size_t n)
+{
+	size_t j, i;
+
+	for (j = 0; j < n; j++) {
+		const char *v = s->key;
+
+		for (i = 0; strcmp(f->labels[i], names[j]); i++)
+			v += strlen(v) + 1;
+		if (strcmp(v, want[j]))
+			return false;
+	}
+	return true;
+}
+
+/* metrics_forget() with 0..2 labels, named after the family's or anything. */
+static void op_forget(struct model *m, struct metrics_registry *reg, struct fuzz_in *in,
+		      struct mfamily *f)
+{
+	char *names[2], *values[2], *want[2];
+	size_t n = fuzz_u8(in) % 3, i, j, k;
+	int rc, removed = 0;
+
+	for (i = 0; i < n; i++) {
+		uint8_t b = fuzz_u8(in);
+
+		if (b < 128 && f->n_labels)
+			names[i] = strdup(f->labels[b % f->n_labels]);
+		else
+			names[i] = gen_name(in, b & 1, true);
+		if (!names[i])
+			abort();
+		values[i] = fuzz_str(in, 64);
+		want[i] = malloc(3 * strlen(values[i]) + 1);
+		if (!want[i])
+			abort();
+		sanitized_key(values[i], strlen(values[i]) + 1, want[i]);
+	}
+	rc = metrics_forget(reg, (const char *const *)names, (const char *const *)values, n);
+	if (!n) {
+		FUZZ_CHECK(rc == -EINVAL, "forget with no labels gave %d", rc);
+	} else {
+		for (k = 0; k < m->n; k++) {
+			struct mfamily *g = &m->fam[k];
+
+			for (i = 0; i < n; i++) {
+				for (j = 0; j < g->n_labels; j++)
+					if (!strcmp(g->labels[j], names[i]))
+						break;
+				if (j == g->n_labels)
+					break;
+			}
+			if (i < n)
+				continue;	/* lacks a label */
+			for (j = 0; j < g->n_series;) {
+				if (!g->series[j].is_other &&
+				    model_matches(g, &g->series[j], names, want, n)) {
+					model_remove(g, &g->series[j]);
+					removed++;
+				} else {
+					j++;
+				}
+			}
+		}
+		FUZZ_CHECK(rc == removed, "forget removed %d series, the model %d", rc, removed);
+	}
+	for (i = 0; i < n; i++) {
+		free(names[i]);
+		free(values[i]);
+		free(want[i]);
+	}
 }
 
 static void render(struct model *m, struct metrics_registry *reg)
@@ -795,7 +1157,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!m)
 		abort();
-	reg = metrics_registry_new(1 + fuzz_u8(&in) % 8);
+	m->cap = 1 + fuzz_u8(&in) % 8;
+	m->dropped_exact = true;
+	reg = metrics_registry_new(m->cap);
 	FUZZ_CHECK(reg, "metrics_registry_new");
 	while (in.n && ops++ < MAX_OPS) {
 		uint8_t op = fuzz_u8(&in) % 8;
@@ -806,10 +1170,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 6:
 			if (m->n) {
-				struct mfamily *f = &m->fam[fuzz_u8(&in) % m->n];
+				uint8_t b = fuzz_u8(&in);
+				struct mfamily *f = &m->fam[(b & 0x3f) % m->n];
 
-				metrics_family_clear(f->fam);
-				model_clear(f);
+				if (b >> 6 == 1) {
+					op_remove(&in, f);
+				} else if (b >> 6 == 2) {
+					op_forget(m, reg, &in, f);
+				} else {
+					metrics_family_clear(f->fam);
+					model_clear(f);
+				}
 			}
 			break;
 		case 7:

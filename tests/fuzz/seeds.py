@@ -337,6 +337,18 @@ class Program:
     def clear(self, fam):
         self.b += bytes([6, fam])
 
+    def remove(self, fam, values):
+        self.b += bytes([6, 0x40 | fam])
+        for val in values:
+            self.s(val, 64)
+
+    def forget(self, fam, pairs):
+        # pairs of (index of one of the family's labels, value)
+        self.b += bytes([6, 0x80 | fam, len(pairs)])
+        for idx, val in pairs:
+            self.b += bytes([idx])
+            self.s(val, 64)
+
 
 def exposition():
     p = Program(8)
@@ -379,6 +391,77 @@ def exposition():
     p.update("add", 0, [b"/tmp/\xff\xfe-not-utf8"], 1)  # Prometheus rejects this: see crashes/
     p.render()
     write("exposition", "utf8", bytes(p.b))
+
+    # totals set at each scrape beyond the cap, a deleted pod forgotten
+    p = Program(2)
+    p.family("counter", "ksight_lost_total", "Totals set at each scrape.", ["namespace", "pod", "container"])
+    for scrape in (1, 2, 3):
+        for i in range(1, 6):
+            p.update("counter_set", 0, ["shop", "web-%d" % i, "app"], i * scrape)
+        p.render()
+    p.update("counter_set", 0, ["shop", "web-4", "app"], 1)  # a reset
+    p.update("add", 0, ["other", "other", "other"], 2)
+    p.forget(0, [(0, "shop"), (1, "web-1")])
+    p.update("counter_set", 0, ["shop", "web-6", "app"], 9)  # room again: a real series
+    p.update("counter_set", 0, ["shop", "web-3", "app"], 20)  # folded before: stays folded
+    p.remove(0, ["shop", "web-2", "app"])
+    p.remove(0, ["other", "other", "other"])
+    p.family("gauge", "ksight_pod_bytes", "A gauge per pod.", ["pod"])
+    for i, v in enumerate((1, 2.5, -4, 0.1, 7)):
+        p.update("set", 1, ["pod-%d" % i], v)
+    p.update("set", 1, ["pod-3"], 0.2)
+    p.family("histogram", "ksight_lat_seconds", "Histograms set wholesale.", ["pod"], [0.01, 0.1])
+    for i in range(4):
+        p.update("hist_set", 2, ["pod-%d" % i], 0.5 * i, [i, 1, 2])
+    p.update("hist_set", 2, ["pod-3"], 0.25, [1, 0, 0])  # a reset
+    p.render()
+    p.forget(1, [(0, "pod-0")])
+    p.forget(0, [(0, "other"), (1, "other")])
+    p.render()
+    write("exposition", "fold-forget", bytes(p.b))
+
+    # more folded label sets than the registry tracks (64): entries are reused after two renders
+    p = Program(1)
+    p.family("counter", "ksight_lost_total", "x", ["pod"])
+    p.family("gauge", "ksight_pod_bytes", "y", ["pod"])
+    for i in range(70):
+        p.update("counter_set", 0, ["p%d" % i], i)
+        if i % 20 == 19:
+            p.render()
+            p.render()
+    for i in range(66):
+        p.update("set", 1, ["p%d" % i], 1)
+    p.render()
+    p.render()
+    for i in range(66, 70):
+        p.update("set", 1, ["p%d" % i], 2)
+        p.update("counter_set", 0, ["p%d" % i], 100)
+    p.render()
+    write("exposition", "fold-many", bytes(p.b))
+
+    # the all-"other" label set first, then enough series for the lookup table to grow
+    p = Program(8)
+    p.family("counter", "ksight_lost_total", "x", ["pod"])
+    p.update("counter_set", 0, ["other"], 5)
+    for i in range(9):
+        p.update("counter_set", 0, ["p%d" % i], 1)
+    p.update("counter_set", 0, ["other"], 1)
+    p.render()
+    write("exposition", "other-first", bytes(p.b))
+
+    # a gauge family rebuilt at each scrape with more label sets than the cap
+    p = Program(1)
+    p.family("gauge", "ksight_pod_bytes", "y", ["pod"])
+    for scrape in range(1, 4):
+        p.clear(0)
+        for pod, v in (("x", 1), ("y", scrape), ("z", 10)):
+            p.update("set", 0, [pod], v)
+        p.render()
+    p.clear(0)
+    p.update("set", 0, ["z"], 3)  # folded before, room now: a series
+    p.update("set", 0, ["x"], 4)
+    p.render()
+    write("exposition", "rebuild", bytes(p.b))
 
 
 def crashes():

@@ -3,6 +3,7 @@
  * and for the process_* collector. Expected output is compared whole.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,7 +21,7 @@
 #include "process_metrics.h"
 
 #define DROPPED_HEAD								\
-	"# HELP ksight_series_dropped_total Metric updates folded into an "	\
+	"# HELP ksight_series_dropped_total Label sets folded into an "	\
 	"\"other\" series because a family reached its series cap.\n"		\
 	"# TYPE ksight_series_dropped_total counter\n"
 #define DROPPED(n) DROPPED_HEAD "ksight_series_dropped_total " #n "\n"
@@ -815,6 +816,444 @@ static void test_many_series(void **state)
 	metrics_registry_free(reg);
 }
 
+/* ---- Folding beyond the cap, and retiring series ---------------------- */
+
+static const char *const POD_NS[] = { "pod", "ns" };
+static const char *const OTHER2[] = { "other", "other" };
+#define P(x) ((const char *const[]){ (x), "n" })
+
+static void test_fold_counter_set(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(2);
+	struct metric_family *c;
+
+	c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	assert_non_null(c);
+	assert_int_equal(metrics_counter_set(c, P("p1"), 1), 0);
+	assert_int_equal(metrics_counter_set(c, P("p2"), 2), 0);
+	/* two totals beyond the cap: other is their sum, not the last one set */
+	assert_int_equal(metrics_counter_set(c, P("p3"), 10), 1);
+	assert_int_equal(metrics_counter_set(c, P("p4"), 5), 1);
+	assert_true(metrics_value(c, OTHER2) == 15);
+	/* the next scrape sets the same totals, one grown: other grows by as much */
+	assert_int_equal(metrics_counter_set(c, P("p3"), 12), 1);
+	assert_int_equal(metrics_counter_set(c, P("p4"), 5), 1);
+	assert_true(metrics_value(c, OTHER2) == 17);
+	/* a total that went back (its source was recreated) is a reset: the new value adds */
+	assert_int_equal(metrics_counter_set(c, P("p3"), 3), 1);
+	assert_true(metrics_value(c, OTHER2) == 20);
+	/* adds and sets of one folded label set agree on its total */
+	assert_int_equal(metrics_counter_add(c, P("p4"), 1), 1);
+	assert_true(metrics_value(c, OTHER2) == 21);
+	assert_int_equal(metrics_counter_set(c, P("p4"), 7), 1);
+	assert_true(metrics_value(c, OTHER2) == 22);
+	/* real series are untouched; the folded ones have none */
+	assert_true(metrics_value(c, P("p1")) == 1);
+	assert_true(isnan(metrics_value(c, P("p3"))));
+	/* a total of +Inf set again has not grown: other stays +Inf, not Inf - Inf */
+	assert_int_equal(metrics_counter_set(c, P("p5"), INFINITY), 1);
+	assert_int_equal(metrics_counter_set(c, P("p5"), INFINITY), 1);
+	assert_true(metrics_value(c, OTHER2) == INFINITY);
+	metrics_registry_free(reg);
+}
+
+struct scrape_src {
+	struct metric_family *c;
+	int scrape;
+};
+
+/* A scrape-time collector: five totals from "a BPF map", each grown since the last scrape. */
+static void set_totals(struct metrics_registry *reg, void *arg)
+{
+	struct scrape_src *src = arg;
+	char pod[16];
+	int i;
+
+	src->scrape++;
+	for (i = 1; i <= 5; i++) {
+		snprintf(pod, sizeof(pod), "p%d", i);
+		metrics_counter_set(src->c, P(pod), i * src->scrape);
+	}
+}
+
+static void test_fold_dropped_once(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(2);
+	struct scrape_src src = { 0 };
+	char want[16];
+	int k;
+
+	src.c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	assert_non_null(src.c);
+	assert_int_equal(metrics_add_collector(reg, set_totals, &src), 0);
+	for (k = 1; k <= 3; k++) {
+		char *out = render(reg);
+
+		/* p3, p4 and p5 folded: other is their sum, 3 label sets dropped, every scrape */
+		snprintf(want, sizeof(want), "%d", 12 * k);
+		assert_string_equal(sample_value(out, "c_total{pod=\"other\",ns=\"other\"}"), want);
+		snprintf(want, sizeof(want), "%d", k);
+		assert_string_equal(sample_value(out, "c_total{pod=\"p1\",ns=\"n\"}"), want);
+		assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "3");
+		free(out);
+	}
+	metrics_registry_free(reg);
+}
+
+static void test_fold_gauge_sum(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(1);
+	struct metric_family *g;
+
+	g = metrics_family(reg, "g", "h", METRIC_GAUGE, L_A, 1, NULL, 0);
+	assert_non_null(g);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "x" }, 1), 0);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "y" }, 2), 1);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "z" }, 3), 1);
+	/* other is the sum of the latest value of each folded label set */
+	assert_true(metrics_value(g, (const char *const[]){ "other" }) == 5);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "y" }, 10), 1);
+	assert_true(metrics_value(g, (const char *const[]){ "other" }) == 13);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "y" }, -4), 1);
+	assert_true(metrics_value(g, (const char *const[]){ "other" }) == -1);
+	/* a NaN counts while it is the latest value, and no longer */
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "z" }, NAN), 1);
+	assert_true(isnan(metrics_value(g, (const char *const[]){ "other" })));
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "z" }, 0.5), 1);
+	assert_true(metrics_value(g, (const char *const[]){ "other" }) == -3.5);
+	assert_render(reg,
+		      "# HELP g h\n# TYPE g gauge\n"
+		      "g{a=\"other\"} -3.5\n"
+		      "g{a=\"x\"} 1\n"
+		      DROPPED(2));
+	metrics_registry_free(reg);
+}
+
+static void test_fold_histogram_set(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(1);
+	const double b[] = { 1 };
+	struct metric_family *h;
+	const char *const x[] = { "x" }, *const y[] = { "y" }, *const z[] = { "z" };
+
+	h = metrics_family(reg, "h", "h", METRIC_HISTOGRAM, L_A, 1, b, 1);
+	assert_non_null(h);
+	assert_int_equal(metrics_histogram_set(h, x, (const uint64_t[]){ 9, 9 }, 9), 0);
+	assert_int_equal(metrics_histogram_set(h, y, (const uint64_t[]){ 1, 2 }, 3), 1);
+	assert_int_equal(metrics_histogram_set(h, z, (const uint64_t[]){ 4, 0 }, 1), 1);
+	/* a later scrape: y grew, z's source was recreated (a reset) */
+	assert_int_equal(metrics_histogram_set(h, y, (const uint64_t[]){ 2, 2 }, 4), 1);
+	assert_int_equal(metrics_histogram_set(h, z, (const uint64_t[]){ 1, 0 }, 0.5), 1);
+	/* observations into a folded label set add to it and to other */
+	assert_int_equal(metrics_histogram_observe(h, y, 5), 1);
+	assert_int_equal(metrics_histogram_set(h, y, (const uint64_t[]){ 2, 3 }, 9), 1);
+	assert_render(reg,
+		      "# HELP h h\n# TYPE h histogram\n"
+		      "h_bucket{a=\"other\",le=\"1\"} 7\n"
+		      "h_bucket{a=\"other\",le=\"+Inf\"} 10\n"
+		      "h_sum{a=\"other\"} 10.5\n"
+		      "h_count{a=\"other\"} 10\n"
+		      "h_bucket{a=\"x\",le=\"1\"} 9\n"
+		      "h_bucket{a=\"x\",le=\"+Inf\"} 18\n"
+		      "h_sum{a=\"x\"} 9\n"
+		      "h_count{a=\"x\"} 18\n"
+		      DROPPED(2));
+	metrics_registry_free(reg);
+}
+
+struct rebuild_src {
+	struct metric_family *g;
+	int scrape;
+};
+
+/* A collector that rebuilds a gauge family each scrape, more label sets than the cap. */
+static void rebuild_gauge(struct metrics_registry *reg, void *arg)
+{
+	struct rebuild_src *src = arg;
+
+	src->scrape++;
+	metrics_family_clear(src->g);
+	metrics_gauge_set(src->g, (const char *const[]){ "x" }, 1);
+	metrics_gauge_set(src->g, (const char *const[]){ "y" }, src->scrape);
+	metrics_gauge_set(src->g, (const char *const[]){ "z" }, 10);
+}
+
+static void test_fold_after_clear(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(1);
+	struct rebuild_src src = { 0 };
+	char want[16];
+	int k;
+
+	src.g = metrics_family(reg, "g", "h", METRIC_GAUGE, L_A, 1, NULL, 0);
+	assert_int_equal(metrics_add_collector(reg, rebuild_gauge, &src), 0);
+	for (k = 1; k <= 3; k++) {
+		char *out = render(reg);
+
+		/* y and z fold every scrape: other is this scrape's sum, dropped counts them once */
+		snprintf(want, sizeof(want), "%d", k + 10);
+		assert_string_equal(sample_value(out, "g{a=\"other\"}"), want);
+		assert_string_equal(sample_value(out, "g{a=\"x\"}"), "1");
+		assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "2");
+		free(out);
+	}
+	metrics_registry_free(reg);
+
+	/* a label set folded before the clear gets a series if there is room after it */
+	reg = metrics_registry_new(1);
+	src.g = metrics_family(reg, "g", "h", METRIC_GAUGE, L_A, 1, NULL, 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "x" }, 1), 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "z" }, 2), 1);
+	metrics_family_clear(src.g);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "z" }, 3), 0);
+	assert_int_equal(metrics_gauge_set(src.g, (const char *const[]){ "x" }, 4), 1);
+	assert_render(reg,
+		      "# HELP g h\n# TYPE g gauge\n"
+		      "g{a=\"other\"} 4\n"
+		      "g{a=\"z\"} 3\n"
+		      DROPPED(2));
+	metrics_registry_free(reg);
+}
+
+/* The label set whose values are all "other" is the fold target itself: never a second line. */
+static void test_fold_other_label_set(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(2);
+	struct metric_family *c;
+
+	c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	assert_int_equal(metrics_counter_add(c, OTHER2, 1), 0);
+	assert_int_equal(metrics_counter_add(c, P("p1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, P("p2"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, P("p3"), 5), 1);
+	assert_int_equal(metrics_counter_set(c, OTHER2, 3), 0);
+	assert_render(reg,
+		      "# HELP c_total h\n# TYPE c_total counter\n"
+		      "c_total{pod=\"other\",ns=\"other\"} 8\n"
+		      "c_total{pod=\"p1\",ns=\"n\"} 1\n"
+		      "c_total{pod=\"p2\",ns=\"n\"} 1\n"
+		      DROPPED(1));
+	metrics_registry_free(reg);
+}
+
+/*
+ * Folded label sets are tracked in a table of max(cap, 64) entries: with more
+ * distinct ones the memory stays put, and entries not updated for two
+ * scrapes make room for new ones.
+ */
+static void test_fold_tracking_bounded(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(2);
+	struct metric_family *c;
+	struct mallinfo2 before, after;
+	char pod[32], *out;
+	int i;
+
+	c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	assert_int_equal(metrics_counter_set(c, P("p0"), 1), 0);
+	assert_int_equal(metrics_counter_set(c, P("p1"), 1), 0);
+	for (i = 0; i < 64; i++) {
+		snprintf(pod, sizeof(pod), "q%d", i);
+		assert_int_equal(metrics_counter_set(c, P(pod), 1), 1);
+	}
+	assert_true(metrics_value(c, OTHER2) == 64);
+	/* the table is full of label sets updated in this scrape: q64 is not tracked */
+	assert_int_equal(metrics_counter_set(c, P("q64"), 100), 1);
+	assert_int_equal(metrics_counter_set(c, P("q64"), 100), 1);
+	assert_true(metrics_value(c, OTHER2) == 64);
+	out = render(reg);
+	assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "66");
+	free(out);
+	free(render(reg));
+	/* two scrapes later the q entries are stale: q64 takes one, counted once */
+	assert_int_equal(metrics_counter_set(c, P("q64"), 100), 1);
+	assert_int_equal(metrics_counter_set(c, P("q64"), 100), 1);
+	assert_true(metrics_value(c, OTHER2) == 164);
+	out = render(reg);
+	assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "67");
+	free(out);
+
+	/* 100k more folded label sets, two scrapes apart: memory does not follow */
+	before = mallinfo2();
+	for (i = 0; i < 100000; i++) {
+		snprintf(pod, sizeof(pod), "r%d", i);
+		assert_int_equal(metrics_counter_set(c, P(pod), 1), 1);
+		if (i % 1000 == 999) {
+			free(render(reg));
+			free(render(reg));
+		}
+	}
+	after = mallinfo2();
+	assert_true(after.uordblks < before.uordblks + 256 * 1024);
+	/* other never went down and holds at most what was folded */
+	assert_true(metrics_value(c, OTHER2) >= 164);
+	assert_true(metrics_value(c, OTHER2) <= 164 + 100000);
+	metrics_registry_free(reg);
+}
+
+static const char *const KILL_LABELS[] = { "namespace", "pod", "container" };
+#define K(ns, pod, ctr) ((const char *const[]){ (ns), (pod), (ctr) })
+static const char *const NS_POD[] = { "namespace", "pod" };
+
+static void test_forget(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(4);
+	const char *const pod_only[] = { "pod" };
+	const char *const pod_ns[] = { "pod", "namespace" };
+	struct metric_family *c, *g, *r;
+	char *out;
+
+	c = metrics_family(reg, "kills_total", "h", METRIC_COUNTER, KILL_LABELS, 3, NULL, 0);
+	g = metrics_family(reg, "g", "h", METRIC_GAUGE, pod_only, 1, NULL, 0);
+	r = metrics_family(reg, "r", "h", METRIC_GAUGE, pod_ns, 2, NULL, 0);
+	assert_non_null(c);
+	assert_non_null(g);
+	assert_non_null(r);
+	assert_int_equal(metrics_counter_add(c, K("n", "a", "c1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("n", "a", "c2"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("n", "b", "c1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("m", "a", "c1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("n", "d", "c1"), 7), 1);
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "a" }, 1), 0);
+	assert_int_equal(metrics_gauge_set(r, (const char *const[]){ "a", "n" }, 1), 0);
+	assert_int_equal(metrics_gauge_set(r, (const char *const[]){ "a", "m" }, 1), 0);
+
+	/* pod n/a is deleted: its series go, in every family with both labels, by name */
+	assert_int_equal(metrics_forget(reg, NS_POD, (const char *const[]){ "n", "a" }, 2), 3);
+	assert_true(isnan(metrics_value(c, K("n", "a", "c1"))));
+	assert_true(isnan(metrics_value(c, K("n", "a", "c2"))));
+	assert_true(isnan(metrics_value(r, (const char *const[]){ "a", "n" })));
+	/* m/a is another pod; g has no namespace label and is left alone */
+	assert_true(metrics_value(c, K("m", "a", "c1")) == 1);
+	assert_true(metrics_value(r, (const char *const[]){ "a", "m" }) == 1);
+	assert_true(metrics_value(g, (const char *const[]){ "a" }) == 1);
+	/* nothing more to forget; the "other" series stays */
+	assert_int_equal(metrics_forget(reg, NS_POD, (const char *const[]){ "n", "a" }, 2), 0);
+	assert_int_equal(metrics_forget(reg, NS_POD, (const char *const[]){ "other", "other" }, 2), 0);
+	assert_true(metrics_value(c, (const char *const[]){ "other", "other", "other" }) == 7);
+
+	/* the freed room goes to new pods; d, folded before, stays folded */
+	assert_int_equal(metrics_counter_add(c, K("n", "d", "c1"), 1), 1);
+	assert_int_equal(metrics_counter_add(c, K("n", "e", "c1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("n", "f", "c1"), 1), 0);
+	assert_int_equal(metrics_counter_add(c, K("n", "g", "c1"), 1), 1);
+	out = render(reg);
+	assert_non_null(strstr(out,
+			       "# TYPE kills_total counter\n"
+			       "kills_total{namespace=\"m\",pod=\"a\",container=\"c1\"} 1\n"
+			       "kills_total{namespace=\"n\",pod=\"b\",container=\"c1\"} 1\n"
+			       "kills_total{namespace=\"n\",pod=\"e\",container=\"c1\"} 1\n"
+			       "kills_total{namespace=\"n\",pod=\"f\",container=\"c1\"} 1\n"
+			       "kills_total{namespace=\"other\",pod=\"other\",container=\"other\"} 9\n"
+			       "# HELP g h\n"));
+	assert_string_equal(sample_value(out, "ksight_series_dropped_total"), "2");
+	free(out);
+
+	/* one series by its label values */
+	assert_int_equal(metrics_family_remove_series(c, K("n", "b", "c1")), 0);
+	assert_int_equal(metrics_family_remove_series(c, K("n", "b", "c1")), -ENOENT);
+	assert_int_equal(metrics_family_remove_series(c, K("other", "other", "other")), -EBUSY);
+	assert_true(isnan(metrics_value(c, K("n", "b", "c1"))));
+	assert_int_equal(metrics_counter_add(c, K("n", "h", "c1"), 1), 0);
+
+	/* values match as the series were keyed: bytes that are not UTF-8 as U+FFFD */
+	assert_int_equal(metrics_gauge_set(g, (const char *const[]){ "caf\xe9" }, 1), 0);
+	assert_int_equal(metrics_forget(reg, pod_only, (const char *const[]){ "caf\xe8" }, 1), 1);
+
+	/* bad arguments */
+	assert_int_equal(metrics_forget(reg, NS_POD, (const char *const[]){ "n", "a" }, 0), -EINVAL);
+	assert_int_equal(metrics_forget(NULL, NS_POD, (const char *const[]){ "n", "a" }, 2), -EINVAL);
+	assert_int_equal(metrics_forget(reg, NULL, NULL, 1), -EINVAL);
+	assert_int_equal(metrics_family_remove_series(NULL, NULL), -EINVAL);
+	metrics_registry_free(reg);
+}
+
+/* The lookup table grows (rehashes) after "other" exists: other must stay out of it. */
+static void test_fold_other_after_rehash(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(100);
+	struct metric_family *c;
+	char pod[16];
+	int i;
+
+	c = metrics_family(reg, "c_total", "h", METRIC_COUNTER, POD_NS, 2, NULL, 0);
+	/* the all-"other" label set makes the "other" series under the cap */
+	assert_int_equal(metrics_counter_set(c, OTHER2, 5), 0);
+	/* then enough series for the table to grow a few times */
+	for (i = 0; i < 100; i++) {
+		snprintf(pod, sizeof(pod), "p%d", i);
+		assert_int_equal(metrics_counter_set(c, P(pod), 1), 0);
+	}
+	/* still the fold target: a total that went back is a reset, never an overwrite */
+	assert_int_equal(metrics_counter_set(c, OTHER2, 1), 0);
+	assert_true(metrics_value(c, OTHER2) == 6);
+	assert_int_equal(metrics_family_remove_series(c, OTHER2), -EBUSY);
+	assert_int_equal(metrics_counter_set(c, P("p100"), 1), 1);
+	assert_true(metrics_value(c, OTHER2) == 7);
+	metrics_registry_free(reg);
+}
+
+/* Retiring many series keeps the table and the render order sound. */
+static void test_forget_many(void **state)
+{
+	struct metrics_registry *reg = metrics_registry_new(1000);
+	struct metric_family *c;
+	char pod[96], *out;
+	int i, n = 0;
+
+	c = metrics_family(reg, "kills_total", "h", METRIC_COUNTER, KILL_LABELS, 3, NULL, 0);
+	/* the cap is full of pods */
+	for (i = 0; i < 1000; i++) {
+		snprintf(pod, sizeof(pod), "pod-%d", (i * 7919) % 1000);
+		assert_int_equal(metrics_counter_add(c, K("ns", pod, ""), i), 0);
+	}
+	assert_int_equal(metrics_counter_add(c, K("ns", "late", ""), 1), 1);
+	/* every odd pod deleted */
+	for (i = 1; i < 1000; i += 2) {
+		snprintf(pod, sizeof(pod), "pod-%d", i);
+		assert_int_equal(metrics_forget(reg, NS_POD, (const char *const[]){ "ns", pod }, 2), 1);
+	}
+	/* the even ones are all still found */
+	for (i = 0; i < 1000; i += 2) {
+		snprintf(pod, sizeof(pod), "pod-%d", i);
+		assert_false(isnan(metrics_value(c, K("ns", pod, ""))));
+	}
+	/* 500 new pods get real series, the 501st folds */
+	for (i = 0; i < 500; i++) {
+		snprintf(pod, sizeof(pod), "new-%d", i);
+		assert_int_equal(metrics_counter_add(c, K("ns", pod, ""), 1), 0);
+	}
+	assert_int_equal(metrics_counter_add(c, K("ns", "new-500", ""), 1), 1);
+	out = render(reg);
+	for (i = 0; i < 1000; i += 2) {
+		snprintf(pod, sizeof(pod), "kills_total{namespace=\"ns\",pod=\"pod-%d\",container=\"\"}", i);
+		assert_non_null(sample_value(out, pod));
+		snprintf(pod, sizeof(pod), "kills_total{namespace=\"ns\",pod=\"pod-%d\",container=\"\"}", i + 1);
+		assert_null(sample_value(out, pod));
+	}
+	/* HELP, TYPE, 1000 series and other; the dropped counter's three lines */
+	assert_int_equal(count_lines(out), 2 + 1001 + 3);
+	{
+		const char *line, *prev = NULL;
+		size_t prev_len = 0;
+
+		for (line = out; *line; line = strchr(line, '\n') + 1) {
+			size_t len = (size_t)(strchr(line, '\n') - line);
+
+			if (strncmp(line, "kills_total{", 12))
+				continue;
+			if (prev)
+				assert_true(memcmp(prev, line, prev_len < len ? prev_len : len) < 0);
+			prev = line;
+			prev_len = len;
+			n++;
+		}
+	}
+	assert_int_equal(n, 1001);
+	free(out);
+	metrics_registry_free(reg);
+}
+
 struct thread_arg {
 	struct metric_family *c;
 	int id;
@@ -892,6 +1331,16 @@ int main(void)
 		cmocka_unit_test(test_process_metrics),
 		cmocka_unit_test(test_many_series),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_fold_counter_set),
+		cmocka_unit_test(test_fold_dropped_once),
+		cmocka_unit_test(test_fold_gauge_sum),
+		cmocka_unit_test(test_fold_histogram_set),
+		cmocka_unit_test(test_fold_other_label_set),
+		cmocka_unit_test(test_fold_tracking_bounded),
+		cmocka_unit_test(test_forget),
+		cmocka_unit_test(test_forget_many),
+		cmocka_unit_test(test_fold_other_after_rehash),
+		cmocka_unit_test(test_fold_after_clear),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

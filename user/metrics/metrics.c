@@ -5,6 +5,17 @@
  * and in an open-addressing hash table keyed by the label values, so an
  * update from the event loop costs one hash and a probe or two however many
  * series the family has.
+ *
+ * Beyond the cap, label sets fold into the family's "other" series, which is
+ * in the array (it renders in order) but not in the table: no label set finds
+ * it by lookup, and one whose values are all "other" takes the fold path like
+ * any folded label set (so there is never a second line with those labels).
+ * A second table, the fold table, remembers each folded label set by the
+ * 64-bit hash of its key with its own last value, so that totals set from
+ * elsewhere add their growth to "other" rather than overwrite it. It holds at
+ * most max(series_cap, FOLD_MIN) entries; an entry not updated during the
+ * last two renders can be reused, so label sets that stopped (deleted pods)
+ * make room for new ones.
  */
 #include "metrics.h"
 #include "utf8.h"
@@ -22,7 +33,13 @@
 #define OTHER_VALUE "other"
 #define DROPPED_NAME "ksight_series_dropped_total"
 #define DROPPED_HELP \
-	"Metric updates folded into an \"other\" series because a family reached its series cap."
+	"Label sets folded into an \"other\" series because a family reached its series cap."
+
+/* Folded label sets a family tracks at least; and fold table slots scanned for a stale one. */
+#define FOLD_MIN 64
+#define FOLD_SCAN 64
+/* Renders an entry must miss before it may be reused (a scrape-time set touches it every one). */
+#define FOLD_STALE_RENDERS 2
 
 /* Longest number fmt_double() writes is 24 characters ("-2.2250738585072014e-308"). */
 #define NUM_LEN 32
@@ -60,6 +77,31 @@ struct metric_family {
 	char *other_key;
 	size_t other_len;
 	uint64_t other_hash;
+	struct series *other;	/* in series[] once something folded, never in slots[] */
+	bool other_dirty;	/* gauge: other's value is to be summed from the fold table again */
+
+	/* Folded label sets, linear probing on the key hash; entry hash 0 is an empty slot. */
+	char *folds;
+	size_t fold_stride;	/* sizeof(struct fold) plus the histogram buckets */
+	size_t fold_slots;	/* 0 or a power of two, at least twice n_folds */
+	size_t n_folds;
+	size_t fold_max;
+	size_t fold_hand;	/* where the search for a stale entry goes on */
+};
+
+/* What one folded label set has contributed to "other": its own value as a series would hold it. */
+struct fold {
+	uint64_t hash;		/* of the key, 0 mapped to 1 */
+	uint64_t gen;		/* the registry's render count at its last update */
+	/*
+	 * Folded since the family was last cleared. A clear keeps the entries
+	 * (zeroed), so a family rebuilt at each scrape does not count the same
+	 * label sets as dropped again, but they may have a series if there is room.
+	 */
+	bool active;
+	double value;		/* counter, gauge */
+	double sum;		/* histogram */
+	uint64_t buckets[];	/* histogram: n_buckets + 1 per-bucket counts */
 };
 
 struct collector {
@@ -77,6 +119,7 @@ struct metrics_registry {
 	size_t n_collectors;
 	size_t collectors_alloc;
 	uint64_t dropped;
+	uint64_t gen;		/* renders so far */
 };
 
 /* A series key built on the caller's stack, spilling to the heap when long. */
@@ -297,17 +340,16 @@ static void put_escaped(struct strbuf *sb, const char *s, size_t n, bool quote)
 
 /* ---- Series table ----------------------------------------------------- */
 
-/* Join the label values, NUL-terminating each: the table key and sort key. */
-static int key_build(struct key *k, const struct metric_family *fam,
-		     const char *const *values)
+/* Join n label values, NUL-terminating each: the table key and sort key. */
+static int key_build_n(struct key *k, size_t n_values, const char *const *values)
 {
 	size_t i, len = 0, n, o;
 	char *p;
 
-	if (fam->n_labels && !values)
+	if (n_values && !values)
 		return -EINVAL;
 	/* an invalid byte may become U+FFFD: up to 3 bytes each */
-	for (i = 0; i < fam->n_labels; i++)
+	for (i = 0; i < n_values; i++)
 		len += 3 * strlen(values[i] ? values[i] : "") + 1;
 	k->buf = len <= sizeof(k->small) ? k->small : malloc(len);
 	if (!k->buf)
@@ -318,7 +360,7 @@ static int key_build(struct key *k, const struct metric_family *fam,
 	 * names, comm). Replace invalid bytes here, not when rendering, so two
 	 * values that differ only there are one series, not two identical lines.
 	 */
-	for (i = 0; i < fam->n_labels; i++) {
+	for (i = 0; i < n_values; i++) {
 		const unsigned char *v = (const unsigned char *)(values[i] ? values[i] : "");
 
 		for (n = strlen((const char *)v), o = 0; o < n;) {
@@ -339,6 +381,12 @@ static int key_build(struct key *k, const struct metric_family *fam,
 	k->len = (size_t)(p - k->buf);
 	k->hash = hash_fnv1a(k->buf, k->len);
 	return 0;
+}
+
+static int key_build(struct key *k, const struct metric_family *fam,
+		     const char *const *values)
+{
+	return key_build_n(k, fam->n_labels, values);
 }
 
 static void key_release(struct key *k)
@@ -402,15 +450,48 @@ static int table_reserve(struct metric_family *fam, size_t n)
 	if (!slots)
 		return -ENOMEM;
 	for (i = 0; i < fam->n_series; i++)
-		table_put(slots, n_slots, fam->series[i]);
+		if (fam->series[i] != fam->other)
+			table_put(slots, n_slots, fam->series[i]);
 	free(fam->slots);
 	fam->slots = slots;
 	fam->n_slots = n_slots;
 	return 0;
 }
 
+/* Empty slot i, shifting later members of its probe run back (no tombstones needed). */
+static void table_delete_slot(struct series **slots, size_t n_slots, size_t i)
+{
+	size_t mask = n_slots - 1, j = i, home;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!slots[j])
+			break;
+		home = slots[j]->hash & mask;
+		/* slots[j] stays unless i lies between its home and j */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		slots[i] = slots[j];
+		i = j;
+	}
+	slots[i] = NULL;
+}
+
+static void table_remove(struct metric_family *fam, const struct series *s)
+{
+	size_t mask = fam->n_slots - 1, i;
+
+	for (i = s->hash & mask; fam->slots[i]; i = (i + 1) & mask) {
+		if (fam->slots[i] == s) {
+			table_delete_slot(fam->slots, fam->n_slots, i);
+			return;
+		}
+	}
+}
+
+/* A new series, in the render array and (unless it is the "other" series) in the table. */
 static int series_insert(struct metric_family *fam, uint64_t hash, const char *key,
-			 size_t len, struct series **out)
+			 size_t len, bool in_table, struct series **out)
 {
 	size_t nb = fam->type == METRIC_HISTOGRAM ? fam->n_buckets + 1 : 0;
 	struct series *s, **arr;
@@ -434,7 +515,8 @@ static int series_insert(struct metric_family *fam, uint64_t hash, const char *k
 	s->key_len = len;
 	s->hash = hash;
 
-	table_put(fam->slots, fam->n_slots, s);
+	if (in_table)
+		table_put(fam->slots, fam->n_slots, s);
 	/* Appending in key order (the usual case) keeps the array sorted. */
 	if (fam->n_series && series_cmp(&fam->series[fam->n_series - 1], &s) > 0)
 		fam->sorted = false;
@@ -443,33 +525,21 @@ static int series_insert(struct metric_family *fam, uint64_t hash, const char *k
 	return 0;
 }
 
-/*
- * Find or create the series for `k`, under the lock. Past the cap, fold into
- * the "other" series (created beyond the cap if need be, so the fold always
- * has somewhere to go) and count the drop. Returns 0, 1 when folded, -errno.
- */
-static int series_get(struct metric_family *fam, const struct key *k, struct series **out)
+static struct fold *fold_at(const struct metric_family *fam, size_t i)
 {
-	struct series *s;
-	int err;
+	return (struct fold *)(fam->folds + i * fam->fold_stride);
+}
 
-	s = table_find(fam, k->hash, k->buf, k->len);
-	if (s) {
-		*out = s;
-		return 0;
-	}
-	if (fam->n_series < fam->reg->series_cap)
-		return series_insert(fam, k->hash, k->buf, k->len, out);
+/* Take series i out of the array (keeping the order) and the table, and free it. */
+static void series_remove_at(struct metric_family *fam, size_t i)
+{
+	struct series *s = fam->series[i];
 
-	s = table_find(fam, fam->other_hash, fam->other_key, fam->other_len);
-	if (!s) {
-		err = series_insert(fam, fam->other_hash, fam->other_key, fam->other_len, &s);
-		if (err)
-			return err;
-	}
-	fam->reg->dropped++;
-	*out = s;
-	return 1;
+	table_remove(fam, s);
+	memmove(fam->series + i, fam->series + i + 1,
+		(fam->n_series - i - 1) * sizeof(*fam->series));
+	fam->n_series--;
+	free(s);
 }
 
 static void series_free_all(struct metric_family *fam)
@@ -480,8 +550,171 @@ static void series_free_all(struct metric_family *fam)
 		free(fam->series[i]);
 	fam->n_series = 0;
 	fam->sorted = true;
+	fam->other = NULL;
+	fam->other_dirty = false;
 	if (fam->slots)
 		memset(fam->slots, 0, fam->n_slots * sizeof(*fam->slots));
+	for (i = 0; i < fam->fold_slots; i++) {
+		struct fold *f = fold_at(fam, i);
+
+		if (f->hash)
+			memset(&f->active, 0, fam->fold_stride - offsetof(struct fold, active));
+	}
+}
+
+/* The series that count against the cap: all but "other". */
+static size_t real_series(const struct metric_family *fam)
+{
+	return fam->n_series - (fam->other ? 1 : 0);
+}
+
+static bool is_other_key(const struct metric_family *fam, const struct key *k)
+{
+	/* with no labels the one label set there is is never folded */
+	return fam->n_labels && k->hash == fam->other_hash && k->len == fam->other_len &&
+	       !memcmp(k->buf, fam->other_key, k->len);
+}
+
+/* ---- Fold table --------------------------------------------------------- */
+
+/* Entries are known by the key's hash alone: 0 marks an empty slot. */
+static uint64_t fold_hash(uint64_t hash)
+{
+	return hash ? hash : 1;
+}
+
+static struct fold *fold_find(const struct metric_family *fam, uint64_t hash)
+{
+	size_t mask, i;
+	struct fold *f;
+
+	if (!fam->fold_slots)
+		return NULL;
+	mask = fam->fold_slots - 1;
+	for (i = hash & mask; (f = fold_at(fam, i))->hash; i = (i + 1) & mask)
+		if (f->hash == hash)
+			return f;
+	return NULL;
+}
+
+static struct fold *fold_put(struct metric_family *fam, uint64_t hash)
+{
+	size_t mask = fam->fold_slots - 1, i;
+	struct fold *f;
+
+	for (i = hash & mask; (f = fold_at(fam, i))->hash; i = (i + 1) & mask)
+		;
+	memset(f, 0, fam->fold_stride);
+	f->hash = hash;
+	fam->n_folds++;
+	return f;
+}
+
+/* As table_delete_slot(), for the fold table's inline entries. */
+static void fold_delete(struct metric_family *fam, size_t i)
+{
+	size_t mask = fam->fold_slots - 1, j = i, home;
+	struct fold *f;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		f = fold_at(fam, j);
+		if (!f->hash)
+			break;
+		home = f->hash & mask;
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		memcpy(fold_at(fam, i), f, fam->fold_stride);
+		i = j;
+	}
+	fold_at(fam, i)->hash = 0;
+	fam->n_folds--;
+}
+
+/* Double the table: it grows with use, to at most 4 * fold_max slots. */
+static int fold_grow(struct metric_family *fam)
+{
+	size_t old_slots = fam->fold_slots, i;
+	char *old = fam->folds;
+	char *slots;
+
+	slots = calloc(old_slots ? old_slots * 2 : 16, fam->fold_stride);
+	if (!slots)
+		return -ENOMEM;
+	fam->folds = slots;
+	fam->fold_slots = old_slots ? old_slots * 2 : 16;
+	fam->n_folds = 0;
+	for (i = 0; i < old_slots; i++) {
+		struct fold *f = (struct fold *)(old + i * fam->fold_stride);
+
+		if (f->hash)
+			memcpy(fold_put(fam, f->hash), f, fam->fold_stride);
+	}
+	free(old);
+	return 0;
+}
+
+/*
+ * Free the entry of a label set no update touched during the last
+ * FOLD_STALE_RENDERS renders, searching on from where the last search
+ * stopped, FOLD_SCAN slots at most. Its contribution to a counter or
+ * histogram stays in "other" (which must not go down); a gauge's leaves it.
+ */
+static bool fold_evict_stale(struct metric_family *fam)
+{
+	size_t mask = fam->fold_slots - 1, i, at;
+	uint64_t now = fam->reg->gen;
+
+	for (i = 0; i < FOLD_SCAN && i < fam->fold_slots; i++) {
+		struct fold *f;
+
+		at = (fam->fold_hand + i) & mask;
+		f = fold_at(fam, at);
+		if (f->hash && f->gen + FOLD_STALE_RENDERS <= now) {
+			fold_delete(fam, at);
+			fam->fold_hand = at;
+			if (fam->type == METRIC_GAUGE)
+				fam->other_dirty = true;
+			return true;
+		}
+	}
+	fam->fold_hand = (fam->fold_hand + i) & mask;
+	return false;
+}
+
+/* The entry of a folded label set, made if need be (*is_new); NULL when there is no room. */
+static struct fold *fold_track(struct metric_family *fam, uint64_t hash, bool *is_new)
+{
+	struct fold *f;
+
+	hash = fold_hash(hash);
+	*is_new = false;
+	f = fold_find(fam, hash);
+	if (f)
+		return f;
+	if (fam->n_folds >= fam->fold_max) {
+		if (!fold_evict_stale(fam))
+			return NULL;
+	} else if ((fam->n_folds + 1) * 2 > fam->fold_slots && fold_grow(fam)) {
+		return NULL;
+	}
+	*is_new = true;
+	return fold_put(fam, hash);
+}
+
+/* A gauge's "other" is the sum of the latest values of the folded label sets tracked. */
+static void other_refresh(struct metric_family *fam)
+{
+	double sum = 0;
+	size_t i;
+
+	if (!fam->other_dirty)
+		return;
+	for (i = 0; i < fam->fold_slots; i++)
+		if (fold_at(fam, i)->active)
+			sum += fold_at(fam, i)->value;
+	fam->other->value = sum;
+	fam->other_dirty = false;
 }
 
 /* ---- Registry and families -------------------------------------------- */
@@ -509,6 +742,7 @@ static void family_free(struct metric_family *fam)
 	series_free_all(fam);
 	free(fam->series);
 	free(fam->slots);
+	free(fam->folds);
 	for (i = 0; i < fam->n_labels; i++)
 		free(fam->label_names[i]);
 	free(fam->label_names);
@@ -637,6 +871,10 @@ static struct metric_family *family_new(struct metrics_registry *reg, const char
 	for (i = 0; i < n_labels; i++)
 		memcpy(fam->other_key + i * olen, OTHER_VALUE, olen);
 	fam->other_hash = hash_fnv1a(fam->other_key, fam->other_len);
+
+	fam->fold_max = reg->series_cap > FOLD_MIN ? reg->series_cap : FOLD_MIN;
+	fam->fold_stride = sizeof(struct fold) +
+			   (type == METRIC_HISTOGRAM ? (n_buckets + 1) * sizeof(uint64_t) : 0);
 	return fam;
 
 fail:
@@ -734,11 +972,126 @@ static void apply(const struct metric_family *fam, struct series *s, const struc
 	}
 }
 
+/*
+ * Fold an update of label set `k` into "other", counting it in
+ * ksight_series_dropped_total the first time (`drop`: it lost its own
+ * series). Totals (counter_set, histogram_set) add their growth since the
+ * label set's previous total, or all of it after a reset (a total that went
+ * back: its source was recreated), so "other" never goes down; a gauge's
+ * "other" is the sum of the latest values. A label set the fold table has no
+ * room for still adds what counter_add and observe add, but its totals and
+ * gauge values are left out, and since nothing tells whether it was seen
+ * before, each of its updates counts as dropped.
+ */
+static int fold_update(struct metric_family *fam, const struct key *k, const struct update *u,
+		       bool drop)
+{
+	struct series *o = fam->other;
+	bool is_new, reset = false;
+	struct fold *f;
+	size_t i, b;
+	int err;
+
+	if (!o) {
+		err = series_insert(fam, fam->other_hash, fam->other_key, fam->other_len, false, &o);
+		if (err)
+			return err;
+		fam->other = o;
+	}
+	f = fold_track(fam, k->hash, &is_new);
+	if (drop && (!f || is_new))
+		fam->reg->dropped++;
+	if (f) {
+		f->gen = fam->reg->gen;
+		f->active = true;
+	}
+
+	switch (u->op) {
+	case OP_ADD:
+		o->value += u->v;
+		if (f)
+			f->value += u->v;
+		break;
+	case OP_SET:
+		if (!f)
+			break;
+		if (fam->type == METRIC_GAUGE) {
+			fam->other_dirty = true;
+		} else {
+			/* v >= 0, so the sum only grows; == first: +Inf - +Inf is NaN */
+			if (u->v != f->value)
+				o->value += u->v > f->value ? u->v - f->value : u->v;
+		}
+		f->value = u->v;
+		break;
+	case OP_OBSERVE:
+		b = bucket_index(fam->buckets, fam->n_buckets, u->v);
+		o->buckets[b]++;
+		o->count++;
+		o->sum += u->v;
+		if (f) {
+			f->buckets[b]++;
+			f->sum += u->v;
+		}
+		break;
+	case OP_HIST_SET:
+		if (!f)
+			break;
+		for (i = 0; i <= fam->n_buckets; i++)
+			reset |= u->counts[i] < f->buckets[i];
+		for (i = 0; i <= fam->n_buckets; i++) {
+			uint64_t d = reset ? u->counts[i] : u->counts[i] - f->buckets[i];
+
+			o->buckets[i] += d;
+			o->count += d;
+			f->buckets[i] = u->counts[i];
+		}
+		if (reset)
+			o->sum += u->v;
+		else if (u->v != f->sum)
+			o->sum += u->v - f->sum;
+		f->sum = u->v;
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Under the lock: apply `u` to the series of `k`, a new one while the
+ * family is under its cap, else fold it. A label set folded once stays
+ * folded while the fold table knows it (until a clear), even when retiring
+ * series made room: its total lives in one place. Returns 0, 1 when folded,
+ * or -errno.
+ */
+static int update_locked(struct metric_family *fam, const struct key *k, const struct update *u)
+{
+	struct series *s;
+	struct fold *f;
+	int err;
+
+	s = table_find(fam, k->hash, k->buf, k->len);
+	if (s) {
+		apply(fam, s, u);
+		return 0;
+	}
+	if (is_other_key(fam, k))
+		return fold_update(fam, k, u, false);
+	f = fold_find(fam, fold_hash(k->hash));
+	if (real_series(fam) < fam->reg->series_cap && !(f && f->active)) {
+		err = series_insert(fam, k->hash, k->buf, k->len, true, &s);
+		if (err)
+			return err;
+		apply(fam, s, u);
+		return 0;
+	}
+	err = fold_update(fam, k, u, true);
+	return err ? err : 1;
+}
+
 /* Build the key outside the lock; only the lookup and the write hold it. */
 static int update(struct metric_family *fam, const char *const *label_values,
 		  const struct update *u)
 {
-	struct series *s;
 	struct key k;
 	int ret;
 
@@ -746,9 +1099,7 @@ static int update(struct metric_family *fam, const char *const *label_values,
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&fam->reg->lock);
-	ret = series_get(fam, &k, &s);
-	if (ret >= 0)
-		apply(fam, s, u);
+	ret = update_locked(fam, &k, u);
 	pthread_mutex_unlock(&fam->reg->lock);
 	key_release(&k);
 	return ret;
@@ -812,6 +1163,141 @@ void metrics_family_clear(struct metric_family *fam)
 	pthread_mutex_unlock(&fam->reg->lock);
 }
 
+int metrics_family_remove_series(struct metric_family *fam, const char *const *label_values)
+{
+	struct series *s;
+	struct key k;
+	size_t i;
+	int err;
+
+	if (!fam)
+		return -EINVAL;
+	err = key_build(&k, fam, label_values);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fam->reg->lock);
+	if (is_other_key(fam, &k)) {
+		err = -EBUSY;
+		goto out;
+	}
+	s = table_find(fam, k.hash, k.buf, k.len);
+	err = -ENOENT;
+	for (i = 0; s && i < fam->n_series; i++) {
+		if (fam->series[i] == s) {
+			series_remove_at(fam, i);
+			err = 0;
+			break;
+		}
+	}
+out:
+	pthread_mutex_unlock(&fam->reg->lock);
+	key_release(&k);
+	return err;
+}
+
+/* Whether series s has, at label index idx[j], the j-th of the n values joined in `want`. */
+static bool series_matches(const struct series *s, const size_t *idx, size_t n,
+			   const char *const *want, const size_t *want_len)
+{
+	size_t j, i;
+
+	for (j = 0; j < n; j++) {
+		const char *v = s->key;
+
+		for (i = 0; i < idx[j]; i++)
+			v += strlen(v) + 1;
+		if (strlen(v) != want_len[j] || memcmp(v, want[j], want_len[j]))
+			return false;
+	}
+	return true;
+}
+
+/* The index of each of the n label names in fam, false if it lacks one. */
+static bool family_label_indexes(const struct metric_family *fam, const char *const *names,
+				 size_t n, size_t *idx)
+{
+	size_t j, i;
+
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < fam->n_labels; i++)
+			if (!strcmp(fam->label_names[i], names[j]))
+				break;
+		if (i == fam->n_labels)
+			return false;
+		idx[j] = i;
+	}
+	return true;
+}
+
+/* Remove the matching series of one family in a single pass that keeps the array's order. */
+static int family_forget(struct metric_family *fam, const size_t *idx, size_t n,
+			 const char *const *want, const size_t *want_len)
+{
+	size_t i, kept = 0;
+	int removed = 0;
+
+	for (i = 0; i < fam->n_series; i++) {
+		struct series *s = fam->series[i];
+
+		if (s != fam->other && series_matches(s, idx, n, want, want_len)) {
+			table_remove(fam, s);
+			free(s);
+			removed++;
+			continue;
+		}
+		fam->series[kept++] = s;
+	}
+	fam->n_series = kept;
+	return removed;
+}
+
+int metrics_forget(struct metrics_registry *reg, const char *const *label_names,
+		   const char *const *values, size_t n)
+{
+	const char **want = NULL;
+	size_t *idx = NULL, *want_len = NULL, i;
+	const char *p;
+	struct key k;
+	int err, removed = 0;
+
+	if (!reg || !n || !label_names || !values)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!label_names[i])
+			return -EINVAL;
+	/* the values as series keys hold them: invalid UTF-8 replaced */
+	err = key_build_n(&k, n, values);
+	if (err)
+		return err;
+	idx = calloc(n, sizeof(*idx));
+	want = calloc(n, sizeof(*want));
+	want_len = calloc(n, sizeof(*want_len));
+	if (!idx || !want || !want_len) {
+		removed = -ENOMEM;
+		goto out;
+	}
+	for (i = 0, p = k.buf; i < n; i++) {
+		want[i] = p;
+		want_len[i] = strlen(p);
+		p += want_len[i] + 1;
+	}
+
+	pthread_mutex_lock(&reg->lock);
+	for (i = 0; i < reg->n_families; i++) {
+		struct metric_family *fam = reg->families[i];
+
+		if (family_label_indexes(fam, label_names, n, idx))
+			removed += family_forget(fam, idx, n, want, want_len);
+	}
+	pthread_mutex_unlock(&reg->lock);
+out:
+	free(idx);
+	free(want);
+	free(want_len);
+	key_release(&k);
+	return removed;
+}
+
 int metrics_add_collector(struct metrics_registry *reg, metrics_collector_fn fn, void *arg)
 {
 	struct collector *arr;
@@ -840,7 +1326,13 @@ double metrics_value(struct metric_family *fam, const char *const *label_values)
 	if (!fam || fam->type == METRIC_HISTOGRAM || key_build(&k, fam, label_values))
 		return NAN;
 	pthread_mutex_lock(&fam->reg->lock);
-	s = table_find(fam, k.hash, k.buf, k.len);
+	if (is_other_key(fam, &k)) {
+		s = fam->other;
+		if (s && fam->type == METRIC_GAUGE)
+			other_refresh(fam);
+	} else {
+		s = table_find(fam, k.hash, k.buf, k.len);
+	}
 	if (s)
 		v = s->value;
 	pthread_mutex_unlock(&fam->reg->lock);
@@ -913,6 +1405,8 @@ static void render_family(struct strbuf *sb, struct strbuf *labels,
 	size_t i, b;
 
 	render_header(sb, fam->name, fam->help, fam->type);
+	if (fam->other && fam->type == METRIC_GAUGE)
+		other_refresh(fam);
 	if (!fam->sorted) {
 		qsort(fam->series, fam->n_series, sizeof(*fam->series), series_cmp);
 		fam->sorted = true;
@@ -970,6 +1464,8 @@ int metrics_render(struct metrics_registry *reg, struct strbuf *out)
 	}
 
 	pthread_mutex_lock(&reg->lock);
+	/* a scrape: fold entries untouched for some of these can be reused */
+	reg->gen++;
 	for (i = 0; i < reg->n_families; i++)
 		render_family(out, &labels, reg->families[i]);
 	render_header(out, DROPPED_NAME, DROPPED_HELP, METRIC_COUNTER);
