@@ -590,6 +590,53 @@ static void test_replace_all(void **state)
 	pod_cache_free(c);
 }
 
+static void test_relist_streamed(void **state)
+{
+	struct pod_cache *c = pod_cache_new();
+	struct pod_relist rl;
+	json_object *pod;
+
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_A, "n", "a"), 10), 0);
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_B, "n", "b"), 10), 0);
+	assert_false(pod_cache_has(c, UID_C));
+	assert_true(pod_cache_has(c, UID_A));
+	assert_false(pod_cache_has(c, ""));
+	assert_false(pod_cache_has(NULL, UID_A));
+
+	/* broken off: the known pod it updated stays updated, the new one never came, nothing is gone */
+	pod_cache_relist_begin(c, &rl);
+	pod = SMALL_POD(UID_A, "n", "a", "app=containerd://" CID_APP);
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 20), 0);
+	json_object_put(pod);
+	pod = SMALL_POD(UID_C, "n", "c");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 20), 0);
+	json_object_put(pod);
+	/* known pods at once, new ones at the end */
+	assert_names(c, UID_A, CID_APP, "n", "a", "app");
+	assert_false(pod_cache_has(c, UID_C));
+	pod_cache_relist_abort(c, &rl);
+	assert_false(pod_cache_has(c, UID_C));
+	assert_int_equal(stats(c).live, 2);
+	assert_int_equal(stats(c).deleted, 0);
+	assert_int_equal(pod_cache_relist_add(c, &rl, NULL, 20), -EINVAL);	/* no re-list going on */
+
+	/* complete: C new, B gone */
+	pod_cache_relist_begin(c, &rl);
+	pod = SMALL_POD(UID_C, "n", "c");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 30), 0);
+	json_object_put(pod);
+	pod = SMALL_POD(UID_A, "n", "a");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 30), 0);
+	json_object_put(pod);
+	assert_int_equal(pod_cache_relist_add(c, &rl, NULL, 30), -EBADMSG);
+	pod_cache_relist_end(c, &rl, 30);
+	assert_int_equal(stats(c).live, 2);
+	assert_int_equal(stats(c).deleted, 1);
+	assert_true(pod_cache_has(c, UID_B));	/* a tombstone */
+	assert_names(c, UID_C, NULL, "n", "c", "");
+	pod_cache_free(c);
+}
+
 static void uid_of(int i, char out[37])
 {
 	snprintf(out, 37, "%08x-0000-4000-8000-%012x", (unsigned int)i, (unsigned int)i);
@@ -1375,6 +1422,37 @@ static void test_watcher_stop_during_list(void **state)
 	pod_watcher_stop(NULL);
 }
 
+/* A LIST that breaks off tombstones nothing and adds nothing: the next one decides. */
+static void test_watcher_list_cut_short(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .status = 200, .chunk = 11, .body =
+		  "{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" POD_JSON(UID_A, "a", CID_APP) ","
+		  POD_JSON(UID_B, "b", CID_SIDECAR) "]}" },
+		{ .status = 200, .body =
+		  "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n" },
+		/* neither A nor B, C complete, D cut in the middle */
+		{ .status = 200, .chunk = 3, .body =
+		  "{\"metadata\":{\"resourceVersion\":\"20\"},\"items\":[" POD_JSON(UID_C, "c", CID_DEBUG)
+		  ",{\"metadata\":{\"uid\":\"" UID_D "\",\"namesp" },
+	};
+	struct watch_fixture *f = &fx;
+	struct until u;
+
+	fixture_start(f, steps, 3);
+	/* the fourth call is the list again, after the backoff */
+	u = (struct until){ .f = f, .calls = 4 };
+	assert_true(wait_for(cond_ready, &u));
+	assert_true(pod_watcher_synced(f->w));
+	assert_string_equal(fake.paths[2], LIST_PATH);
+	assert_true(metric(f->reg, "ksight_k8s_api_errors_total", "op", "list") == 1);
+	assert_int_equal(stats(f->cache).live, 2);
+	assert_int_equal(stats(f->cache).deleted, 0);
+	assert_true(pod_cache_has(f->cache, UID_A));
+	assert_false(pod_cache_has(f->cache, UID_C));
+	assert_true(fixture_stop(f) < 1500);
+}
+
 static void test_watcher_args(void **state)
 {
 	struct pod_cache *c = pod_cache_new();
@@ -1407,6 +1485,7 @@ int main(void)
 		cmocka_unit_test(test_delete_tombstone_expire),
 		cmocka_unit_test(test_restarts_keep_old_ids),
 		cmocka_unit_test(test_replace_all),
+		cmocka_unit_test(test_relist_streamed),
 		cmocka_unit_test(test_cache_bound),
 		cmocka_unit_test(test_concurrent_lookups),
 		cmocka_unit_test(test_decoder_every_split),
@@ -1419,6 +1498,7 @@ int main(void)
 		cmocka_unit_test_setup(test_watcher_forbidden, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_forbidden_logged_once, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_stop_during_list, setup_watcher),
+		cmocka_unit_test_setup(test_watcher_list_cut_short, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_args, setup_watcher),
 	};
 
