@@ -334,7 +334,7 @@ static int do_list(struct k8s_watch *w)
 	struct strbuf path = STRBUF_INIT;
 	const char *rv;
 	size_t rv_len = 0;
-	bool complete = false;
+	bool begun = false, complete = false;
 	int rc, ret = -1;
 
 	strbuf_append(&path, w->path.buf, w->path.len);
@@ -349,6 +349,7 @@ static int do_list(struct k8s_watch *w)
 	}
 	if (w->handler.list_begin)
 		w->handler.list_begin(w->ctx);
+	begun = true;
 	rc = k8s_stream(w->client, path.buf, on_list_data, w, LIST_IDLE_TIMEOUT_S, &w->stop, &resp);
 	if (stopping(w))
 		goto out;
@@ -376,7 +377,7 @@ static int do_list(struct k8s_watch *w)
 	recovered(w);
 	ret = 0;
 out:
-	if (w->handler.list_end)
+	if (begun && w->handler.list_end)
 		w->handler.list_end(w->ctx, complete, (size_t)w->list.items);
 	if (complete)
 		__atomic_store_n(&w->synced, 1, __ATOMIC_RELEASE);

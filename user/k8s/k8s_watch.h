@@ -58,9 +58,11 @@ struct k8s_watch_handler {
 	/* One object: each item of a LIST as ADDED (listing true), or a watch event. */
 	void (*object)(void *ctx, enum k8s_watch_event type, json_object *obj, bool listing);
 	/*
-	 * The LIST ended: complete (every item was given; objects not among
-	 * them are gone: "relisted") or not (it broke off; the next one starts
-	 * over). `items` counts the objects given.
+	 * The LIST that list_begin started ended: complete (every item was
+	 * given; objects not among them are gone) or not (it broke off; the
+	 * next one starts over). `items` counts the objects given. The first
+	 * complete one is "synced" (k8s_watch_synced() is true once it
+	 * returns); later ones are re-lists (after a 410 or a lost event).
 	 */
 	void (*list_end)(void *ctx, bool complete, size_t items);
 	/* Periodic, on the watch thread: after each chunk and sleep slice, forced after a list and a failure. */
