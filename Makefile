@@ -112,9 +112,10 @@ $(OUTPUT)/user/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) $(SKELETONS
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# rebuilt whole, so an object whose source was removed does not linger in it
 $(OUTPUT)/libksight.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(OUTPUT)/ksight: $(OUTPUT)/user/main.o $(OUTPUT)/libksight.a
 	$(call msg,BINARY,$@)
