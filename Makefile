@@ -133,6 +133,9 @@ $(OUTPUT)/tests/%: tests/e2e/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+# compiles the resolver in (#include), so it is rebuilt with it
+$(OUTPUT)/tests/pod_resolve: user/k8s/pod_resolver.c user/k8s/cgroup_identity.c $(USER_HEADERS)
+
 # ---- fuzzing and sanitizers -------------------------------------------------
 # clang 14 with compiler-rt (libclang-rt-14-dev). Nothing here needs root,
 # BPF or the skeletons except the asan build of the unit tests (like theirs).
