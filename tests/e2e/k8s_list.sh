@@ -119,12 +119,13 @@ KSIGHT=$WORK/ksight-in-cg
 
 start_run list --signals "${KSIGHT_LIST_SIGNALS:-oom}" --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" || { not_ok "ksight run starts"; finish; }
 eventually "every pod of the node is cached" 60 "$PODS" metric_value ksight_k8s_pods
-check "synced: says so once" wait_for 10 grep -q "pods on node $NODE" "$WORK/list.err"
+check "synced: says so" wait_for 10 grep -q ": $PODS pods on node $NODE" "$WORK/list.err"
 # a re-list after a 410 lists the whole node again: the peak must hold through it
 curl -sf -X POST "http://127.0.0.1:$CTL/watch" -d '{"action":"gone"}' >/dev/null
 at_least "410: re-listed" 30 1 metric_value 'ksight_k8s_watch_restarts_total{reason="expired"}'
 pods_state() { echo "$(metric_value ksight_k8s_pods):$(metric_value ksight_k8s_pods_deleted)"; }
 eventually "after the re-list: every pod still cached, none tombstoned" 30 "$PODS:0" pods_state
+expect_eq "synced is said once, not again after the re-list" "$(grep -c "pods on node $NODE" "$WORK/list.err")" 1
 hwm=$(hwm_kib)
 rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RUN_PID/status")
 cg_peak=$(($(cat "$MEMCG/$AGENT_CG/memory.max_usage_in_bytes") / 1024))
