@@ -153,8 +153,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!max_item)
 			FUZZ_CHECK(dec.items >= objects, "%zu object items, %llu handed over", objects,
 				   (unsigned long long)dec.items);
+		/* compared as text: json-c takes NaN even when strict, and NaN != NaN */
 		if (meta && json_object_is_type(meta, json_type_object) && list_decoder_metadata(&dec))
-			FUZZ_CHECK(json_object_equal(meta, list_decoder_metadata(&dec)), "metadata differs");
+			FUZZ_CHECK(!strcmp(json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN),
+					   json_object_to_json_string_ext(list_decoder_metadata(&dec),
+									  JSON_C_TO_STRING_PLAIN)),
+				   "metadata differs");
 		if (meta && json_object_is_type(meta, json_type_object) && !max_item)
 			FUZZ_CHECK(list_decoder_metadata(&dec), "metadata lost");
 	}
