@@ -115,9 +115,10 @@ $(OUTPUT)/user/%.o: user/%.c $(USER_HEADERS) $(wildcard headers/*.h) $(SKELETONS
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# rebuilt whole, so an object whose source was removed does not linger in it
 $(OUTPUT)/libksight.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(OUTPUT)/ksight: $(OUTPUT)/user/main.o $(OUTPUT)/libksight.a
 	$(call msg,BINARY,$@)
@@ -138,6 +139,9 @@ $(OUTPUT)/tests/verifier: tests/bpf/verifier.c $(BPF_OBJS) | $(OUTPUT)/tests
 $(OUTPUT)/tests/%: tests/e2e/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+# compiles the resolver in (#include), so it is rebuilt with it
+$(OUTPUT)/tests/pod_resolve: user/k8s/pod_resolver.c user/k8s/cgroup_identity.c $(USER_HEADERS)
 
 # ---- fuzzing and sanitizers -------------------------------------------------
 # clang 14 with compiler-rt (libclang-rt-14-dev). Nothing here needs root,

@@ -1,6 +1,6 @@
 /*
  * A pod watch stream, cut into chunks anywhere, through
- * watch_decoder_feed() into a pod_cache (user/k8s/k8s_pods.c), as the watcher
+ * watch_decoder_feed() into a pod_cache (user/k8s/pod_cache.c), as the watcher
  * thread does, then lookups.
  *
  * Input: a 6-byte header, then the stream.

@@ -1,5 +1,5 @@
 /*
- * The k8s_client.h functions that user/k8s/k8s_pods.c (the watcher thread) and
+ * The k8s_client.h functions that user/k8s/k8s_watch.c (the list+watch thread) and
  * user/k8s/event_recorder.c (the recorder thread) reference. The harnesses drive
  * only the pure parts and never start those threads, so these never run:
  * they exist so the harnesses link without user/k8s/k8s_client.c and libcurl,

@@ -216,6 +216,42 @@ def match_fields(obj, terms, aliases=None):
     return True
 
 
+def parse_label_selector(sel):
+    """Equality-based label selector: k=v, k==v, k!=v, k (exists), !k. [(key, op, value)]."""
+    terms = []
+    for term in (sel or "").split(","):
+        term = term.strip()
+        if not term:
+            continue
+        for op in ("!=", "==", "="):
+            if op in term:
+                k, v = term.split(op, 1)
+                terms.append((k.strip(), "!=" if op == "!=" else "=", v.strip()))
+                break
+        else:
+            if term.startswith("!"):
+                terms.append((term[1:].strip(), "!", None))
+            elif re.match(r"^[A-Za-z0-9./_-]+$", term):
+                terms.append((term, "exists", None))
+            else:
+                raise ValueError("unable to parse requirement: %s" % term)
+    return terms
+
+
+def match_labels(obj, terms):
+    labels = get_path(obj, "metadata.labels") or {}
+    for k, op, v in terms:
+        if op == "exists" and k not in labels:
+            return False
+        if op == "!" and k in labels:
+            return False
+        if op == "=" and labels.get(k) != v:
+            return False
+        if op == "!=" and labels.get(k) == v:
+            return False
+    return True
+
+
 POD_FIELDS = {"spec.nodeName", "metadata.name", "metadata.namespace", "status.phase",
               "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
               "status.podIP", "status.nominatedNodeName", "spec.hostNetwork"}
@@ -368,7 +404,8 @@ class State:
         self.cond = threading.Condition(threading.RLock())
         self.rv = 1
         self.pods = {}                 # uid -> pod
-        self.history = deque()         # (rv, type, old, new) pod changes
+        self.history = deque()         # (rv, type, old, new, resource) pod and slice changes
+        self.slices = {}               # (ns, name) -> EndpointSlice
         self.floor = self.rv           # watches from an RV below this get 410
         self.events = {}               # (ns, name) -> event (insertion order)
         self.requests = []
@@ -385,9 +422,9 @@ class State:
         self.rv += 1
         return self.rv
 
-    def record_pod_change(self, typ, old, new):
+    def record_pod_change(self, typ, old, new, resource="pods"):
         rv = self.rv
-        self.history.append((rv, typ, old, new))
+        self.history.append((rv, typ, old, new, resource))
         while len(self.history) > HISTORY_MAX:
             evicted = self.history.popleft()
             self.floor = evicted[0]
@@ -1006,6 +1043,15 @@ class ApiHandler(BaseHandler):
         if len(parts) == 3 and parts[0] == "apis" and parts[1] in GROUPS and parts[2] in GROUPS[parts[1]]:
             return self.reply(200, resource_list("%s/%s" % (parts[1], parts[2]),
                                                  GROUPS[parts[1]][parts[2]]))
+        if parts[:3] == ["apis", "discovery.k8s.io", "v1"]:
+            rest = parts[3:]
+            if rest and rest[0] == "watch":
+                rest = rest[1:]
+            if rest == ["endpointslices"]:
+                return self.slices_collection(None) if m in ("GET", "HEAD") else self.method_not_allowed()
+            if len(rest) == 3 and rest[0] == "namespaces" and rest[2] == "endpointslices":
+                return self.slices_collection(rest[1]) if m in ("GET", "HEAD") else self.method_not_allowed()
+            return self.not_found()
         if len(parts) < 3 or parts[:2] != ["api", "v1"]:
             return self.not_found()
 
@@ -1279,6 +1325,28 @@ class ApiHandler(BaseHandler):
         return self.reply(200, {"kind": "PodList", "apiVersion": "v1",
                                 "metadata": {"resourceVersion": rv}, "items": items})
 
+    # ---- endpointslices ----
+    def slices_collection(self, ns):
+        st = self.server.state
+        try:
+            terms = parse_field_selector(self.q.get("fieldSelector"), {"metadata.name", "metadata.namespace"})
+            labels = parse_label_selector(self.q.get("labelSelector"))
+        except ValueError as e:
+            return self.reply(400, status_obj(400, str(e)))
+        if ns:
+            terms = terms + [("metadata.namespace", "=", ns)]
+        if self.is_watch:
+            return self.serve_watch(terms, "endpointslices", labels)
+        rvq = self.q.get("resourceVersion", "")
+        if rvq and not rvq.isdigit():
+            return self.reply(400, status_obj(400, "invalid resource version: %s" % rvq))
+        with st.cond:
+            items = [copy.deepcopy(o) for o in st.slices.values()
+                     if match_fields(o, terms) and match_labels(o, labels)]
+            rv = str(st.rv)
+        return self.reply(200, {"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1",
+                                "metadata": {"resourceVersion": rv}, "items": items})
+
     def chunk(self, data):
         if isinstance(data, str):
             data = data.encode()
@@ -1316,8 +1384,11 @@ class ApiHandler(BaseHandler):
         except (OSError, ValueError, socket.timeout):
             return True
 
-    def serve_watch(self, terms):
+    def serve_watch(self, terms, resource="pods", labels=()):
         st = self.server.state
+        kind, api_version = (("EndpointSlice", "discovery.k8s.io/v1") if resource == "endpointslices"
+                             else ("Pod", "v1"))
+        store = st.slices if resource == "endpointslices" else st.pods
         rvq = self.q.get("resourceVersion", "")
         bookmarks = self.q.get("allowWatchBookmarks", "").lower() in ("1", "true")
         try:
@@ -1327,8 +1398,8 @@ class ApiHandler(BaseHandler):
         if rvq and not rvq.isdigit():
             return self.reply(400, status_obj(400, "invalid resource version: %s" % rvq))
 
-        def visible(pod):
-            return pod is not None and match_fields(pod, terms)
+        def visible(obj):
+            return obj is not None and match_fields(obj, terms) and match_labels(obj, labels)
 
         send_initial = self.q.get("sendInitialEvents", "").lower() in ("1", "true")
         w = Watcher("%s %s" % (self.command, self.path))
@@ -1337,7 +1408,7 @@ class ApiHandler(BaseHandler):
         with st.cond:
             cur = st.rv
             if send_initial or rvq in ("", "0"):
-                initial = [copy.deepcopy(p) for p in st.pods.values() if visible(p)]
+                initial = [copy.deepcopy(p) for p in store.values() if visible(p)]
                 pos = cur
             else:
                 r = int(rvq)
@@ -1362,7 +1433,7 @@ class ApiHandler(BaseHandler):
             for p in initial:
                 self.send_event("ADDED", p)
             if send_initial and bookmarks:
-                self.send_event("BOOKMARK", {"kind": "Pod", "apiVersion": "v1", "metadata": {
+                self.send_event("BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": {
                     "resourceVersion": str(pos),
                     "annotations": {"k8s.io/initial-events-end": "true"}}})
             self.connection.settimeout(30)
@@ -1383,6 +1454,11 @@ class ApiHandler(BaseHandler):
                     too_old = pos < st.floor
                     floor = st.floor
                     changes = [h for h in st.history if h[0] > pos] if not too_old else []
+                    if changes:
+                        last_rv = changes[-1][0]
+                        changes = [h for h in changes if h[4] == resource]
+                        if not changes:
+                            pos = last_rv
                     cur = st.rv
                     stopping = st.stopping
                 if not actions and not changes and not too_old and time.time() - last_probe >= 1.0:
@@ -1399,7 +1475,7 @@ class ApiHandler(BaseHandler):
                     if act == "close":
                         sample = None
                         with st.cond:
-                            for p in st.pods.values():
+                            for p in store.values():
                                 if visible(p):
                                     sample = copy.deepcopy(p)
                                     break
@@ -1419,7 +1495,7 @@ class ApiHandler(BaseHandler):
                         410, "too old resource version: %d (%d)" % (pos, floor), "Expired"))
                     self.end_chunks()
                     return
-                for rv, typ, old, new in changes:
+                for rv, typ, old, new, _ in changes:
                     vo, vn = visible(old), visible(new)
                     if typ == "ADDED" and vn:
                         self.send_event("ADDED", new)
@@ -1438,7 +1514,7 @@ class ApiHandler(BaseHandler):
                     self.end_chunks()
                     return
                 if bookmarks and now >= next_bm:
-                    self.send_event("BOOKMARK", {"kind": "Pod", "apiVersion": "v1",
+                    self.send_event("BOOKMARK", {"kind": kind, "apiVersion": api_version,
                                                  "metadata": {"resourceVersion": str(cur)}})
                     pos = max(pos, cur)
                     next_bm = now + bm_every
@@ -1585,6 +1661,15 @@ class ControlHandler(BaseHandler):
             if m == "GET":
                 with st.cond:
                     return self.send_json(200, list(st.pods.values()))
+            if m == "POST" and isinstance(body, list):
+                # many pods in one request (a node full of pods), answered with a count
+                for pod in body:
+                    err = self.pod_check(pod)
+                    if err:
+                        return self.bad(err)
+                for pod in body:
+                    self.pod_store(st, pod)
+                return self.send_json(200, {"stored": len(body)})
             if m == "POST":
                 return self.pod_upsert(st, body)
             if m == "DELETE":
@@ -1597,6 +1682,17 @@ class ControlHandler(BaseHandler):
             obj = self.pod_delete(st, parts[1])
             if obj is None:
                 return self.bad("no pod with uid %s" % parts[1], 404)
+            return self.send_json(200, obj)
+        if path == "/endpointslices":
+            if m == "GET":
+                with st.cond:
+                    return self.send_json(200, list(st.slices.values()))
+            if m == "POST":
+                return self.slice_upsert(st, body)
+        if len(parts) == 3 and parts[0] == "endpointslices" and m == "DELETE":
+            obj = self.slice_delete(st, parts[1], parts[2])
+            if obj is None:
+                return self.bad("no endpointslice %s/%s" % (parts[1], parts[2]), 404)
             return self.send_json(200, obj)
         if path == "/events":
             if m == "GET":
@@ -1707,16 +1803,26 @@ class ControlHandler(BaseHandler):
             return
         return self.bad("no such control endpoint: %s %s" % (m, path), 404)
 
-    def pod_upsert(self, st, pod):
+    def pod_check(self, pod):
         if not isinstance(pod, dict):
-            return self.bad("body must be a Pod object")
+            return "body must be a Pod object"
         for f in ("metadata.uid", "metadata.namespace", "metadata.name", "spec.nodeName"):
             if not get_path(pod, f):
-                return self.bad("pod needs %s" % f)
+                return "pod needs %s" % f
         cs = get_path(pod, "status.containerStatuses")
         if cs is not None:
             if not isinstance(cs, list) or not all(isinstance(c, dict) and c.get("name") for c in cs):
-                return self.bad("status.containerStatuses must be a list of {name, containerID}")
+                return "status.containerStatuses must be a list of {name, containerID}"
+        return None
+
+    def pod_upsert(self, st, pod):
+        err = self.pod_check(pod)
+        if err:
+            return self.bad(err)
+        typ, pod = self.pod_store(st, pod)
+        return self.send_json(200, {"type": typ, "object": pod})
+
+    def pod_store(self, st, pod):
         pod = copy.deepcopy(pod)
         pod["kind"], pod["apiVersion"] = "Pod", "v1"
         meta = pod["metadata"]
@@ -1731,7 +1837,40 @@ class ControlHandler(BaseHandler):
             st.record_pod_change(typ, old, copy.deepcopy(pod))
         log.info("pod %s %s/%s uid=%s node=%s rv=%s", typ, meta["namespace"], meta["name"], uid,
                  pod["spec"]["nodeName"], meta["resourceVersion"])
-        return self.send_json(200, {"type": typ, "object": pod})
+        return typ, pod
+
+    def slice_upsert(self, st, obj):
+        if not isinstance(obj, dict) or not get_path(obj, "metadata.namespace") or \
+                not get_path(obj, "metadata.name"):
+            return self.bad("body must be an EndpointSlice with metadata.namespace and metadata.name")
+        obj = copy.deepcopy(obj)
+        obj["kind"], obj["apiVersion"] = "EndpointSlice", "discovery.k8s.io/v1"
+        obj.setdefault("addressType", "IPv4")
+        obj.setdefault("endpoints", [])
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        with st.cond:
+            old = st.slices.get(key)
+            meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp",
+                            old["metadata"].get("creationTimestamp") if old else now_rfc3339())
+            meta["resourceVersion"] = str(st.bump())
+            st.slices[key] = obj
+            typ = "MODIFIED" if old else "ADDED"
+            st.record_pod_change(typ, old, copy.deepcopy(obj), "endpointslices")
+        log.info("endpointslice %s %s/%s rv=%s", typ, key[0], key[1], meta["resourceVersion"])
+        return self.send_json(200, {"type": typ, "object": obj})
+
+    def slice_delete(self, st, ns, name):
+        with st.cond:
+            old = st.slices.pop((ns, name), None)
+            if old is None:
+                return None
+            gone = copy.deepcopy(old)
+            gone["metadata"]["resourceVersion"] = str(st.bump())
+            st.record_pod_change("DELETED", old, gone, "endpointslices")
+        log.info("endpointslice DELETED %s/%s", ns, name)
+        return gone
 
     def pod_delete(self, st, uid):
         with st.cond:

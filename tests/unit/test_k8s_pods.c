@@ -1,7 +1,8 @@
 /*
- * Unit tests for user/k8s/k8s_pods.c: Pod decoding, the pod-name cache, the
- * watch stream decoder, the retry backoff, and the watcher thread against a
- * scripted API server.
+ * Unit tests for the pod side of user/k8s/: Pod decoding and the pod-name
+ * cache (pod_cache.c, whole and streamed re-lists), and the pod watcher
+ * (pod_watcher.c over k8s_watch.c) against a scripted API server. The
+ * stream decoders are tested in test_watch_decoder.c.
  *
  * The k8s_client functions are test doubles defined here (k8s_stream plays
  * a script of responses), so the watcher runs for real without a network,
@@ -590,6 +591,53 @@ static void test_replace_all(void **state)
 	pod_cache_free(c);
 }
 
+static void test_relist_streamed(void **state)
+{
+	struct pod_cache *c = pod_cache_new();
+	struct pod_relist rl;
+	json_object *pod;
+
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_A, "n", "a"), 10), 0);
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_B, "n", "b"), 10), 0);
+	assert_false(pod_cache_has(c, UID_C));
+	assert_true(pod_cache_has(c, UID_A));
+	assert_false(pod_cache_has(c, ""));
+	assert_false(pod_cache_has(NULL, UID_A));
+
+	/* broken off: the known pod it updated stays updated, the new one never came, nothing is gone */
+	pod_cache_relist_begin(c, &rl);
+	pod = SMALL_POD(UID_A, "n", "a", "app=containerd://" CID_APP);
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 20), 0);
+	json_object_put(pod);
+	pod = SMALL_POD(UID_C, "n", "c");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 20), 0);
+	json_object_put(pod);
+	/* known pods at once, new ones at the end */
+	assert_names(c, UID_A, CID_APP, "n", "a", "app");
+	assert_false(pod_cache_has(c, UID_C));
+	pod_cache_relist_abort(c, &rl);
+	assert_false(pod_cache_has(c, UID_C));
+	assert_int_equal(stats(c).live, 2);
+	assert_int_equal(stats(c).deleted, 0);
+	assert_int_equal(pod_cache_relist_add(c, &rl, NULL, 20), -EINVAL);	/* no re-list going on */
+
+	/* complete: C new, B gone */
+	pod_cache_relist_begin(c, &rl);
+	pod = SMALL_POD(UID_C, "n", "c");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 30), 0);
+	json_object_put(pod);
+	pod = SMALL_POD(UID_A, "n", "a");
+	assert_int_equal(pod_cache_relist_add(c, &rl, pod, 30), 0);
+	json_object_put(pod);
+	assert_int_equal(pod_cache_relist_add(c, &rl, NULL, 30), -EBADMSG);
+	pod_cache_relist_end(c, &rl, 30);
+	assert_int_equal(stats(c).live, 2);
+	assert_int_equal(stats(c).deleted, 1);
+	assert_true(pod_cache_has(c, UID_B));	/* a tombstone */
+	assert_names(c, UID_C, NULL, "n", "c", "");
+	pod_cache_free(c);
+}
+
 static void uid_of(int i, char out[37])
 {
 	snprintf(out, 37, "%08x-0000-4000-8000-%012x", (unsigned int)i, (unsigned int)i);
@@ -692,248 +740,6 @@ static void test_concurrent_lookups(void **state)
 	assert_int_equal(a.hits, 20000);
 	pod_cache_free(c);
 }
-
-/* ---- watch stream decoder ---- */
-
-struct seen {
-	int n;
-	char text[16][96];	/* "TYPE name" per line */
-	int stop_at;		/* return 7 from this line (1-based), 0: never */
-};
-
-static int collect(void *ctx, json_object *obj)
-{
-	struct seen *s = ctx;
-	json_object *type = json_object_object_get(obj, "type");
-	json_object *o = json_object_object_get(obj, "object");
-	json_object *meta = json_object_object_get(o, "metadata");
-	json_object *name = json_object_object_get(meta, "name");
-
-	if (s->n < 16)
-		snprintf(s->text[s->n], sizeof(s->text[0]), "%s %s",
-			 type ? json_object_get_string(type) : "-",
-			 name ? json_object_get_string(name) : "-");
-	s->n++;
-	return s->stop_at && s->n == s->stop_at ? 7 : 0;
-}
-
-static int feed_str(struct watch_decoder *dec, const char *s, struct seen *seen)
-{
-	return watch_decoder_feed(dec, s, strlen(s), collect, seen);
-}
-
-static const char stream[] =
-	"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n"
-	"\n"
-	"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\\n\\u00e9}{\"}}}\r\n"
-	"   \n"
-	"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"42\"}}}\n"
-	"{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"c\"}}}\n"
-	"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"na";	/* cut off */
-
-static void assert_stream_seen(const struct seen *s)
-{
-	assert_int_equal(s->n, 4);
-	assert_string_equal(s->text[0], "ADDED a");
-	assert_string_equal(s->text[1], "MODIFIED b\n\xc3\xa9}{");
-	assert_string_equal(s->text[2], "BOOKMARK -");
-	assert_string_equal(s->text[3], "DELETED c");
-}
-
-static void test_decoder_every_split(void **state)
-{
-	size_t len = sizeof(stream) - 1, i, j;
-
-	for (i = 0; i <= len; i++) {
-		struct watch_decoder dec = { 0 };
-		struct seen s = { 0 };
-
-		assert_int_equal(watch_decoder_feed(&dec, stream, i, collect, &s), 0);
-		assert_int_equal(watch_decoder_feed(&dec, stream + i, len - i, collect, &s), 0);
-		assert_stream_seen(&s);
-		assert_int_equal(dec.lines, 4);
-		assert_int_equal(dec.malformed, 0);
-		assert_int_equal(dec.too_long, 0);
-		/* the stream ends: the cut-off event is gone, the next stream starts clean */
-		watch_decoder_reset(&dec);
-		assert_int_equal(feed_str(&dec, "{\"type\":\"X\"}\n", &s), 0);
-		assert_int_equal(s.n, 5);
-		assert_string_equal(s.text[4], "X -");
-		assert_int_equal(dec.malformed, 0);
-		watch_decoder_free(&dec);
-	}
-
-	/* a byte at a time */
-	{
-		struct watch_decoder dec;
-		struct seen s = { 0 };
-
-		watch_decoder_init(&dec, 0);
-		for (j = 0; j < len; j++)
-			assert_int_equal(watch_decoder_feed(&dec, stream + j, 1, collect, &s), 0);
-		assert_stream_seen(&s);
-		watch_decoder_free(&dec);
-	}
-	/* zero-length feeds are no-ops */
-	{
-		struct watch_decoder dec = { 0 };
-		struct seen s = { 0 };
-
-		assert_int_equal(watch_decoder_feed(&dec, NULL, 0, collect, &s), 0);
-		assert_int_equal(s.n, 0);
-		watch_decoder_free(&dec);
-	}
-}
-
-static void test_decoder_many_lines(void **state)
-{
-	struct watch_decoder dec = { 0 };
-	struct strbuf sb = STRBUF_INIT;
-	struct seen s = { 0 };
-	int i;
-
-	for (i = 0; i < 1000; i++)
-		strbuf_printf(&sb, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p%d\"}}}\n", i);
-	assert_int_equal(watch_decoder_feed(&dec, sb.buf, sb.len, collect, &s), 0);
-	assert_int_equal(s.n, 1000);
-	assert_string_equal(s.text[0], "ADDED p0");
-	assert_string_equal(s.text[15], "ADDED p15");
-	assert_int_equal(dec.lines, 1000);
-	strbuf_free(&sb);
-	watch_decoder_free(&dec);
-}
-
-static void test_decoder_too_long(void **state)
-{
-	static const char ok[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"ok\"}}}\n";
-	struct watch_decoder dec;
-	struct seen s = { 0 };
-	char line[256];
-	size_t n, i;
-
-	/* a small bound: a line of exactly max_line passes, one more byte does not */
-	watch_decoder_init(&dec, 64);
-	n = (size_t)snprintf(line, sizeof(line), "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"%s\"}}}\n",
-			     "xxxxxxxxxxxxxx");
-	assert_int_equal(n - 1, 64);
-	assert_int_equal(watch_decoder_feed(&dec, line, n, collect, &s), 0);
-	assert_int_equal(s.n, 1);
-	n = (size_t)snprintf(line, sizeof(line), "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"%s\"}}}\n",
-			     "xxxxxxxxxxxxxxx");
-	/* in one chunk, then split at every position: dropped once, the next line fine */
-	for (i = 0; i <= n; i++) {
-		uint64_t before = dec.too_long;
-
-		s.n = 0;
-		assert_int_equal(watch_decoder_feed(&dec, line, i, collect, &s), 0);
-		assert_int_equal(watch_decoder_feed(&dec, line + i, n - i, collect, &s), 0);
-		assert_int_equal(watch_decoder_feed(&dec, ok, sizeof(ok) - 1, collect, &s), 0);
-		assert_int_equal(dec.too_long, before + 1);
-		assert_int_equal(s.n, 1);
-		assert_string_equal(s.text[0], "ADDED ok");
-	}
-	assert_int_equal(dec.malformed, 0);
-	watch_decoder_free(&dec);
-
-	/* the real bound: a 9 MiB line in 64 KiB chunks, never buffered whole */
-	{
-		size_t big = 9u << 20, chunk = 64u << 10, off;
-		char *data = malloc(chunk);
-
-		assert_non_null(data);
-		memset(data, 'x', chunk);
-		memcpy(data, "{\"type\":\"ADDED\",\"x\":\"", 21);
-		watch_decoder_init(&dec, 0);
-		s.n = 0;
-		for (off = 0; off < big; off += chunk) {
-			assert_int_equal(watch_decoder_feed(&dec, data, chunk, collect, &s), 0);
-			assert_true(dec.partial.cap <= (size_t)WATCH_MAX_LINE * 2);
-			memset(data, 'x', 21);
-		}
-		assert_int_equal(dec.too_long, 1);
-		assert_null(dec.partial.buf);
-		assert_int_equal(feed_str(&dec, "\"}\n", &s), 0);
-		assert_int_equal(watch_decoder_feed(&dec, ok, sizeof(ok) - 1, collect, &s), 0);
-		assert_int_equal(s.n, 1);
-		assert_int_equal(dec.too_long, 1);
-		assert_int_equal(dec.malformed, 0);
-		watch_decoder_free(&dec);
-		free(data);
-	}
-}
-
-static void test_decoder_malformed(void **state)
-{
-	static const char *const bad[] = {
-		"{\"type\":\"ADDED\"\n",		/* cut short */
-		"not json\n",
-		"[1,2]\n",				/* JSON, but not an object */
-		"\"ADDED\"\n",
-		"17\n",
-		"null\n",
-		"{\"a\":1} {\"b\":2}\n",		/* two objects on one line */
-		"{\"a\":1}x\n",
-		"{\"a\":\"\x01\"\n",
-		"}\n",
-	};
-	static const char ok[] = "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"z\"}}}\n";
-	struct watch_decoder dec = { 0 };
-	struct seen s = { 0 };
-	size_t i;
-	char deep[200];
-
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(watch_decoder_feed(&dec, bad[i], strlen(bad[i]), collect, &s), 0);
-	/* nested deeper than the tokener's limit */
-	memset(deep, '[', 150);
-	snprintf(deep + 150, sizeof(deep) - 150, "\n");
-	assert_int_equal(watch_decoder_feed(&dec, deep, strlen(deep), collect, &s), 0);
-	assert_int_equal(s.n, 0);
-	assert_int_equal(dec.malformed, sizeof(bad) / sizeof(bad[0]) + 1);
-	assert_int_equal(watch_decoder_feed(&dec, ok, sizeof(ok) - 1, collect, &s), 0);
-	assert_int_equal(s.n, 1);
-	assert_string_equal(s.text[0], "DELETED z");
-	/* trailing whitespace and CR are fine */
-	assert_int_equal(feed_str(&dec, "{\"type\":\"T\"}  \t\r\n", &s), 0);
-	assert_int_equal(s.n, 2);
-	assert_int_equal(dec.malformed, sizeof(bad) / sizeof(bad[0]) + 1);
-	assert_int_equal(dec.lines, 2);
-	watch_decoder_free(&dec);
-}
-
-static void test_decoder_reset_and_stop(void **state)
-{
-	struct watch_decoder dec = { 0 };
-	struct seen s = { 0 };
-	static const char three[] = "{\"type\":\"1\"}\n{\"type\":\"2\"}\n{\"type\":\"3\"}\n";
-
-	/* a partial line at stream end never reaches the callback, nor the next stream */
-	assert_int_equal(feed_str(&dec, "{\"type\":\"ADDED\"", &s), 0);
-	watch_decoder_reset(&dec);
-	assert_int_equal(feed_str(&dec, ",\"x\":1}\n", &s), 0);
-	assert_int_equal(s.n, 0);
-	assert_int_equal(dec.malformed, 1);	/* the orphaned tail */
-	/* reset while skipping an over-long line: the next stream is read normally */
-	dec.max_line = 8;
-	assert_int_equal(feed_str(&dec, "{\"type\":\"very long\"", &s), 0);
-	assert_true(dec.skipping);
-	watch_decoder_reset(&dec);
-	assert_false(dec.skipping);
-	assert_int_equal(feed_str(&dec, "{\"a\":1}\n", &s), 0);
-	assert_int_equal(s.n, 1);
-	dec.max_line = 0;
-
-	/* the callback stops the feed */
-	s.n = 0;
-	s.stop_at = 2;
-	assert_int_equal(watch_decoder_feed(&dec, three, sizeof(three) - 1, collect, &s), 7);
-	assert_int_equal(s.n, 2);
-	watch_decoder_reset(&dec);
-	watch_decoder_free(&dec);
-	watch_decoder_free(NULL);
-}
-
-/* ---- backoff ---- */
 
 /* ---- the watcher against a scripted API server ---- */
 
@@ -1375,6 +1181,37 @@ static void test_watcher_stop_during_list(void **state)
 	pod_watcher_stop(NULL);
 }
 
+/* A LIST that breaks off tombstones nothing and adds nothing: the next one decides. */
+static void test_watcher_list_cut_short(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .status = 200, .chunk = 11, .body =
+		  "{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" POD_JSON(UID_A, "a", CID_APP) ","
+		  POD_JSON(UID_B, "b", CID_SIDECAR) "]}" },
+		{ .status = 200, .body =
+		  "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n" },
+		/* neither A nor B, C complete, D cut in the middle */
+		{ .status = 200, .chunk = 3, .body =
+		  "{\"metadata\":{\"resourceVersion\":\"20\"},\"items\":[" POD_JSON(UID_C, "c", CID_DEBUG)
+		  ",{\"metadata\":{\"uid\":\"" UID_D "\",\"namesp" },
+	};
+	struct watch_fixture *f = &fx;
+	struct until u;
+
+	fixture_start(f, steps, 3);
+	/* the fourth call is the list again, after the backoff */
+	u = (struct until){ .f = f, .calls = 4 };
+	assert_true(wait_for(cond_ready, &u));
+	assert_true(pod_watcher_synced(f->w));
+	assert_string_equal(fake.paths[2], LIST_PATH);
+	assert_true(metric(f->reg, "ksight_k8s_api_errors_total", "op", "list") == 1);
+	assert_int_equal(stats(f->cache).live, 2);
+	assert_int_equal(stats(f->cache).deleted, 0);
+	assert_true(pod_cache_has(f->cache, UID_A));
+	assert_false(pod_cache_has(f->cache, UID_C));
+	assert_true(fixture_stop(f) < 1500);
+}
+
 static void test_watcher_args(void **state)
 {
 	struct pod_cache *c = pod_cache_new();
@@ -1407,18 +1244,15 @@ int main(void)
 		cmocka_unit_test(test_delete_tombstone_expire),
 		cmocka_unit_test(test_restarts_keep_old_ids),
 		cmocka_unit_test(test_replace_all),
+		cmocka_unit_test(test_relist_streamed),
 		cmocka_unit_test(test_cache_bound),
 		cmocka_unit_test(test_concurrent_lookups),
-		cmocka_unit_test(test_decoder_every_split),
-		cmocka_unit_test(test_decoder_many_lines),
-		cmocka_unit_test(test_decoder_too_long),
-		cmocka_unit_test(test_decoder_malformed),
-		cmocka_unit_test(test_decoder_reset_and_stop),
 		cmocka_unit_test_setup(test_watcher_list_watch_expire, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_rewatch_error_relist, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_forbidden, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_forbidden_logged_once, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_stop_during_list, setup_watcher),
+		cmocka_unit_test_setup(test_watcher_list_cut_short, setup_watcher),
 		cmocka_unit_test_setup(test_watcher_args, setup_watcher),
 	};
 
