@@ -175,7 +175,7 @@ FUZZ_BINS  := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_NAMES))
 # includes a BPF skeleton, so that fuzzing needs no BPF toolchain.
 FUZZ_LIB_SRCS := $(filter-out user/main.c $(shell grep -l 'skel\.h' $(USER_SRCS)),$(USER_SRCS))
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
-# k8s_pods.c and event_recorder.c reference the API client: stubs, linked first
+# k8s_watch.c and event_recorder.c reference the API client: stubs, linked first
 FUZZ_STUBS := $(OUTPUT)/fuzz/obj/stub_k8s_client.o
 .SECONDARY: $(FUZZ_STUBS)
 # a kubeconfig can name any file: see tests/fuzz/fuzz_kubeconfig.c

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -433,6 +434,56 @@ static void test_static_pod_alias(void **state)
 	assert_unknown(c, CONFIG_HASH);
 	assert_unknown(c, UID_MIRROR2);
 	pod_cache_free(c);
+}
+
+struct retired {
+	int n;
+	char names[8][96];
+};
+
+static void note_retired(void *arg, const char *namespace_, const char *name)
+{
+	struct retired *r = arg;
+
+	if (r->n < 8)
+		snprintf(r->names[r->n], sizeof(r->names[0]), "%s/%s", namespace_, name);
+	r->n++;
+}
+
+/* a deleted pod's metrics go when its tombstone does, but not while a namesake lives */
+static void test_retire_hook(void **state)
+{
+	static const char *const pod_labels[] = { "namespace", "pod", "container" };
+	struct metrics_registry *reg = metrics_registry_new(0);
+	struct metric_family *kills = metrics_family(reg, "kills_total", "h", METRIC_COUNTER, pod_labels, 3, NULL, 0);
+	const char *a[3] = { "shop", "a", "app" }, *web[3] = { "db", "web-0", "pg" };
+	struct pod_cache *c = pod_cache_new();
+	struct retired r = { 0 };
+
+	pod_cache_on_retire(c, note_retired, &r);
+	metrics_counter_add(kills, a, 1);
+	metrics_counter_add(kills, web, 1);
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_A, "shop", "a"), 100), 0);
+	assert_int_equal(apply_pod(c, "DELETED", SMALL_POD(UID_A, "shop", "a"), 200), 0);
+	/* a StatefulSet pod deleted and recreated under its name, with a new UID */
+	assert_int_equal(apply_pod(c, "DELETED", SMALL_POD(UID_B, "db", "web-0"), 200), 0);
+	assert_int_equal(apply_pod(c, "ADDED", SMALL_POD(UID_C, "db", "web-0"), 210), 0);
+	pod_cache_expire(c, 200 + 599, 600);
+	assert_int_equal(r.n, 0);
+	pod_cache_expire(c, 200 + 600, 600);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.names[0], "shop/a");
+	pod_cache_expire(c, 200 + 1200, 600);
+	assert_int_equal(r.n, 1);
+
+	/* the hook the agent installs: the pod's series leave the registry */
+	pod_cache_on_retire(c, pod_cache_forget_metrics, reg);
+	assert_int_equal(apply_pod(c, "DELETED", SMALL_POD(UID_C, "db", "web-0"), 2000), 0);
+	assert_true(metrics_value(kills, web) == 1);
+	pod_cache_expire(c, 2600, 600);
+	assert_true(isnan(metrics_value(kills, web)));
+	pod_cache_free(c);
+	metrics_registry_free(reg);
 }
 
 static void test_bad_config_hash(void **state)
@@ -1242,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_static_pod_alias),
 		cmocka_unit_test(test_bad_config_hash),
 		cmocka_unit_test(test_delete_tombstone_expire),
+		cmocka_unit_test(test_retire_hook),
 		cmocka_unit_test(test_restarts_keep_old_ids),
 		cmocka_unit_test(test_replace_all),
 		cmocka_unit_test(test_relist_streamed),

@@ -101,6 +101,8 @@ int k8s_start(struct agent *agent)
 		log_error("cannot use the Kubernetes API: out of memory");
 		return -ENOMEM;
 	}
+	/* a pod gone for longer than its tombstone takes its series along: room for new pods */
+	pod_cache_on_retire(agent->pods, pod_cache_forget_metrics, agent->metrics);
 	ret = pod_watcher_start(&k8s_cfg, agent->node, agent->pods, agent->metrics, &agent->pod_watcher);
 	if (ret)
 		log_error("cannot watch pods: %s; pod names stay unknown", strerror(-ret));

@@ -23,10 +23,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k8s_json.h"
+#include "metrics.h"
 #include "util.h"
 
 #define UID_KEY_MAX		64	/* a UUID is 32 hex digits without dashes */
@@ -148,6 +150,8 @@ struct pod_cache {
 	uint64_t malformed;
 	uint64_t refused;
 	uint64_t evicted;
+	pod_retired_fn on_retire;
+	void *on_retire_arg;
 };
 
 static void entry_free(struct pod_entry *e)
@@ -696,22 +700,76 @@ bool pod_cache_has(struct pod_cache *c, const char *pod_uid)
 	return found;
 }
 
+void pod_cache_on_retire(struct pod_cache *c, pod_retired_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	c->on_retire = fn;
+	c->on_retire_arg = arg;
+	pthread_rwlock_unlock(&c->lock);
+}
+
+void pod_cache_forget_metrics(void *registry, const char *namespace_, const char *name)
+{
+	static const char *const labels[] = { "namespace", "pod" };
+	const char *values[] = { namespace_, name };
+
+	metrics_forget(registry, labels, values, 2);
+}
+
+struct retired_name {
+	char namespace_[NAMESPACE_MAX + 1];
+	char name[POD_NAME_MAX + 1];
+};
+
+/* Caller holds the lock. */
+static bool live_namesake(const struct pod_cache *c, const struct retired_name *r)
+{
+	const struct pod_entry *e;
+	size_t b;
+
+	for (b = 0; b < CACHE_BUCKETS; b++)
+		for (e = c->by_uid[b]; e; e = e->next_uid)
+			if (!e->deleted && !strcmp(e->name, r->name) && !strcmp(e->namespace_, r->namespace_))
+				return true;
+	return false;
+}
+
 void pod_cache_expire(struct pod_cache *c, time_t now, int keep_deleted_s)
 {
 	time_t keep = keep_deleted_s > 0 ? keep_deleted_s : 0;
+	struct retired_name *retired = NULL;
+	size_t n_retired = 0, cap = 0, i;
 	struct pod_entry **pp;
+	pod_retired_fn on_retire;
+	void *arg;
 	size_t b;
 
 	if (!c)
 		return;
 	pthread_rwlock_wrlock(&c->lock);
+	on_retire = c->on_retire;
+	arg = c->on_retire_arg;
 	for (b = 0; b < CACHE_BUCKETS; b++) {
 		pp = &c->by_uid[b];
 		while (*pp) {
 			struct pod_entry *e = *pp;
-			size_t i, n = 0;
+			size_t n = 0;
 
 			if (e->deleted && now - e->deleted_at >= keep) {
+				if (on_retire && n_retired == cap) {
+					struct retired_name *more = realloc(retired, (cap ? 2 * cap : 16) * sizeof(*more));
+
+					/* without memory the series stay: a leak of labels, not of correctness */
+					if (more) {
+						retired = more;
+						cap = cap ? 2 * cap : 16;
+					}
+				}
+				if (on_retire && n_retired < cap) {
+					snprintf(retired[n_retired].namespace_, sizeof(retired->namespace_), "%s", e->namespace_);
+					snprintf(retired[n_retired].name, sizeof(retired->name), "%s", e->name);
+					n_retired++;
+				}
 				entry_unlink_free(c, pp);
 				continue;
 			}
@@ -726,7 +784,15 @@ void pod_cache_expire(struct pod_cache *c, time_t now, int keep_deleted_s)
 			pp = &e->next_uid;
 		}
 	}
+	/* a namesake (live, or a later tombstone of it) still owns the names */
+	for (i = 0; i < n_retired; i++)
+		if (live_namesake(c, &retired[i]))
+			retired[i].name[0] = '\0';
 	pthread_rwlock_unlock(&c->lock);
+	for (i = 0; i < n_retired; i++)
+		if (retired[i].name[0])
+			on_retire(arg, retired[i].namespace_, retired[i].name);
+	free(retired);
 }
 
 void pod_cache_get_stats(struct pod_cache *c, struct pod_cache_stats *out)

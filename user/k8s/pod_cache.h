@@ -116,6 +116,18 @@ bool pod_cache_has(struct pod_cache *cache, const char *pod_uid);
  */
 void pod_cache_expire(struct pod_cache *cache, time_t now, int keep_deleted_s);
 
+/*
+ * Called, outside the cache's lock, for each pod whose tombstone
+ * pod_cache_expire() removed, unless a live pod of the same namespace and
+ * name exists (a StatefulSet pod recreated): the pod's names are gone for
+ * good, so whatever is kept under them (metric series) can go too.
+ */
+typedef void (*pod_retired_fn)(void *arg, const char *namespace_, const char *name);
+void pod_cache_on_retire(struct pod_cache *cache, pod_retired_fn fn, void *arg);
+
+/* A pod_retired_fn for a struct metrics_registry: forget every series labelled with that pod. */
+void pod_cache_forget_metrics(void *registry, const char *namespace_, const char *name);
+
 void pod_cache_get_stats(struct pod_cache *cache, struct pod_cache_stats *out);
 
 #endif
