@@ -10,11 +10,19 @@ SD_UID=0d9e8f7a-6b5c-4d3e-9f2a-b1c2d3e4f5a6
 SD_CID=$(printf 'feedc0de%.0s' 1 2 3 4 5 6 7 8)
 SD_CG=ksight-e2e/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${SD_UID//-/_}.slice/cri-containerd-$SD_CID.scope
 PLAIN_CG=ksight-e2e/plain
+# 10 deep, the last 8 components a pod's layout made up below an ordinary cgroup
+FAKE_UID=11111111-2222-4333-8444-555555555555
+FAKE_CID=$(printf 'deadbeef%.0s' 1 2 3 4 5 6 7 8)
+DEEP_CG=ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/pod$FAKE_UID/$FAKE_CID
+# 10 deep too, in a real pod: its container nested 5 cgroups of its own
+NEST_CG=$POD_CG/n1/n2/n3/n4/n5
 LIMIT=$((32 * 1024 * 1024))
 
 make_memcg "$POD_CG" $LIMIT
 make_memcg "$SD_CG" $LIMIT
 make_memcg "$PLAIN_CG" $LIMIT
+make_memcg "$DEEP_CG" $LIMIT
+make_memcg "$NEST_CG" $LIMIT
 
 start_run run --signals oom || { not_ok "ksight run starts"; finish; }
 start_trace trace oom -o json || { not_ok "ksight trace starts"; finish; }
@@ -77,9 +85,29 @@ expect_eq "non-pod kill: cgroup" "$(json_field "$WORK/trace.out" 5 cgroup)" "\"/
 eventually "non-pod kill: /metrics has empty pod labels and the cgroup" 5 1 \
 	metric_value "ksight_oom_kills_total{namespace=\"\",pod=\"\",container=\"\",cgroup=\"/$PLAIN_CG\",constraint=\"memcg\"}"
 
-# --- no event was lost, and exactly 5 went through the ring buffer
+# --- 6: deeper than the kernel side keeps, ending in a fake pod's layout: the real
+# (root) end of the path decides, and it is no pod
+pid=$(oom_kill "$DEEP_CG")
+check "deep fake-pod kill: trace printed it" wait_for 10 has_events 6
+expect_eq "deep fake-pod kill: pid" "$(json_field "$WORK/trace.out" 6 pid)" "$pid"
+expect_eq "deep fake-pod kill: not attributed to the fake pod" "$(json_field "$WORK/trace.out" 6 pod_uid)" '""'
+expect_eq "deep fake-pod kill: no container id" "$(json_field "$WORK/trace.out" 6 container_id)" '""'
+expect_eq "deep fake-pod kill: cgroup keeps the root end" "$(json_field "$WORK/trace.out" 6 cgroup)" \
+	'"/ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/..."'
+eventually "deep fake-pod kill: /metrics counts it outside pods" 5 1 \
+	metric_value 'ksight_oom_kills_total{namespace="",pod="",container="",cgroup="/ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/...",constraint="memcg"}'
+
+# --- 7: as deep, in a real pod's container that nested cgroups: still that pod's
+pid=$(oom_kill "$NEST_CG")
+check "nested container kill: trace printed it" wait_for 10 has_events 7
+expect_eq "nested container kill: pid" "$(json_field "$WORK/trace.out" 7 pid)" "$pid"
+expect_eq "nested container kill: the real pod" "$(json_field "$WORK/trace.out" 7 pod_uid)" "\"$POD_UID\""
+expect_eq "nested container kill: the real container" "$(json_field "$WORK/trace.out" 7 container_id)" "\"$CID\""
+expect_eq "nested container kill: cgroup" "$(json_field "$WORK/trace.out" 7 cgroup)" "\"/$POD_CG/n1/n2/n3/...\""
+
+# --- no event was lost, and exactly 7 went through the ring buffer
 expect_eq "no ring-buffer loss" "$(metric_value 'ksight_ringbuf_lost_total{signal="oom"}')" 0
-expect_eq "ring-buffer records" "$(metric_value 'ksight_ringbuf_records_total{signal="oom"}')" 5
+expect_eq "ring-buffer records" "$(metric_value 'ksight_ringbuf_records_total{signal="oom"}')" 7
 expect_eq "probe info: tp_btf attached" \
 	"$(metric_value 'ksight_probe_info{signal="oom",probe="mark_victim",variant="tp_btf",state="attached"}')" 1
 check "exposition passes promtool" sh -c "curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
