@@ -30,6 +30,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #ifndef EEXIST
 #define EEXIST 17 /* vmlinux.h has no errno values */
 #endif
+#define SIGKILL 9
 
 /* Set by the loader before load. */
 const volatile __u64 page_size = 4096;
@@ -62,6 +63,29 @@ struct {
  * raise is seen by the victim's exit.
  */
 __u64 oom_pending_count = 0;
+
+/*
+ * tracepoint variant: what SIGKILLed tasks were at their exit, by tid. Since
+ * sched_process_exit moved before exit_mm() (6.16, the tracepoint's
+ * group_dead field came with it), a victim can run its exit before the OOM
+ * killer's mark_victim fires; the mark then completes the record from here.
+ * A cache of candidates: evicting one costs nothing unless its mark is
+ * still to come, hundreds of kills later.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct oom_event);
+} oom_killed_exits SEC(".maps");
+
+/*
+ * A full barrier (atomic read-modify-write) between a handler's write and
+ * its read of the other's map: the mark writes oom_pending then reads
+ * oom_killed_exits, the exit the other way round, so at least one of the two
+ * sees the other's entry.
+ */
+__u64 oom_handoff_seq = 0;
 
 static const struct oom_event zero_event;
 
@@ -217,6 +241,50 @@ static __always_inline void emit_current_victim(void *ctx)
 	ringbuf_submit(e);
 }
 
+/* Remove @tid's record; true if this call removed it (and so lowered the count). */
+static __always_inline bool pending_delete(__u32 *tid)
+{
+	if (bpf_map_delete_elem(&oom_pending, tid))
+		return false;
+	__sync_fetch_and_add(&oom_pending_count, -1);
+	return true;
+}
+
+/*
+ * @tid's victim already exited (oom_killed_exits has it): hand over its
+ * record @e, the trigger's half from the mark, the victim's from its exit.
+ */
+static __always_inline void complete_from_exit(__u32 tid, struct oom_event *e)
+{
+	struct oom_event *k = bpf_map_lookup_elem(&oom_killed_exits, &tid);
+	struct oom_event *rec;
+
+	if (!k)
+		return;
+	rec = bpf_ringbuf_reserve(&oom_events, sizeof(*rec), 0);
+	if (rec) {
+		bpf_probe_read_kernel(rec, sizeof(*rec), k);
+		rec->source = e->source;
+		rec->boot_ns = e->boot_ns;
+		rec->trigger_pid = e->trigger_pid;
+		bpf_probe_read_kernel(rec->trigger_comm, sizeof(rec->trigger_comm), e->trigger_comm);
+		rec->stack_size = e->stack_size;
+		bpf_probe_read_kernel(rec->kstack, sizeof(rec->kstack), e->kstack);
+	}
+	bpf_map_delete_elem(&oom_killed_exits, &tid);
+	/* whoever deletes the record hands it over: once, whatever races */
+	if (!pending_delete(&tid)) {
+		if (rec)
+			bpf_ringbuf_discard(rec, 0);
+		return;
+	}
+	if (!rec) {
+		ringbuf_count(KSIGHT_RB_LOST);
+		return;
+	}
+	ringbuf_submit(rec);
+}
+
 /*
  * struct trace_event_raw_mark_victim { ent; int pid; and since 6.9: __data_loc
  * comm; total_vm, anon_rss, file_rss, shmem_rss (kB); uid; pgtables; short
@@ -274,34 +342,35 @@ fill:
 		e->oom_score_adj = ctx->oom_score_adj;
 		e->flags |= OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ;
 	}
+	__sync_fetch_and_add(&oom_handoff_seq, 1);
+	complete_from_exit(tid, e);
 	return 0;
-}
-
-/* Remove @tid's record; true if this call removed it (and so lowered the count). */
-static __always_inline bool pending_delete(__u32 *tid)
-{
-	if (bpf_map_delete_elem(&oom_pending, tid))
-		return false;
-	__sync_fetch_and_add(&oom_pending_count, -1);
-	return true;
 }
 
 /* TRACE_EVENT(sched_process_exit, TP_PROTO(struct task_struct *p)): current is p. */
 SEC("tracepoint/sched/sched_process_exit")
 int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 {
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct oom_event *e, *rec;
-	struct task_struct *task;
-	__u32 tid;
-	bool had_rss;
+	bool had_rss, killed;
 
+	/* an OOM kill is a SIGKILL: its victim's exit may come before its mark */
+	killed = BPF_CORE_READ(task, signal, group_exit_code) == SIGKILL;
+	if (killed && !bpf_map_update_elem(&oom_killed_exits, &tid, &zero_event, BPF_ANY)) {
+		e = bpf_map_lookup_elem(&oom_killed_exits, &tid);
+		if (e)
+			fill_from_task(e, task, NULL, true, false);
+		__sync_fetch_and_add(&oom_handoff_seq, 1);
+	}
 	if (!*(volatile __u64 *)&oom_pending_count)
 		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
 	e = bpf_map_lookup_elem(&oom_pending, &tid);
 	if (!e)
 		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
+	if (killed)
+		bpf_map_delete_elem(&oom_killed_exits, &tid);
 	/*
 	 * mark_oom_victim() set signal->oom_mm before the tracepoint, and it
 	 * stays until the process is gone: without it this is another task that
