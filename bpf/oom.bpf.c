@@ -261,25 +261,25 @@ static __always_inline void complete_from_exit(__u32 tid, struct oom_event *e)
 
 	if (!k)
 		return;
+	/* one test of rec per path: 6.1's verifier follows a second one's impossible branch */
 	rec = bpf_ringbuf_reserve(&oom_events, sizeof(*rec), 0);
-	if (rec) {
-		bpf_probe_read_kernel(rec, sizeof(*rec), k);
-		rec->source = e->source;
-		rec->boot_ns = e->boot_ns;
-		rec->trigger_pid = e->trigger_pid;
-		bpf_probe_read_kernel(rec->trigger_comm, sizeof(rec->trigger_comm), e->trigger_comm);
-		rec->stack_size = e->stack_size;
-		bpf_probe_read_kernel(rec->kstack, sizeof(rec->kstack), e->kstack);
+	if (!rec) {
+		bpf_map_delete_elem(&oom_killed_exits, &tid);
+		if (pending_delete(&tid))
+			ringbuf_count(KSIGHT_RB_LOST);
+		return;
 	}
+	bpf_probe_read_kernel(rec, sizeof(*rec), k);
+	rec->source = e->source;
+	rec->boot_ns = e->boot_ns;
+	rec->trigger_pid = e->trigger_pid;
+	bpf_probe_read_kernel(rec->trigger_comm, sizeof(rec->trigger_comm), e->trigger_comm);
+	rec->stack_size = e->stack_size;
+	bpf_probe_read_kernel(rec->kstack, sizeof(rec->kstack), e->kstack);
 	bpf_map_delete_elem(&oom_killed_exits, &tid);
 	/* whoever deletes the record hands it over: once, whatever races */
 	if (!pending_delete(&tid)) {
-		if (rec)
-			bpf_ringbuf_discard(rec, 0);
-		return;
-	}
-	if (!rec) {
-		ringbuf_count(KSIGHT_RB_LOST);
+		bpf_ringbuf_discard(rec, 0);
 		return;
 	}
 	ringbuf_submit(rec);
@@ -385,16 +385,15 @@ int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 	fill_from_task(e, task, NULL, !had_rss, false);
 	/* copied out before the delete, which hands the element back for reuse */
 	rec = bpf_ringbuf_reserve(&oom_events, sizeof(*rec), 0);
-	if (rec)
-		bpf_probe_read_kernel(rec, sizeof(*rec), e);
-	/* whoever deletes the record hands it over: once, whatever races */
-	if (!pending_delete(&tid)) {
-		if (rec)
-			bpf_ringbuf_discard(rec, 0);
+	if (!rec) {
+		if (pending_delete(&tid))
+			ringbuf_count(KSIGHT_RB_LOST);
 		return 0;
 	}
-	if (!rec) {
-		ringbuf_count(KSIGHT_RB_LOST);
+	bpf_probe_read_kernel(rec, sizeof(*rec), e);
+	/* whoever deletes the record hands it over: once, whatever races */
+	if (!pending_delete(&tid)) {
+		bpf_ringbuf_discard(rec, 0);
 		return 0;
 	}
 	ringbuf_submit(rec);
