@@ -16,6 +16,9 @@ VICTIM_CG=ksight-e2e/victim
 FAKE_UID=11111111-2222-4333-8444-555555555555
 FAKE_CID=$(printf 'deadbeef%.0s' 1 2 3 4 5 6 7 8)
 DEEP_CG=ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/pod$FAKE_UID/$FAKE_CID
+# 70 deep, beyond what the kernel side walks to the root (KSIGHT_CGROUP_MAX_LEVEL, 64), ending
+# in a fake pod's layout: only the leaf-most names are kept, and they are never a pod
+DEEPER_CG=ksight-e2e/$(printf 'x/%.0s' $(seq 62))d1/d2/d3/kubepods/burstable/pod$FAKE_UID/$FAKE_CID
 # 10 deep too, in a real pod: its container nested 5 cgroups of its own
 NEST_CG=$POD_CG/n1/n2/n3/n4/n5
 LIMIT=$((32 * 1024 * 1024))
@@ -26,6 +29,7 @@ make_memcg "$PLAIN_CG" $LIMIT
 make_memcg "$DEEP_CG" $LIMIT
 make_memcg "$NEST_CG" $LIMIT
 make_memcg "$VICTIM_CG" $LIMIT
+make_memcg "$DEEPER_CG" $LIMIT
 
 start_run run --signals oom || { not_ok "ksight run starts"; finish; }
 start_trace trace oom -o json || { not_ok "ksight trace starts"; finish; }
@@ -136,6 +140,15 @@ expect_eq "other victim: killed for the allocator" "$(json_field "$WORK/trace.ou
 check "other victim: the holder's 20 MiB" in_range $((16 << 20)) $((24 << 20)) "$(json_field "$WORK/trace.out" 8 anon_rss_bytes)"
 expect_eq "other victim: then the allocator" "$(json_field "$WORK/trace.out" 9 pid)" "$alloc"
 
+# --- 10: deeper than the kernel side reaches the root from: the leaf end, never a pod
+pid=$(oom_kill "$DEEPER_CG")
+check "70-deep fake-pod kill: trace printed it" wait_for 10 has_events 10
+expect_eq "70-deep fake-pod kill: pid" "$(json_field "$WORK/trace.out" 10 pid)" "$pid"
+expect_eq "70-deep fake-pod kill: not attributed to the fake pod" "$(json_field "$WORK/trace.out" 10 pod_uid)" '""'
+expect_eq "70-deep fake-pod kill: no container id" "$(json_field "$WORK/trace.out" 10 container_id)" '""'
+expect_eq "70-deep fake-pod kill: cgroup keeps the leaf end, root elided" "$(json_field "$WORK/trace.out" 10 cgroup)" \
+	"\"/.../x/d1/d2/d3/kubepods/burstable/pod$FAKE_UID/$FAKE_CID\""
+
 # --- memory.oom.group: cgroup v1 has none (tests/guest/kernel-6.1.sh kills groups on v2)
 if [ -e "$MEMCG/$VICTIM_CG/memory.oom.group" ]; then
 	not_ok "memory.oom.group exists in a v1 memory cgroup: add the group kill here"
@@ -143,9 +156,9 @@ else
 	ok "# SKIP group kill: the v1 memory controller has no memory.oom.group (covered in the 6.1 guest, cgroup v2)"
 fi
 
-# --- no event was lost, and exactly 9 went through the ring buffer
+# --- no event was lost, and exactly 10 went through the ring buffer
 expect_eq "no ring-buffer loss" "$(metric_value 'ksight_ringbuf_lost_total{signal="oom"}')" 0
-expect_eq "ring-buffer records" "$(metric_value 'ksight_ringbuf_records_total{signal="oom"}')" 9
+expect_eq "ring-buffer records" "$(metric_value 'ksight_ringbuf_records_total{signal="oom"}')" 10
 expect_eq "probe info: tp_btf attached" \
 	"$(metric_value 'ksight_probe_info{signal="oom",probe="mark_victim",variant="tp_btf",state="attached"}')" 1
 check "exposition passes promtool" sh -c "curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
