@@ -27,16 +27,12 @@ static __always_inline struct cgroup_subsys_state *task_css(struct task_struct *
 	return BPF_CORE_READ(task, cgroups, subsys[subsys_id]);
 }
 
-/* Fill @out with @cgrp's kernfs id and up to KSIGHT_CGROUP_DEPTH names, leaf first. */
-static __always_inline void capture_cgroup(struct cgroup *cgrp, struct ksight_cgroup *out)
+/* Read up to KSIGHT_CGROUP_DEPTH names from @kn towards the root, leaf first. */
+static __always_inline void capture_names(struct kernfs_node *kn, struct ksight_cgroup *out)
 {
-	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
 	const char *name;
 	int i;
 
-	out->id = BPF_CORE_READ(kn, id);
-	out->depth = 0;
-	out->truncated = 0;
 	for (i = 0; i < KSIGHT_CGROUP_DEPTH; i++) {
 		/* the root's kernfs node has no parent: stop before its empty name */
 		struct kernfs_node *parent = kernfs_parent(kn);
@@ -48,8 +44,37 @@ static __always_inline void capture_cgroup(struct cgroup *cgrp, struct ksight_cg
 		out->depth = i + 1;
 		kn = parent;
 	}
-	if (kn && kernfs_parent(kn))
-		out->truncated = 1;
+}
+
+/*
+ * Fill @out with @cgrp's kernfs id and up to KSIGHT_CGROUP_DEPTH names. A
+ * deeper path keeps its root end (see KSIGHT_CGROUP_LEAF_ELIDED): the pod
+ * and container are near the root, and the leaf end is what a container
+ * with a writable cgroupfs can shape as it likes, a fake pod's layout
+ * included. Only beyond KSIGHT_CGROUP_MAX_LEVEL are the leaf-most names
+ * kept, marked so that they are never read as a pod.
+ */
+static __always_inline void capture_cgroup(struct cgroup *cgrp, struct ksight_cgroup *out)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
+	int level = BPF_CORE_READ(cgrp, level);
+	int skip, i;
+
+	out->id = BPF_CORE_READ(kn, id);
+	out->depth = 0;
+	out->truncated = KSIGHT_CGROUP_COMPLETE;
+	if (level > KSIGHT_CGROUP_MAX_LEVEL) {
+		capture_names(kn, out);
+		out->truncated = KSIGHT_CGROUP_ROOT_ELIDED;
+		return;
+	}
+	skip = level - KSIGHT_CGROUP_DEPTH;
+	/* level is the number of names below the root: skip all but the top ones */
+	for (i = 0; i < KSIGHT_CGROUP_MAX_LEVEL - KSIGHT_CGROUP_DEPTH && i < skip; i++)
+		kn = kernfs_parent(kn);
+	capture_names(kn, out);
+	if (skip > 0)
+		out->truncated = KSIGHT_CGROUP_LEAF_ELIDED;
 }
 
 #endif

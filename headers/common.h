@@ -25,11 +25,27 @@
 /* Kernel stack frames kept with rare events, to tell how they came about. */
 #define KSIGHT_STACK_DEPTH 32
 
+/*
+ * ksight_cgroup.truncated: which end of a path deeper than KSIGHT_CGROUP_DEPTH
+ * the names leave out. The kernel side keeps the root end when it can reach
+ * it: that end is what the host's kubelet and runtime created, while anything
+ * below a container can be made up by the container itself.
+ */
+#define KSIGHT_CGROUP_COMPLETE    0 /* names[] is the whole path */
+#define KSIGHT_CGROUP_ROOT_ELIDED 1 /* names[] are the leaf-most: never attributed to a pod */
+#define KSIGHT_CGROUP_LEAF_ELIDED 2 /* names[] are the root-most: the real prefix decides */
+
+/*
+ * Deepest path whose root end the kernel side walks to: the names kept are
+ * then the root-most KSIGHT_CGROUP_DEPTH. Deeper ones keep the leaf-most.
+ */
+#define KSIGHT_CGROUP_MAX_LEVEL 64
+
 struct ksight_cgroup {
 	__u64 id;       /* kernfs node id: what bpf_get_current_cgroup_id() returns */
 	__u32 depth;    /* names filled in names[0..depth-1] */
-	__u32 truncated;/* 1 when the path is deeper than KSIGHT_CGROUP_DEPTH */
-	char names[KSIGHT_CGROUP_DEPTH][KSIGHT_CGROUP_NAME_LEN]; /* leaf first */
+	__u32 truncated;/* KSIGHT_CGROUP_*: which end is missing, if any */
+	char names[KSIGHT_CGROUP_DEPTH][KSIGHT_CGROUP_NAME_LEN]; /* leaf first (of those kept) */
 };
 
 /* Index of the per-CPU ring-buffer accounting array every signal object has. */

@@ -18,6 +18,14 @@ enum ksight_oom_source {
 	OOM_SOURCE_KPROBE = 3,     /* kprobe/oom_kill_process */
 };
 
+/*
+ * tracepoint variant: OOM victims that can wait for their exit at once (the
+ * oom_pending map; one struct oom_event each). A memory.oom.group kill marks
+ * every process of the group in one go; beyond this many, records are lost
+ * and counted (KSIGHT_RB_LOST).
+ */
+#define OOM_PENDING_MAX 1024
+
 /* Field flags: what the variant could fill in. */
 #define OOM_HAS_RSS       (1u << 0) /* total_vm and the three rss fields */
 #define OOM_HAS_UID       (1u << 1)

@@ -12,18 +12,27 @@
 #include "utf8.h"
 #include "util.h"
 
+/*
+ * A path the kernel side cut short ends in "/..." when it kept the root end,
+ * and starts with "/..." when it kept the leaf end: cgroup_identity_parse()
+ * never finds a pod after a leading "...".
+ */
 void cgroup_path_from_kernel(const struct ksight_cgroup *cg, char *out, size_t outlen)
 {
 	size_t len = 0;
 	int i;
 
+	if (!outlen)
+		return;
 	out[0] = '\0';
-	if (cg->truncated)
+	if (cg->truncated == KSIGHT_CGROUP_ROOT_ELIDED)
 		len += (size_t)snprintf(out, outlen, "/...");
 	for (i = (int)cg->depth - 1; i >= 0 && len < outlen; i--)
 		len += (size_t)snprintf(out + len, outlen - len, "/%.*s", KSIGHT_CGROUP_NAME_LEN,
 					cg->names[i]);
-	if (cg->depth == 0 && outlen > 1)
+	if (cg->truncated == KSIGHT_CGROUP_LEAF_ELIDED && len < outlen)
+		len += (size_t)snprintf(out + len, outlen - len, "/...");
+	if (len == 0 && outlen > 1)
 		snprintf(out, outlen, "/");
 }
 

@@ -8,7 +8,9 @@
  * path, the UID is in the path (ignoring case and '-'/'_'), the runtime is
  * NONE exactly when there is no container ID, the QoS is set; and the
  * canonical cgroupfs path built from the result parses back to the same
- * pod and container. Parsing is deterministic.
+ * pod and container. Parsing is deterministic. And the same path below an
+ * elided root ("/..." first, as the agent writes a kernel-captured path whose
+ * root end is missing) is never a pod.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -79,6 +81,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc2 = cgroup_identity_parse(path, &again);
 	FUZZ_CHECK(rc2 == rc && !memcmp(&id, &again, sizeof(id)), "not deterministic for \"%s\"", path);
 	FUZZ_CHECK(pod_qos_name(id.qos) && container_runtime_name(id.runtime), "NULL name");
+	{
+		size_t n = strlen(path) + 6;
+		char *elided = malloc(n);
+
+		if (!elided)
+			abort();
+		snprintf(elided, n, "/...%s%s", path[0] == '/' ? "" : "/", path);
+		FUZZ_CHECK(cgroup_identity_parse(elided, &again) == -ENOENT,
+			   "\"%s\" (root end elided) parsed as a pod", elided);
+		free(elided);
+	}
 
 	if (rc) {
 		FUZZ_CHECK(all_zero(&id, sizeof(id)), "-ENOENT left *out non-zero for \"%s\"", path);

@@ -39,6 +39,20 @@ VARIANTS="kprobe tracepoint"
 CID_kprobe=$(printf 'a1b2c3d4%.0s' 1 2 3 4 5 6 7 8)        # 64 hex digits
 CID_tracepoint=$(printf 'feedc0de%.0s' 1 2 3 4 5 6 7 8)
 CID_tp_btf=$(printf 'c0ffee00%.0s' 1 2 3 4 5 6 7 8)
+# memory.oom.group: one allocating process and GROUP_SLEEPERS sleeping ones in one cgroup,
+# killed together; every variant must report each (kubelet >= 1.28 sets oom.group on v2)
+GROUP_SLEEPERS=2
+GCID_kprobe=$(printf 'b1b2b3b4%.0s' 1 2 3 4 5 6 7 8)
+GCID_tracepoint=$(printf 'beadfeed%.0s' 1 2 3 4 5 6 7 8)
+GCID_tp_btf=$(printf 'c0ffee11%.0s' 1 2 3 4 5 6 7 8)
+# the tracepoint variant holds each victim's record until its exit: a group of
+# OVERFLOW_SLEEPERS + 1 killed at once with room for OVERFLOW_PENDING (a test-only knob)
+OVERFLOW_SLEEPERS=24
+OVERFLOW_PENDING=8
+OVERFLOW_CID=$(printf 'f100f100%.0s' 1 2 3 4 5 6 7 8)
+# and a group of BIG_SLEEPERS + 1 with the default room: every record kept
+BIG_SLEEPERS=63
+BIG_CID=$(printf 'b16b16b1%.0s' 1 2 3 4 5 6 7 8)
 # kernel modules the guest needs (paths under lib/modules/KVER/); oom needs none
 MODULES=""
 
@@ -207,6 +221,8 @@ for applet in $(/bin/busybox --list); do
 done
 copy_with_libs "$BUILD/ksight" /bin/ksight || initramfs_ok=0
 copy_with_libs "$BUILD/tests/memhog" /bin/memhog || initramfs_ok=0
+# reads the BPF side's own counters (oom_pending_count) in the guest
+copy_with_libs "$(command -v bpftool)" /bin/bpftool || initramfs_ok=0
 for m in $MODULES; do
 	mkdir -p "$R/lib/modules/$(dirname "$m")"
 	cp "$KDIR/lib/modules/$KVER/$m" "$R/lib/modules/$m" || initramfs_ok=0
@@ -225,6 +241,15 @@ MODULES="$MODULES"
 CID_kprobe=$CID_kprobe
 CID_tracepoint=$CID_tracepoint
 CID_tp_btf=$CID_tp_btf
+GROUP_SLEEPERS=$GROUP_SLEEPERS
+GCID_kprobe=$GCID_kprobe
+GCID_tracepoint=$GCID_tracepoint
+GCID_tp_btf=$GCID_tp_btf
+OVERFLOW_SLEEPERS=$OVERFLOW_SLEEPERS
+OVERFLOW_PENDING=$OVERFLOW_PENDING
+OVERFLOW_CID=$OVERFLOW_CID
+BIG_SLEEPERS=$BIG_SLEEPERS
+BIG_CID=$BIG_CID
 EOF
 cat >>"$R/init" <<'EOF'
 
@@ -326,6 +351,84 @@ for v in $VARIANTS; do
 	rmdir $cg
 done
 
+# --- memory.oom.group: every process of the group is killed, every one is reported
+ip link set lo up
+PORT=9400
+# group_kill NAME VARIANT CGROUP SLEEPERS [VAR=VALUE...]: ksight run and ksight trace (with
+# VAR=VALUE in their environment) with VARIANT forced; SLEEPERS sleeping processes and one memhog
+# in CGROUP (memory.oom.group=1), all on CPU 0 and ksight on CPU 1; memhog is SCHED_FIFO, so the
+# kill (which runs in memhog) marks them all before any other victim gets to run its exit
+group_kill() {
+	local name=$1 v=$2 cg=$3 n=$4 i rpid tpid hpid left; shift 4
+	PORT=$((PORT + 1))
+	say "group $name variant $v cgroup ${cg#/sys/fs/cgroup} sleepers $n"
+	check "$name: create the memory cgroup" mkdir $cg
+	check "$name: memory.max = $LIMIT" sh -c "echo $LIMIT > $cg/memory.max"
+	check "$name: memory.oom.group = 1" sh -c "echo 1 > $cg/memory.oom.group"
+	echo 0 >$cg/memory.swap.max 2>/dev/null
+	env "$@" taskset -c 1 ksight run --listen 127.0.0.1:$PORT --signals oom --probe oom/mark_victim=$v \
+		>/tmp/$name.run.out 2>/tmp/$name.run.err &
+	rpid=$!
+	env "$@" taskset -c 1 ksight trace oom -o json --probe oom/mark_victim=$v >/tmp/$name.out 2>/tmp/$name.err &
+	tpid=$!
+	run_ready() { wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid; }
+	trace_ready() { grep -q 'ready in' /tmp/$name.err || ! alive $tpid; }
+	wait_for 240 run_ready; wait_for 240 trace_ready
+	if wget -q -O /dev/null http://127.0.0.1:$PORT/healthz && grep -q 'ready in' /tmp/$name.err; then
+		say "check ok $name: ksight run and trace are ready"
+	else
+		say "check fail $name: ksight run and trace are ready"
+		block $name.run.err /tmp/$name.run.err
+	fi
+	# the kernel's own count of marked victims
+	echo 0 >/sys/kernel/tracing/tracing_on; echo >/sys/kernel/tracing/trace
+	echo 1 >/sys/kernel/tracing/events/oom/mark_victim/enable; echo 1 >/sys/kernel/tracing/tracing_on
+	: >/tmp/sleepers
+	i=0
+	while [ $i -lt $n ]; do
+		taskset -c 0 sh -c 'echo $$ > "$1/cgroup.procs" && exec sleep 1000' sh $cg &
+		echo $! >>/tmp/sleepers
+		i=$((i + 1))
+	done
+	wait_for 20 sh -c "[ \$(wc -l < $cg/cgroup.procs) -ge $n ]"
+	rm -f /tmp/victim.pid
+	taskset -c 0 sh -c 'echo $$ > "$1/cgroup.procs" && exec memhog --fifo --pidfile /tmp/victim.pid' sh $cg >/tmp/memhog.err 2>&1 &
+	hpid=$!
+	if wait_for 180 eval '! alive $hpid'; then wait $hpid; say "group $name victim_exit $?"
+	else kill -KILL $hpid; wait $hpid; say "group $name victim_exit none"; fi
+	left=0
+	for i in $(cat /tmp/sleepers); do
+		wait_for 30 eval '! alive $i' || { left=$((left + 1)); kill -KILL $i; }
+		wait $i 2>/dev/null
+	done
+	say "group $name sleepers_left $left"
+	say "group $name victim $(cat /tmp/victim.pid 2>/dev/null) $(head -c 200 /tmp/memhog.err)"
+	say "group $name oom_kill $(sed -n 's/^oom_kill //p' $cg/memory.events)"
+	say "group $name oom_group_kill $(sed -n 's/^oom_group_kill //p' $cg/memory.events)"
+	echo 0 >/sys/kernel/tracing/events/oom/mark_victim/enable
+	say "group $name marks $(grep -c 'mark_victim:' /sys/kernel/tracing/trace)"
+	sleep 3  # records still in flight, or a duplicate
+	wget -q -O /tmp/$name.metrics http://127.0.0.1:$PORT/metrics
+	grep -E '^ksight_(oom_kills_total|ringbuf_(lost|records)_total\{signal="oom"\})' /tmp/$name.metrics >/tmp/$name.metrics.oom
+	bpftool -j map dump name oom_bpf.bss >/tmp/$name.bss 2>&1
+	kill -INT $tpid; kill -TERM $rpid
+	wait_for 30 eval '! alive $tpid && ! alive $rpid' || { kill -KILL $tpid $rpid; say "group $name ksight_sigint ignored"; }
+	wait $tpid; say "group $name trace_exit $?"
+	wait $rpid; say "group $name run_exit $?"
+	block $name.out /tmp/$name.out
+	block $name.err /tmp/$name.err
+	block $name.metrics /tmp/$name.metrics.oom
+	block $name.bss /tmp/$name.bss
+	rmdir $cg
+}
+
+for v in $VARIANTS; do
+	eval cid=\$GCID_$v
+	group_kill group-$v $v $POD/$cid $GROUP_SLEEPERS
+done
+group_kill overflow tracepoint $POD/$OVERFLOW_CID $OVERFLOW_SLEEPERS KSIGHT_TEST_OOM_PENDING_MAX=$OVERFLOW_PENDING
+group_kill big tracepoint $POD/$BIG_CID $BIG_SLEEPERS
+
 dmesg >/tmp/dmesg.out
 block dmesg /tmp/dmesg.out
 say DONE
@@ -364,6 +467,8 @@ fi
 # --- 6. what the guest saw --------------------------------------------------------------------
 
 POD_UID=$POD_UID LIMIT=$LIMIT CID_kprobe=$CID_kprobe CID_tracepoint=$CID_tracepoint CID_tp_btf=$CID_tp_btf \
+GROUP_SLEEPERS=$GROUP_SLEEPERS GCID_kprobe=$GCID_kprobe GCID_tracepoint=$GCID_tracepoint GCID_tp_btf=$GCID_tp_btf \
+OVERFLOW_SLEEPERS=$OVERFLOW_SLEEPERS OVERFLOW_PENDING=$OVERFLOW_PENDING BIG_SLEEPERS=$BIG_SLEEPERS \
 python3 - "$WORK/console.txt" <<'EOF' || FAILED=1
 import json, os, re, sys
 
@@ -523,6 +628,103 @@ for v in variants:
              f"anon_rss={e.get('anon_rss_bytes')!r} total_vm={e.get('total_vm_bytes')!r} "
              f"oom_score_adj={e.get('oom_score_adj')!r}")
     note(f"{v}: memcg_usage_bytes={e.get('memcg_usage_bytes')!r}")
+
+# --- memory.oom.group kills: every process reported, by every variant
+def metrics_of(name):
+    kills, lost, records = 0.0, None, None
+    for l in blocks.get(f"{name}.metrics", []):
+        m = re.match(r'(\w+)(\{[^}]*\})? (\S+)$', l.strip())
+        if not m: continue
+        val = float(m.group(3))
+        if m.group(1) == "ksight_oom_kills_total": kills += val
+        elif m.group(1) == "ksight_ringbuf_lost_total": lost = val
+        elif m.group(1) == "ksight_ringbuf_records_total": records = val
+    return kills, lost, records
+
+def pending_counts(name):
+    # bpftool's JSON dump of every oom_bpf.bss map (ksight run's and ksight trace's)
+    text = "".join(blocks.get(f"{name}.bss", []))
+    return [int(x) for x in re.findall(r'"oom_pending_count":\s*(\d+)', text)]
+
+def group_events(name):
+    evs = []
+    for l in [l for l in blocks.get(f"{name}.out", []) if l.strip()]:
+        try: evs.append(json.loads(l))
+        except ValueError: not_ok(f"{name}: trace line is JSON: {l!r}")
+    return evs
+
+sleepers = int(os.environ["GROUP_SLEEPERS"])
+for v in variants:
+    name = f"group-{v}"
+    gcid = os.environ["GCID_" + v]
+    cgroup = f"/kubepods/burstable/pod{pod_uid}/{gcid}"
+    if fact(f"group {name} variant ") is None:
+        not_ok(f"{name}: the guest ran the group kill"); continue
+    expect_eq(f"{name}: the kernel killed the group (memory.events oom_group_kill)",
+              fact(f"group {name} oom_group_kill "), "1")
+    expect_eq(f"{name}: every sleeper died", fact(f"group {name} sleepers_left "), "0")
+    marks = int(fact(f"group {name} marks ") or -1)
+    expect_eq(f"{name}: the kernel marked {sleepers + 1} victims (ftrace mark_victim)", marks, sleepers + 1)
+    note(f"{name}: memory.events oom_kill {fact(f'group {name} oom_kill ')}")
+    evs = group_events(name)
+    expect_eq(f"{name}: exactly {sleepers + 1} events", len(evs), sleepers + 1)
+    pids = sorted(e.get("pid") for e in evs)
+    expect_eq(f"{name}: {sleepers + 1} distinct pids", len(set(pids)), sleepers + 1)
+    victim = ((fact(f"group {name} victim ") or "").split() or [None])[0]
+    if victim and victim.isdigit() and int(victim) in pids: ok(f"{name}: memhog is among them")
+    else: not_ok(f"{name}: memhog ({victim}) is among them ({pids})")
+    expect_eq(f"{name}: comms", sorted(e.get("comm") for e in evs), sorted(["memhog"] + ["sleep"] * sleepers))
+    expect_eq(f"{name}: every event in the group's cgroup", sorted(set(e.get("cgroup") for e in evs)), [cgroup])
+    expect_eq(f"{name}: every event in the pod", sorted(set(e.get("pod_uid") for e in evs)), [pod_uid])
+    expect_eq(f"{name}: every constraint memcg", sorted(set(e.get("constraint") for e in evs)), ["memcg"])
+    kills, lost, records = metrics_of(name)
+    expect_eq(f"{name}: ksight_oom_kills_total", kills, float(sleepers + 1))
+    expect_eq(f"{name}: no record lost", lost, 0.0)
+    expect_eq(f"{name}: ring-buffer records", records, float(sleepers + 1))
+    if v == "tracepoint":
+        expect_eq(f"{name}: oom_pending_count back to 0 in both ksight instances", pending_counts(name), [0, 0])
+    expect_eq(f"{name}: ksight trace exits 0", fact(f"group {name} trace_exit "), "0")
+    expect_eq(f"{name}: ksight run exits 0", fact(f"group {name} run_exit "), "0")
+
+# --- more victims at once than the tracepoint variant can hold: every one accounted for
+n_over, cap = int(os.environ["OVERFLOW_SLEEPERS"]) + 1, int(os.environ["OVERFLOW_PENDING"])
+name = "overflow"
+if fact(f"group {name} variant ") is None:
+    not_ok(f"{name}: the guest ran the overflow kill")
+else:
+    expect_eq(f"{name}: every sleeper died", fact(f"group {name} sleepers_left "), "0")
+    marks = int(fact(f"group {name} marks ") or -1)
+    expect_eq(f"{name}: the kernel marked {n_over} victims (ftrace mark_victim)", marks, n_over)
+    evs = group_events(name)
+    kills, lost, records = metrics_of(name)
+    note(f"{name}: {n_over} victims, room for {cap} waiting: {len(evs)} events, {records} records, {lost} lost")
+    expect_eq(f"{name}: events == ring-buffer records", float(len(evs)), records)
+    expect_eq(f"{name}: ksight_oom_kills_total == events", kills, float(len(evs)))
+    expect_eq(f"{name}: records + lost == the kernel's marks", (records or 0) + (lost or 0), float(marks))
+    # memhog allocates, is chosen and is current: reported at once; the others wait for their
+    # exit, which none runs before the kill has marked them all (memhog is SCHED_FIFO on their CPU)
+    expect_eq(f"{name}: lost: the victims beyond the room", lost, float(n_over - 1 - cap))
+    expect_eq(f"{name}: records: memhog and as many as there is room for", records, float(cap + 1))
+    expect_eq(f"{name}: {len(evs)} distinct pids", len(set(e.get("pid") for e in evs)), len(evs))
+    expect_eq(f"{name}: oom_pending_count back to 0 in both ksight instances", pending_counts(name), [0, 0])
+
+# --- a group of 64 with the default room: every victim waits for its exit, none is lost
+n_big = int(os.environ["BIG_SLEEPERS"]) + 1
+name = "big"
+if fact(f"group {name} variant ") is None:
+    not_ok(f"{name}: the guest ran the 64-process group kill")
+else:
+    expect_eq(f"{name}: every sleeper died", fact(f"group {name} sleepers_left "), "0")
+    expect_eq(f"{name}: the kernel marked {n_big} victims (ftrace mark_victim)", fact(f"group {name} marks "), str(n_big))
+    evs = group_events(name)
+    kills, lost, records = metrics_of(name)
+    note(f"{name}: {n_big} victims: {len(evs)} events, {records} records, {lost} lost")
+    expect_eq(f"{name}: {n_big} events", len(evs), n_big)
+    expect_eq(f"{name}: {n_big} distinct pids", len(set(e.get("pid") for e in evs)), n_big)
+    expect_eq(f"{name}: ksight_oom_kills_total", kills, float(n_big))
+    expect_eq(f"{name}: ring-buffer records", records, float(n_big))
+    expect_eq(f"{name}: no record lost", lost, 0.0)
+    expect_eq(f"{name}: oom_pending_count back to 0 in both ksight instances", pending_counts(name), [0, 0])
 
 if failed:
     dmesg = blocks.get("dmesg", [])

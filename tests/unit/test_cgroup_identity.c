@@ -261,6 +261,21 @@ static const struct CMUnitTest path_tests[] = {
 	NOPOD("static pod uid not hex",
 	      "/kubepods/burstable/pod6f1d2c3b4a5968778695a4b3c2d1e0fz/" CID_1),
 
+	/*
+	 * Paths the agent built from kernel-captured names (user/event.c). "..."
+	 * first: the root end was elided, so the components seen may all sit
+	 * below a container, where anyone with a writable cgroupfs can mkdir a
+	 * fake pod. "..." last: the leaf end was elided, the root end is real.
+	 */
+	NOPOD("kernel path with its root end elided: inner components never name a pod",
+	      "/.../d2/d3/d4/d5/kubepods/burstable/pod" UID_B "/" CID_2),
+	NOPOD("kernel path with its root end elided, systemd layout",
+	      "/.../kubepods.slice/kubepods-pod" UID_G_ ".slice/cri-containerd-" CID_1 ".scope"),
+	POD("kernel path with its leaf end elided: the real prefix decides",
+	    "/nest/kubepods/burstable/pod" UID_B "/" CID_2 "/n1/n2/n3/...", UID_B, CID_2, B, UNK),
+	NOPOD("kernel path with its leaf end elided above the pod",
+	      "/n1/n2/n3/n4/n5/n6/kubepods/burstable/..."),
+
 	/* malformed strings */
 	NOPOD("double slash", "/kubepods//burstable/pod" UID_B "/" CID_2),
 	NOPOD("trailing slash", "/kubepods/burstable/pod" UID_B "/"),

@@ -233,6 +233,119 @@ static void test_record_to_json_and_metrics(void **state)
 	free(e);
 }
 
+#define FAKE_UID "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+#define FAKE_CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* JSON field of one handled record. */
+static char *handled_field(struct signal_runtime *rt, const struct oom_event *e, const char *key)
+{
+	static char out[1024];
+	json_object *obj = json_tokener_parse(handle(rt, e)), *v;
+
+	assert_non_null(obj);
+	assert_true(json_object_object_get_ex(obj, key, &v));
+	snprintf(out, sizeof(out), "%s", v ? json_object_get_string(v) : "null");
+	json_object_put(obj);
+	return out;
+}
+
+/*
+ * A path deeper than the kernel side keeps: the names a record carries must
+ * never attribute the kill to a pod when the real root end is missing.
+ */
+static void test_truncated_cgroup_attribution(void **state)
+{
+	struct agent_config cfg = { .mode = MODE_TRACE, .format = OUTPUT_JSON };
+	struct agent agent = { .cfg = &cfg, .trace = true, .node = "n", .boot_to_wall_ns = fixed_offset };
+	struct signal_runtime rt = { .def = &oom_signal, .agent = &agent };
+	struct oom_event *e = calloc(1, sizeof(*e));
+	/* /ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/pod<uid>/<cid>: 10 deep */
+	static const char *const deep[] = { FAKE_CID, "pod" FAKE_UID, "burstable", "kubepods",
+					    "d5", "d4", "d3", "d2", "d1", "ksight-e2e" };
+	int i;
+
+	agent.metrics = metrics_registry_new(0);
+	assert_int_equal(oom_signal.init(&rt), 0);
+	e->flags = OOM_HAS_CGROUP;
+	e->pid = 1;
+	e->trigger_pid = 1;
+
+	/* leaf-most 8 names, root end elided (too deep to reach the root) */
+	e->cgroup.depth = KSIGHT_CGROUP_DEPTH;
+	e->cgroup.truncated = KSIGHT_CGROUP_ROOT_ELIDED;
+	for (i = 0; i < KSIGHT_CGROUP_DEPTH; i++)
+		put_name(e, i, deep[i]);
+	assert_string_equal(handled_field(&rt, e, "pod_uid"), "");
+	assert_string_equal(handled_field(&rt, e, "container_id"), "");
+	assert_string_equal(handled_field(&rt, e, "cgroup"),
+			    "/.../d2/d3/d4/d5/kubepods/burstable/pod" FAKE_UID "/" FAKE_CID);
+
+	/* root-most 8 names (what the kernel side captures): the real prefix decides */
+	e->cgroup.truncated = KSIGHT_CGROUP_LEAF_ELIDED;
+	for (i = 0; i < KSIGHT_CGROUP_DEPTH; i++)
+		put_name(e, i, deep[i + 2]);
+	assert_string_equal(handled_field(&rt, e, "pod_uid"), "");
+	assert_string_equal(handled_field(&rt, e, "cgroup"),
+			    "/ksight-e2e/d1/d2/d3/d4/d5/kubepods/burstable/...");
+
+	/* a real pod whose container made nested cgroups keeps its attribution */
+	{
+		static const char *const nested[] = { "n3", "n2", "n1", FAKE_CID, "pod" FAKE_UID,
+						      "burstable", "kubepods", "ksight-e2e" };
+
+		for (i = 0; i < KSIGHT_CGROUP_DEPTH; i++)
+			put_name(e, i, nested[i]);
+		assert_string_equal(handled_field(&rt, e, "pod_uid"), FAKE_UID);
+		assert_string_equal(handled_field(&rt, e, "container_id"), FAKE_CID);
+		assert_string_equal(handled_field(&rt, e, "cgroup"),
+				    "/ksight-e2e/kubepods/burstable/pod" FAKE_UID "/" FAKE_CID "/n1/n2/n3/...");
+	}
+	oom_signal.fini(&rt);
+	metrics_registry_free(agent.metrics);
+	free(e);
+}
+
+/*
+ * Before 6.2 the rss counters are atomics that per-task caches feed late,
+ * and percpu_counter sums are approximate: either can read below zero. The
+ * kernel clamps (get_mm_counter); a record must never say 1.8e19 bytes.
+ */
+static void test_negative_rss_counters(void **state)
+{
+	struct agent_config cfg = { .mode = MODE_TRACE, .format = OUTPUT_JSON };
+	struct agent agent = { .cfg = &cfg, .trace = true, .node = "n", .boot_to_wall_ns = fixed_offset };
+	struct signal_runtime rt = { .def = &oom_signal, .agent = &agent };
+	struct oom_event *e = calloc(1, sizeof(*e));
+	struct event_common ev = { .comm = "memhog", .pid = 1, .namespace_ = "", .pod = "", .container = "" };
+	char msg[1024];
+
+	agent.metrics = metrics_registry_new(0);
+	assert_int_equal(oom_signal.init(&rt), 0);
+	e->flags = OOM_HAS_RSS;
+	e->pid = 1;
+	e->trigger_pid = 1;
+	e->total_vm_bytes = 8 << 20;
+	e->anon_rss_bytes = (__u64)(-3LL * 4096); /* a counter of -3 pages times the page size */
+	e->file_rss_bytes = (__u64)-1LL;
+	e->shmem_rss_bytes = 4096;
+	assert_string_equal(handled_field(&rt, e, "anon_rss_bytes"), "0");
+	assert_string_equal(handled_field(&rt, e, "file_rss_bytes"), "0");
+	assert_string_equal(handled_field(&rt, e, "shmem_rss_bytes"), "4096");
+	assert_string_equal(handled_field(&rt, e, "total_vm_bytes"), "8388608");
+	/* the largest real value passes */
+	e->anon_rss_bytes = 0x7fffffffffffffffULL;
+	assert_string_equal(handled_field(&rt, e, "anon_rss_bytes"), "9223372036854775807");
+
+	e->anon_rss_bytes = (__u64)(-3LL * 4096);
+	event_set_cgroup(&ev, "/plain");
+	oom_event_message(e, &ev, OOM_CONSTRAINT_UNKNOWN, msg, sizeof(msg));
+	assert_string_equal(msg, "Process memhog (pid 1) in cgroup /plain was killed by the OOM killer; "
+			    "rss anon 0B, file 0B, shmem 4.0KiB");
+	oom_signal.fini(&rt);
+	metrics_registry_free(agent.metrics);
+	free(e);
+}
+
 static void test_event_message(void **state)
 {
 	struct oom_event *e = calloc(1, sizeof(*e));
@@ -289,6 +402,8 @@ int main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_record_to_json_and_metrics),
 		cmocka_unit_test(test_event_message),
+		cmocka_unit_test(test_truncated_cgroup_attribution),
+		cmocka_unit_test(test_negative_rss_counters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,11 @@
  *     /proc/PID/cgroup, so such a string was built wrongly and is rejected
  *     whole (-ENOENT) rather than guessed at.
  *
+ *     A first component "..." is what the agent writes for the root end of
+ *     a path the kernel side cut short (user/event.c): the components after
+ *     it may all lie below a container, which can create any layout there,
+ *     so such a path is never a pod (-ENOENT).
+ *
  *  2. The pod subtree starts at an anchor component: "kubepods" (cgroupfs
  *     driver) or "kubepods.slice" / "<prefix>-kubepods.slice" (systemd
  *     driver; kubelet's --cgroup-root=/kubelet gives "kubelet-kubepods.slice").
@@ -61,6 +66,8 @@
 #define POD_UID_LEN 36
 #define STATIC_POD_UID_LEN 32 /* md5 hex: a static pod's config hash */
 #define CONTAINER_ID_LEN 64
+/* a leading component "..." and its separator: the root end is unknown (rule 1) */
+#define ELIDED_ROOT ".../"
 
 /* One path component: not NUL-terminated, it points into the caller's path. */
 struct comp {
@@ -349,6 +356,8 @@ int cgroup_identity_parse(const char *path, struct cgroup_identity *out)
 		return -ENOENT;
 
 	pos = path[0] == '/' ? path + 1 : path;
+	if (strncmp(pos, ELIDED_ROOT, strlen(ELIDED_ROOT)) == 0)
+		return -ENOENT;
 	/* Outermost anchor that yields a pod wins (rule 4). */
 	while (comp_next(&pos, &c)) {
 		if (parse_from_anchor(&c, pos, out) == 0)

@@ -33,7 +33,8 @@ struct cgroup_identity {
 /*
  * Parse a cgroup path relative to its hierarchy's root ("/kubepods/..."; a
  * leading prefix such as a kind node's "/system.slice/docker-<id>.scope" is
- * allowed). Returns 0 when the path is inside a pod (pod_uid set, container_id
+ * allowed; a leading "/..." marks a path whose root end is unknown, never a
+ * pod). Returns 0 when the path is inside a pod (pod_uid set, container_id
  * set when the path names a container), -ENOENT otherwise (*out zeroed),
  * -EINVAL for NULL arguments.
  */

@@ -1,6 +1,7 @@
 /* oom: OOM kills -> ksight_oom_kills_total, trace lines (and, later, Kubernetes Events). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,13 +48,18 @@ static const struct probe_variant mark_victim_variants[] = {
 		      .type = "task_struct",
 		      .missing = "this kernel's mark_victim passes only a pid (before 6.9, without its stable backport)" } } },
 	{ .name = "tracepoint", .programs = { "oom_mark_victim_tp", "oom_victim_exit_tp" } },
-	{ .name = "kprobe", .programs = { "oom_kill_process_kprobe" } },
+	{ .name = "kprobe", .programs = { "oom_kill_process_kprobe", "oom_kill_member_kprobe" } },
 };
 
 static const struct probe_point oom_points[] = {
 	{ .name = "mark_victim", .variants = mark_victim_variants,
 	  .n_variants = sizeof(mark_victim_variants) / sizeof(mark_victim_variants[0]) },
 };
+
+__u64 oom_rss_bytes(__u64 raw)
+{
+	return raw > (__u64)INT64_MAX ? 0 : raw;
+}
 
 const char *oom_constraint_name(int constraint)
 {
@@ -85,9 +91,9 @@ void oom_event_message(const struct oom_event *e, const struct event_common *ev,
 	char who[320];
 	size_t len;
 
-	format_bytes(e->anon_rss_bytes, anon, sizeof(anon));
-	format_bytes(e->file_rss_bytes, file, sizeof(file));
-	format_bytes(e->shmem_rss_bytes, shmem, sizeof(shmem));
+	format_bytes(oom_rss_bytes(e->anon_rss_bytes), anon, sizeof(anon));
+	format_bytes(oom_rss_bytes(e->file_rss_bytes), file, sizeof(file));
+	format_bytes(oom_rss_bytes(e->shmem_rss_bytes), shmem, sizeof(shmem));
 	format_bytes(e->memcg_limit_bytes, limit, sizeof(limit));
 	format_bytes(e->memcg_usage_bytes, usage, sizeof(usage));
 	if (ev->container && ev->container[0])
@@ -132,11 +138,26 @@ static void oom_destroy(void *skel)
 	oom_bpf__destroy(skel);
 }
 
+/*
+ * Tests only: a small oom_pending map, so that a memory.oom.group kill of a
+ * few dozen processes overflows it and the loss accounting can be checked.
+ */
+#define OOM_PENDING_MAX_ENV "KSIGHT_TEST_OOM_PENDING_MAX"
+
 static int oom_configure(struct signal_runtime *rt)
 {
+	const char *pending_max = getenv(OOM_PENDING_MAX_ENV);
 	struct oom_bpf *skel = rt->skel;
 
 	skel->rodata->page_size = (__u64)sysconf(_SC_PAGESIZE);
+	if (pending_max && *pending_max) {
+		char *end;
+		unsigned long n = strtoul(pending_max, &end, 10);
+
+		if (*end || n == 0 || n > OOM_PENDING_MAX)
+			return -EINVAL;
+		return bpf_map__set_max_entries(skel->maps.oom_pending, (__u32)n);
+	}
 	return 0;
 }
 
@@ -219,9 +240,9 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	json_object_object_add(obj, "tid", json_object_new_int64(e->tid));
 	add_u64_or_null(obj, "uid", e->flags & OOM_HAS_UID, e->uid);
 	add_u64_or_null(obj, "total_vm_bytes", has_rss, e->total_vm_bytes);
-	add_u64_or_null(obj, "anon_rss_bytes", has_rss, e->anon_rss_bytes);
-	add_u64_or_null(obj, "file_rss_bytes", has_rss, e->file_rss_bytes);
-	add_u64_or_null(obj, "shmem_rss_bytes", has_rss, e->shmem_rss_bytes);
+	add_u64_or_null(obj, "anon_rss_bytes", has_rss, oom_rss_bytes(e->anon_rss_bytes));
+	add_u64_or_null(obj, "file_rss_bytes", has_rss, oom_rss_bytes(e->file_rss_bytes));
+	add_u64_or_null(obj, "shmem_rss_bytes", has_rss, oom_rss_bytes(e->shmem_rss_bytes));
 	json_object_object_add(obj, "oom_score_adj", e->flags & OOM_HAS_SCORE_ADJ ?
 			       json_object_new_int(e->oom_score_adj) : NULL);
 	add_u64_or_null(obj, "memcg_limit_bytes", has_memcg, e->memcg_limit_bytes);
@@ -230,7 +251,8 @@ static int oom_handle_event(struct signal_runtime *rt, const void *data, size_t 
 	event_json_add_string(obj, "trigger_comm", trigger_comm);
 	event_json_add_string(obj, "constraint", oom_constraint_name(constraint));
 
-	format_bytes(e->anon_rss_bytes + e->file_rss_bytes + e->shmem_rss_bytes, rss, sizeof(rss));
+	format_bytes(oom_rss_bytes(e->anon_rss_bytes) + oom_rss_bytes(e->file_rss_bytes) +
+		     oom_rss_bytes(e->shmem_rss_bytes), rss, sizeof(rss));
 	if (has_memcg)
 		format_bytes(e->memcg_limit_bytes, limit, sizeof(limit));
 	else

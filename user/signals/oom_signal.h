@@ -24,6 +24,14 @@ int oom_classify_stack(const __u64 *stack, int frames, const struct ksym_range r
 const char *oom_constraint_name(int constraint); /* "memcg", "global", "unknown" */
 
 /*
+ * An rss field of a record, in bytes. A counter read below zero (before 6.2
+ * the atomics that per-task caches feed late; since, an approximate
+ * percpu_counter sum) wraps to ~1.8e19 once multiplied by the page size;
+ * the kernel reports such a counter as 0 (get_mm_counter), and so do we.
+ */
+__u64 oom_rss_bytes(__u64 raw);
+
+/*
  * The Kubernetes Event reason for an OOM kill ksight saw. Distinct from
  * kubelet's OOMKilled/SystemOOM and node-problem-detector's OOMKilling, so
  * users can tell who said what: this one names the process, not the container.
