@@ -150,7 +150,7 @@ static int agent_metrics_init(struct agent *agent)
 						"Records the BPF programs handed to user space through the ring buffer.",
 						METRIC_COUNTER, signal_label, 1, NULL, 0);
 	agent->ringbuf_lost = metrics_family(agent->metrics, "ksight_ringbuf_lost_total",
-					     "Records lost because the ring buffer was full.",
+					     "Records lost before user space read them: ring buffer full, or (oom, tracepoint variant) more victims waiting for their exit than the kernel side holds.",
 					     METRIC_COUNTER, signal_label, 1, NULL, 0);
 	agent->events_total = metrics_family(agent->metrics, "ksight_events_total",
 					     "Events decoded by user space, by signal.",
