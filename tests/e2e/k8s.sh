@@ -6,14 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 NODE=node-e2e
-D=$WORK/api
-mkdir -p "$D"
-python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime 900 &
-defer "kill $!"
-wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
-API=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$D/ports.json")
-CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
-ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+start_fake_api "$NODE" 900
 
 # a kubeconfig whose token lives in a file, so rotating the file rotates ours
 cat >"$WORK/kubeconfig" <<KC

@@ -9,13 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 NODE=node-hold
-D=$WORK/api
-mkdir -p "$D"
-python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime 300 &
-defer "kill $!"
-wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
-CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
-ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+start_fake_api "$NODE" 300
 py() { python3 -c "$@"; }
 
 POD_UID=3f0e2a1b-7c6d-4e5f-9a8b-0c1d2e3f4a5b

@@ -17,12 +17,7 @@
 NODE=node-list
 PODS=${KSIGHT_LIST_PODS:-1000}
 MAX_HWM_KIB=${KSIGHT_LIST_MAX_HWM_KIB:-40960}
-D=$WORK/api
-mkdir -p "$D"
-python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime 600 &
-defer "kill $!"
-wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
-CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
+start_fake_api "$NODE" 600
 
 # PODS pods on our node (and 50 on another, which the field selector leaves out)
 python3 - "$NODE" "$PODS" >"$WORK/pods.json" <<'PY'

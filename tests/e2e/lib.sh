@@ -137,6 +137,20 @@ oom_kill() {
 	cat "$pidfile"
 }
 
+# start_fake_api NODE LIFETIME_S: tests/k8s/fake_apiserver.py in $WORK/api, stopped at exit;
+# sets D (its directory: kubeconfig, CA, tokens), API and CTL (ports); ctl METHOD PATH [JSON]
+# talks to its control API
+start_fake_api() {
+	D=$WORK/api
+	mkdir -p "$D"
+	python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$1" --lifetime "$2" &
+	defer "kill $!"
+	wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
+	API=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$D/ports.json")
+	CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
+}
+ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+
 finish() {
 	exit $E2E_FAILED
 }

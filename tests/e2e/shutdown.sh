@@ -5,13 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 NODE=node-stop
-D=$WORK/api
-mkdir -p "$D"
-python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime 600 &
-defer "kill $!"
-wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
-CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
-ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+start_fake_api "$NODE" 600
 
 POD_UID=5e1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'feedf00d%.0s' 1 2 3 4 5 6 7 8)
