@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct netdrop_state {
 	uint32_t host_netns;   /* inode of /proc/1/ns/net: ksight runs with hostPID */
 	struct netdrop_syms syms;
 	bool syms_loaded;
+	int rb_stats_fd;       /* ksight_ringbuf_stats, kept open to report at exit (the object goes first) */
 	struct metric_family *drops, *retransmits, *resets, *evicted;
 };
 
@@ -51,8 +53,8 @@ static const struct probe_variant kfree_skb_variants[] = {
 				 "variant counts drops with reason=\"unknown\"" } } },
 	{ .name = "tracepoint", .programs = { "netdrop_kfree_skb_tp" } },
 	{ .name = "kprobe", .programs = { "netdrop_sk_skb_reason_drop_kp" } },
-	{ .name = "kprobe_reason", .programs = { "netdrop_kfree_skb_reason_kp" } },
-	{ .name = "kprobe_legacy", .programs = { "netdrop_kfree_skb_kp" } },
+	{ .name = "kprobe_5.17", .programs = { "netdrop_kfree_skb_reason_kp" } },
+	{ .name = "kprobe_old", .programs = { "netdrop_kfree_skb_kp" } },
 };
 
 static const struct probe_variant retransmit_variants[] = {
@@ -72,8 +74,8 @@ static const struct probe_variant receive_reset_variants[] = {
 static const struct probe_point netdrop_points[] = {
 	{ .name = "kfree_skb", .variants = kfree_skb_variants, .n_variants = N(kfree_skb_variants) },
 	{ .name = "tcp_retransmit", .variants = retransmit_variants, .n_variants = N(retransmit_variants) },
-	{ .name = "tcp_send_reset", .variants = send_reset_variants, .n_variants = N(send_reset_variants) },
-	{ .name = "tcp_receive_reset", .variants = receive_reset_variants, .n_variants = N(receive_reset_variants) },
+	{ .name = "tcp_reset_out", .variants = send_reset_variants, .n_variants = N(send_reset_variants) },
+	{ .name = "tcp_reset_in", .variants = receive_reset_variants, .n_variants = N(receive_reset_variants) },
 };
 
 /* ---- labels ---- */
@@ -443,6 +445,13 @@ static int netdrop_init(struct signal_runtime *rt)
 		free(st);
 		return err ? err : -ENOMEM;
 	}
+	st->rb_stats_fd = -1;
+	if (rt->agent->trace && rt->obj) {
+		struct bpf_map *map = bpf_object__find_map_by_name(rt->obj, "ksight_ringbuf_stats");
+
+		if (map)
+			st->rb_stats_fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 0);
+	}
 	rt->priv = st;
 	return 0;
 }
@@ -469,6 +478,21 @@ static void netdrop_fini(struct signal_runtime *rt)
 
 	if (!st)
 		return;
+	/* the trace's user must know it saw a sample: say how much the kernel held back */
+	if (st->rb_stats_fd >= 0) {
+		uint64_t shown = 0, suppressed = 0, lost = 0;
+		__u32 slot;
+
+		slot = KSIGHT_RB_SUBMITTED;
+		bpf_map_sum_u64(st->rb_stats_fd, &slot, 1, &shown);
+		slot = KSIGHT_RB_SUPPRESSED;
+		bpf_map_sum_u64(st->rb_stats_fd, &slot, 1, &suppressed);
+		slot = KSIGHT_RB_LOST;
+		bpf_map_sum_u64(st->rb_stats_fd, &slot, 1, &lost);
+		log_info("netdrop: %" PRIu64 " drops sampled, %" PRIu64 " held back by the rate limit, %" PRIu64
+			 " lost to a full ring buffer", shown, suppressed, lost);
+		close(st->rb_stats_fd);
+	}
 	netdrop_reasons_free(&st->reasons);
 	netdrop_syms_free(&st->syms);
 	free(st);
