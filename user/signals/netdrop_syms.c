@@ -74,7 +74,8 @@ int netdrop_syms_load(struct netdrop_syms *s, const char *path)
 		netdrop_syms_free(s);
 		return err;
 	}
-	qsort(s->v, s->n, sizeof(*s->v), by_addr);
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), by_addr);
 	return 0;
 }
 
