@@ -45,6 +45,7 @@ INO2=$(stat -L -c %i "/run/netns/$NS2")
 ok "namespaces net:[$INO1] and net:[$INO2] joined by $VA/$VB"
 
 start_run run --signals netdrop || { not_ok "ksight run starts"; finish; }
+RUN1=$RUN_PID
 ok "ksight run --signals netdrop starts"
 
 # series REASON PROTO INODE: the drops series of a namespace
@@ -194,9 +195,29 @@ tbefore=$(value "$NF")
 in1 $TRAFFIC udp $B6 $DROP_PORT 77 >/dev/null
 eventually "tracepoint variant: NETFILTER_DROP/udp grew by 77" 5 $((tbefore + 77)) value "$NF"
 
-# --- exposition and the end
-check "exposition passes promtool" sh -c "curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
+# --- exposition, a clean stop
+check "exposition passes promtool" bash -c "set -o pipefail; curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
 expect_eq "no drop keys evicted" "$(metric_value 'ksight_net_drop_keys_evicted_total{map="drops"}')" 0
 kill -TERM "$RUN_PID"; wait "$RUN_PID"; rc=$?
 expect_eq "run exits 0 on SIGTERM" "$rc" 0
+
+# --- 8: a full map: the LRU evicts the oldest keys, says how many, and counting goes on
+EXTRA=()
+for i in 1 2 3 4 5 6 7 8; do
+	ns=ksnd-x$i-$$
+	ip netns add "$ns" && defer "ip netns del $ns" && ip netns exec "$ns" ip link set lo up && EXTRA+=("$ns")
+done
+KSIGHT_NETDROP_MAX_KEYS=4 start_run lru --signals netdrop || not_ok "full map: ksight run with 4 keys starts"
+for ns in "${EXTRA[@]}"; do
+	ip netns exec "$ns" $TRAFFIC udp 127.0.0.1 $CLOSED_UDP 3 >/dev/null
+done
+last=$(stat -L -c %i "/run/netns/${EXTRA[7]}")
+at_least "full map: 8 namespaces' keys in a map of 4: at least 4 evicted" 5 4 \
+	metric_value 'ksight_net_drop_keys_evicted_total{map="drops"}'
+ip netns exec "${EXTRA[7]}" $TRAFFIC udp 127.0.0.1 $CLOSED_UDP 5 >/dev/null
+eventually "full map: the newest namespace still counts exactly" 5 8 value "$(series NO_SOCKET udp "$last")"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+
+kill -TERM "$RUN1"; wait "$RUN1"
+check "no netdrop program left attached" sh -c "! bpftool prog show | grep -q netdrop_"
 finish

@@ -354,6 +354,17 @@ static int netdrop_configure(struct signal_runtime *rt)
 	skel->rodata->trace_rate = rate;
 	skel->rodata->trace_burst = rate;
 	skel->rodata->trace_fill_ns = 1000000000ULL * skel->rodata->trace_burst / rate;
+	/* the drop map's size: a deployment with very many namespaces may want more, a test fewer */
+	if (getenv("KSIGHT_NETDROP_MAX_KEYS")) {
+		char *end;
+		unsigned long n = strtoul(getenv("KSIGHT_NETDROP_MAX_KEYS"), &end, 10);
+
+		if (*end || n < 1 || n > (1UL << 24)) {
+			log_error("netdrop: KSIGHT_NETDROP_MAX_KEYS must be a number of entries from 1 to 16777216");
+			return -EINVAL;
+		}
+		bpf_map__set_max_entries(skel->maps.netdrop_counts, (__u32)n);
+	}
 	if (cfg && cfg->trace_reason) {
 		struct netdrop_reasons r = { 0 };
 		uint32_t value;
