@@ -126,6 +126,8 @@ INSTANCE=$TRACEFS/instances/ksight-e2e-$$
 mkdir "$INSTANCE" && defer "echo 0 >'$INSTANCE/events/skb/kfree_skb/enable'; rmdir '$INSTANCE'"
 echo 1 >"$INSTANCE/events/skb/kfree_skb/enable"
 start_trace trace netdrop -o json --reason NETFILTER_DROP || not_ok "ksight trace netdrop starts"
+# drops of another reason, which the kernel's filter keeps out of the ring and the bucket
+in1 $TRAFFIC udp $B4 $CLOSED_UDP 4 >/dev/null
 in1 $TRAFFIC udp $B4 $DROP_PORT 3 40001 >/dev/null
 in1 $TRAFFIC udp $B6 $DROP_PORT 3 40002 >/dev/null
 check "trace: six drops printed" wait_for 10 sh -c "[ \$(grep -c '^{' '$WORK/trace.out') -ge 6 ]"
@@ -152,6 +154,10 @@ python3 - "$WORK/trace.out" "$A4" "$B4" "$A6" "$B6" "$VB" "$INO2" "$kernel_locat
 	EOF
 expect_eq "trace: addresses, ports, reason, interface, location, netns of each drop" "$(cat "$WORK/trace.check")" ok
 check "trace: the exit line counts what was sampled" grep -q "netdrop: 6 drops sampled, 0 held back" "$WORK/trace.err"
+
+out=$(timeout 20 "$KSIGHT" trace netdrop --reason NO_SUCH_REASON 2>&1); rc=$?
+expect_eq "trace: an unknown --reason is refused" "$rc" 1
+check "trace: ... saying why" grep -q "netdrop: --reason NO_SUCH_REASON: this kernel has no such drop reason" <<<"$out"
 
 # --- 6: a burst of 100k drops: the trace is rate-limited in the kernel, the metrics stay exact.
 # Dropped in the sender's output hook, so every datagram reaches the rule (no backlog in between).
