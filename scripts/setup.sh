@@ -21,6 +21,8 @@ test_packages=(
 	prometheus                                 # promtool, to check the exposition format
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
+	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
+	bpftrace                                   # netdrop benchmark: the tool to compare with
 )
 
 packages=("${build_packages[@]}")

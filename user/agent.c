@@ -123,6 +123,7 @@ void agent_collect_signals(struct metrics_registry *reg, void *arg)
 			continue;
 		metrics_counter_set(agent->ringbuf_lost, sig, (double)ringbuf_stat(rt, KSIGHT_RB_LOST));
 		metrics_counter_set(agent->ringbuf_records, sig, (double)ringbuf_stat(rt, KSIGHT_RB_SUBMITTED));
+		metrics_counter_set(agent->trace_suppressed, sig, (double)ringbuf_stat(rt, KSIGHT_RB_SUPPRESSED));
 		if (rt->running && rt->def->collect)
 			rt->def->collect(rt, reg);
 	}
@@ -152,11 +153,14 @@ static int agent_metrics_init(struct agent *agent)
 	agent->ringbuf_lost = metrics_family(agent->metrics, "ksight_ringbuf_lost_total",
 					     "Records lost before user space read them: ring buffer full, or (oom, tracepoint variant) more victims waiting for their exit than the kernel side holds.",
 					     METRIC_COUNTER, signal_label, 1, NULL, 0);
+	agent->trace_suppressed = metrics_family(agent->metrics, "ksight_trace_suppressed_total",
+						 "Records the in-kernel rate limit held back (the signal's metrics still count them).",
+						 METRIC_COUNTER, signal_label, 1, NULL, 0);
 	agent->events_total = metrics_family(agent->metrics, "ksight_events_total",
 					     "Events decoded by user space, by signal.",
 					     METRIC_COUNTER, signal_label, 1, NULL, 0);
 	if (!agent->build_info || !agent->probe_info || !agent->ringbuf_records || !agent->ringbuf_lost ||
-	    !agent->events_total)
+	    !agent->events_total || !agent->trace_suppressed)
 		return -ENOMEM;
 	if (uname(&uts) == 0)
 		build[2] = uts.release;

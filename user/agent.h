@@ -34,6 +34,10 @@ struct agent_config {
 	const char *node_name;
 	const char *kubeconfig;                      /* run, trace: NULL = in-cluster */
 	bool no_k8s;                                 /* run, trace: never talk to the API */
+	unsigned int trace_rate;                     /* trace: sampled drops per second per CPU; 0: default */
+	const char *trace_reason;                    /* trace netdrop: only this drop reason */
+	const char *trace_namespace;                 /* trace netdrop: only this pod namespace */
+	const char *trace_pod;                       /* trace netdrop: only this pod */
 	bool verbose;
 };
 
@@ -74,6 +78,7 @@ struct agent {
 	bool trace;               /* print events (ksight trace) */
 	bool header_printed;
 	struct metric_family *ringbuf_lost, *ringbuf_records, *probe_info, *build_info, *events_total;
+	struct metric_family *trace_suppressed;
 };
 
 /* Make a complete runtime visible to the scrape-time collectors, or hide it again. */

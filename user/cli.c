@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loader.h"
@@ -75,6 +76,12 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"\n"
 			"Options:\n"
 			"  -o, --output FORMAT      text (aligned columns, default) or json (one object per line)\n"
+			"      --trace-rate N       netdrop: at most N sampled drops per second per CPU, in bursts\n"
+			"                           of up to N (default 100; the kernel counts the rest as\n"
+			"                           ksight_trace_suppressed_total, metrics count every drop)\n"
+			"      --reason NAME        netdrop: only drops of this reason (NETFILTER_DROP, ...)\n"
+			"      --namespace NS       netdrop: only drops in pods of this namespace\n"
+			"      --pod NAME           netdrop: only drops in this pod\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_PROBES:
@@ -172,6 +179,10 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
+		{ "trace-rate", required_argument, NULL, 'R' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "namespace", required_argument, NULL, 'S' },
+		{ "pod", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -263,6 +274,34 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			if (cfg->kubeconfig && cfg->no_k8s)
 				return usage_error(mode, "--kubeconfig and --no-k8s contradict each other%s", "");
 			break;
+		case 'R':
+		case 'r':
+		case 'S':
+		case 'p': {
+			const char *flag = opt == 'R' ? "--trace-rate" : opt == 'r' ? "--reason" :
+					   opt == 'S' ? "--namespace" : "--pod";
+
+			if (mode != MODE_TRACE)
+				return usage_error(mode, "%s is an option of `ksight trace`", flag);
+			if (opt == 'R') {
+				char *end;
+				unsigned long n = strtoul(optarg, &end, 10);
+
+				if (end == optarg || *end || optarg[0] == '-' || n < 1 || n > 1000000)
+					return usage_error(mode, "--trace-rate wants a number of records per second "
+							   "from 1 to 1000000, not '%s'", optarg);
+				cfg->trace_rate = (unsigned int)n;
+			} else if (!optarg[0]) {
+				return usage_error(mode, "%s needs a non-empty value", flag);
+			} else if (opt == 'r') {
+				cfg->trace_reason = optarg;
+			} else if (opt == 'S') {
+				cfg->trace_namespace = optarg;
+			} else {
+				cfg->trace_pod = optarg;
+			}
+			break;
+		}
 		case 'v':
 			cfg->verbose = true;
 			break;

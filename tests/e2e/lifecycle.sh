@@ -54,7 +54,7 @@ run_hammered "asan start/stop" "$ROOT/build/asan/ksight" 0
 run_hammered "tsan start/stop" "$ROOT/build/tsan/ksight" 0
 # no kprobes on a kernel without CONFIG_KPROBES: the only variant allowed cannot attach
 if [ ! -e /sys/bus/event_source/devices/kprobe ]; then
-	run_hammered "asan failed start" "$ROOT/build/asan/ksight" 1 --probe oom/mark_victim=kprobe
-	run_hammered "tsan failed start" "$ROOT/build/tsan/ksight" 1 --probe oom/mark_victim=kprobe
+	run_hammered "asan failed start" "$ROOT/build/asan/ksight" 1 --signals oom --probe oom/mark_victim=kprobe
+	run_hammered "tsan failed start" "$ROOT/build/tsan/ksight" 1 --signals oom --probe oom/mark_victim=kprobe
 fi
 finish

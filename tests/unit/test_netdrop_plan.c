@@ -1,0 +1,153 @@
+/*
+ * The netdrop probe ladder on simulated kernels (BTF blobs built here): which
+ * kfree_skb form each kernel has decides whether tp_btf is taken, and a
+ * kernel without reasons gets the reason why in `ksight probes`.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <bpf/btf.h>
+
+#include "kernel_features.h"
+#include "probe.h"
+#include "signal_def.h"
+
+extern const struct signal_def netdrop_signal;
+
+enum kfree_skb_form {
+	FORM_NO_REASON,    /* before 5.17: (skb, location) */
+	FORM_REASON,       /* 5.17: (skb, location, reason) */
+	FORM_RX_SK,        /* ~6.11: (skb, location, reason, rx_sk) */
+	FORM_INT_REASON,   /* a third argument that is not the enum */
+};
+
+static struct btf *kernel_with(enum kfree_skb_form form)
+{
+	struct btf *btf = btf__new_empty();
+	int u32, voidp, skbp, sockp, reason, proto, ptr;
+
+	assert_non_null(btf);
+	u32 = btf__add_int(btf, "unsigned int", 4, 0);
+	voidp = btf__add_ptr(btf, 0);
+	skbp = btf__add_ptr(btf, btf__add_struct(btf, "sk_buff", 0));
+	sockp = btf__add_ptr(btf, btf__add_struct(btf, "sock", 0));
+	reason = btf__add_enum(btf, "skb_drop_reason", 4);
+	assert_int_equal(btf__add_enum_value(btf, "SKB_DROP_REASON_NOT_SPECIFIED", 2), 0);
+	proto = btf__add_func_proto(btf, 0);
+	assert_int_equal(btf__add_func_param(btf, "__data", voidp), 0);
+	assert_int_equal(btf__add_func_param(btf, "skb", skbp), 0);
+	assert_int_equal(btf__add_func_param(btf, "location", voidp), 0);
+	if (form != FORM_NO_REASON)
+		assert_int_equal(btf__add_func_param(btf, "reason", form == FORM_INT_REASON ? u32 : reason), 0);
+	if (form == FORM_RX_SK)
+		assert_int_equal(btf__add_func_param(btf, "rx_sk", sockp), 0);
+	ptr = btf__add_ptr(btf, proto);
+	assert_true(btf__add_typedef(btf, "btf_trace_kfree_skb", ptr) > 0);
+	return btf;
+}
+
+/* The sections of bpf/netdrop.bpf.c's programs. */
+static const char *section_of(void *ctx, const char *program)
+{
+	static const char *const table[][2] = {
+		{ "netdrop_kfree_skb_btf", "tp_btf/kfree_skb" },
+		{ "netdrop_kfree_skb_tp", "tracepoint/skb/kfree_skb" },
+		{ "netdrop_sk_skb_reason_drop_kp", "kprobe/sk_skb_reason_drop" },
+		{ "netdrop_kfree_skb_reason_kp", "kprobe/kfree_skb_reason" },
+		{ "netdrop_kfree_skb_kp", "kprobe/kfree_skb" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (!strcmp(table[i][0], program))
+			return table[i][1];
+	return NULL;
+}
+
+static bool every_tracepoint(void *ctx, const char *category, const char *name)
+{
+	return true;
+}
+
+static int variant_index(const struct probe_point *pt, const char *name)
+{
+	size_t v;
+
+	for (v = 0; v < pt->n_variants; v++)
+		if (!strcmp(pt->variants[v].name, name))
+			return (int)v;
+	fail_msg("no variant %s", name);
+	return -1;
+}
+
+static void plan(enum kfree_skb_form form, struct point_status *st)
+{
+	struct kernel_features kf;
+	const struct probe_point *pt = &netdrop_signal.points[0];
+
+	assert_string_equal(pt->name, "kfree_skb");
+	kernel_features_from_btf(&kf, kernel_with(form));
+	kf.has_tracefs_event = every_tracepoint;
+	probe_plan(pt, &kf, section_of, NULL, NULL, st);
+	kernel_features_close(&kf);
+}
+
+static void test_tp_btf_where_there_are_reasons(void **state)
+{
+	const struct probe_point *pt = &netdrop_signal.points[0];
+	struct point_status st;
+	int tp_btf = variant_index(pt, "tp_btf"), v;
+
+	plan(FORM_REASON, &st);
+	assert_int_equal(st.variants[tp_btf].state, VARIANT_CANDIDATE);
+	plan(FORM_RX_SK, &st);
+	assert_int_equal(st.variants[tp_btf].state, VARIANT_CANDIDATE);
+	/* every fallback stays a candidate: the loader tries them in order */
+	for (v = 0; v < (int)pt->n_variants; v++)
+		assert_int_equal(st.variants[v].state, VARIANT_CANDIDATE);
+}
+
+static void test_no_reasons_says_why(void **state)
+{
+	const struct probe_point *pt = &netdrop_signal.points[0];
+	struct point_status st;
+	int tp_btf = variant_index(pt, "tp_btf");
+
+	plan(FORM_NO_REASON, &st);
+	assert_int_equal(st.variants[tp_btf].state, VARIANT_UNSUPPORTED);
+	assert_non_null(strstr(st.variants[tp_btf].reason, "no drop reason (before 5.17)"));
+	assert_non_null(strstr(st.variants[tp_btf].reason, "reason=\"unknown\""));
+	assert_int_equal(st.variants[variant_index(pt, "tracepoint")].state, VARIANT_CANDIDATE);
+
+	/* a third argument that is not enum skb_drop_reason is not taken for one */
+	plan(FORM_INT_REASON, &st);
+	assert_int_equal(st.variants[tp_btf].state, VARIANT_UNSUPPORTED);
+}
+
+static void test_tcp_points(void **state)
+{
+	size_t p;
+
+	/* one point per TCP tracepoint: a kernel without one still runs the others */
+	assert_int_equal(netdrop_signal.n_points, 4);
+	for (p = 1; p < netdrop_signal.n_points; p++)
+		assert_int_equal(netdrop_signal.points[p].n_variants, 1);
+	assert_string_equal(netdrop_signal.points[1].name, "tcp_retransmit");
+	assert_string_equal(netdrop_signal.points[2].name, "tcp_reset_out");
+	assert_string_equal(netdrop_signal.points[3].name, "tcp_reset_in");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tp_btf_where_there_are_reasons),
+		cmocka_unit_test(test_no_reasons_says_why),
+		cmocka_unit_test(test_tcp_points),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,34 @@
+/* netdrop's user half, the parts unit tests reach: names of protocol classes, netns labels, rows. */
+#ifndef KSIGHT_NETDROP_SIGNAL_H
+#define KSIGHT_NETDROP_SIGNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where a network namespace's counts go: empty pod labels until the pod resolver knows it. */
+struct netns_labels {
+	const char *namespace_;
+	const char *pod;
+	char netns[32];  /* "host", "net:[INODE]", "" when the pod is known, "unknown" for inode 0 */
+};
+
+/* "tcp", "udp", "icmp", "icmpv6", "sctp", "other" (IP), "arp", "vlan", "lldp", "other" (not IP) */
+const char *netdrop_proto_name(uint32_t proto);
+
+/* The labels of namespace `ino`, the host's being `host_ino`. */
+void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, struct netns_labels *out);
+
+/*
+ * Sum rows with equal label values, as series must be one value each (two
+ * kernel keys can end up with one label set). Rows are `n_labels` strings
+ * each; returns the number of rows left, merged in place (labels sorted).
+ */
+struct netdrop_row {
+	char *labels[5];  /* malloc'd, owned by the row */
+	uint64_t value;
+};
+
+size_t netdrop_rows_merge(struct netdrop_row *rows, size_t n, size_t n_labels);
+void netdrop_rows_free(struct netdrop_row *rows, size_t n, size_t n_labels);
+
+#endif
