@@ -27,6 +27,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pod_resolver.h"
 #include "process_metrics.h"
 #include "bpf_maps.h"
 #include "util.h"
@@ -292,6 +293,8 @@ static void agent_stop(struct agent *agent)
 	agent->metrics = NULL;
 	kernel_features_close(&agent->kf);
 	agent->btf = NULL;
+	pod_resolver_free(agent->resolver);
+	agent->resolver = NULL;
 }
 
 static void describe_attached(const struct agent *agent)
@@ -459,6 +462,9 @@ int agent_main(const struct agent_config *cfg)
 	}
 	if (k8s_start(agent))
 		goto out;
+	ret = pod_resolver_new(NULL, &agent->resolver);
+	if (ret)
+		log_warn("cannot map network namespaces to pods: %s; netns labels stay inodes", strerror(-ret));
 	/* bind first: a taken port should fail before the slow BPF work */
 	if (cfg->mode == MODE_RUN) {
 		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));

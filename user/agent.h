@@ -48,6 +48,7 @@ struct ring_buffer;
 struct pod_cache;
 struct pod_watcher;
 struct event_recorder;
+struct pod_resolver;
 struct btf;
 
 struct agent {
@@ -73,6 +74,7 @@ struct agent {
 	struct ring_buffer *ringbuf;
 	struct http_server *http;
 	struct pod_cache *pods;          /* NULL without the Kubernetes API */
+	struct pod_resolver *resolver;   /* netns inode / cgroup id -> pod; NULL if it could not start */
 	struct pod_watcher *pod_watcher;
 	struct event_recorder *recorder; /* NULL without the API, and in trace/probes */
 	bool trace;               /* print events (ksight trace) */

@@ -45,17 +45,26 @@ static void test_netns_labels(void **state)
 {
 	struct netns_labels nl;
 
-	netdrop_netns_labels(4026531840u, 4026531840u, &nl);
+	netdrop_netns_labels(4026531840u, 4026531840u, NULL, NULL, &nl);
 	assert_string_equal(nl.netns, "host");
 	assert_string_equal(nl.namespace_, "");
 	assert_string_equal(nl.pod, "");
-	netdrop_netns_labels(4026531840u, 4026532999u, &nl);
+	netdrop_netns_labels(4026531840u, 4026532999u, NULL, "", &nl);
 	assert_string_equal(nl.netns, "net:[4026532999]");
-	netdrop_netns_labels(4026531840u, 0, &nl);
+	netdrop_netns_labels(4026531840u, 0, NULL, NULL, &nl);
 	assert_string_equal(nl.netns, "unknown");
 	/* an unknown host inode (0) never makes inode 0 the host */
-	netdrop_netns_labels(0, 0, &nl);
+	netdrop_netns_labels(0, 0, NULL, NULL, &nl);
 	assert_string_equal(nl.netns, "unknown");
+	/* a pod known by name: its labels, and netns empty */
+	netdrop_netns_labels(4026531840u, 4026532999u, "shop", "cart-1", &nl);
+	assert_string_equal(nl.namespace_, "shop");
+	assert_string_equal(nl.pod, "cart-1");
+	assert_string_equal(nl.netns, "");
+	/* the host's namespace is never a pod's */
+	netdrop_netns_labels(4026531840u, 4026531840u, "shop", "cart-1", &nl);
+	assert_string_equal(nl.netns, "host");
+	assert_string_equal(nl.pod, "");
 }
 
 static struct netdrop_row row(const char *a, const char *b, uint64_t v)

@@ -24,7 +24,9 @@
 #include "bpf_maps.h"
 #include "event.h"
 #include "log.h"
+#include "k8s.h"
 #include "metrics.h"
+#include "pod_resolver.h"
 #include "netdrop.h"
 #include "netdrop_reasons.h"
 #include "netdrop_signal.h"
@@ -34,6 +36,7 @@
 #define DEFAULT_TRACE_RATE 100
 
 struct netdrop_state {
+	struct agent *agent;
 	struct netdrop_reasons reasons;
 	uint32_t host_netns;   /* inode of /proc/1/ns/net: ksight runs with hostPID */
 	struct netdrop_syms syms;
@@ -93,11 +96,18 @@ const char *netdrop_proto_name(uint32_t proto)
 	return proto < NETDROP_PROTO_NR ? names[proto] : "other";
 }
 
-void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, struct netns_labels *out)
+void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, const char *namespace_, const char *pod,
+			  struct netns_labels *out)
 {
 	out->namespace_ = "";
 	out->pod = "";
-	if (!ino)
+	if (ino && ino != host_ino && pod && pod[0]) {
+		snprintf(out->names[0], sizeof(out->names[0]), "%s", namespace_ ? namespace_ : "");
+		snprintf(out->names[1], sizeof(out->names[1]), "%s", pod);
+		out->namespace_ = out->names[0];
+		out->pod = out->names[1];
+		out->netns[0] = '\0';
+	} else if (!ino)
 		snprintf(out->netns, sizeof(out->netns), "unknown");
 	else if (ino == host_ino)
 		snprintf(out->netns, sizeof(out->netns), "host");
@@ -106,12 +116,22 @@ void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, struct netns_labels *
 }
 
 /*
- * The one place a namespace becomes labels: the pod resolver (netns inode ->
- * pod) plugs in here; until then pod labels are empty.
+ * The one place a namespace becomes labels: the pod whose processes live in
+ * it (the resolver scans /proc at most once a second on a miss and caches
+ * for 30 s, so a scrape's work is bounded), named by the pod cache. Called
+ * from the HTTP thread (collect) and the event loop: both are thread-safe.
  */
 static void netns_labels(const struct netdrop_state *st, uint32_t netns_ino, struct netns_labels *out)
 {
-	netdrop_netns_labels(st->host_netns, netns_ino, out);
+	struct event_common ev = { .namespace_ = "", .pod = "" };
+	struct pod_ref ref;
+
+	if (netns_ino && netns_ino != st->host_netns && st->agent->resolver &&
+	    pod_resolver_netns(st->agent->resolver, netns_ino, &ref) == 0 && ref.id.pod_uid[0]) {
+		ev.id = ref.id;
+		k8s_resolve(st->agent, &ev);
+	}
+	netdrop_netns_labels(st->host_netns, netns_ino, ev.namespace_, ev.pod, out);
 }
 
 static void reason_name(const struct netdrop_state *st, uint32_t reason, char *out, size_t outlen)
@@ -422,6 +442,7 @@ static int netdrop_init(struct signal_runtime *rt)
 
 	if (!st)
 		return -ENOMEM;
+	st->agent = rt->agent;
 	if (rt->agent->btf) {
 		err = netdrop_reasons_load(&st->reasons, rt->agent->btf);
 		if (!err)

@@ -10,13 +10,16 @@ struct netns_labels {
 	const char *namespace_;
 	const char *pod;
 	char netns[32];  /* "host", "net:[INODE]", "" when the pod is known, "unknown" for inode 0 */
+	char names[2][256]; /* what namespace_ and pod point into when a pod is known */
 };
 
 /* "tcp", "udp", "icmp", "icmpv6", "sctp", "other" (IP), "arp", "vlan", "lldp", "other" (not IP) */
 const char *netdrop_proto_name(uint32_t proto);
 
 /* The labels of namespace `ino`, the host's being `host_ino`. */
-void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, struct netns_labels *out);
+/* A namespace's labels; `namespace_` and `pod` are the pod living in it when known (NULL or "": none). */
+void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, const char *namespace_, const char *pod,
+			  struct netns_labels *out);
 
 /*
  * Sum rows with equal label values, as series must be one value each (two
