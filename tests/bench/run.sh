@@ -13,7 +13,10 @@ if ! command -v prometheus-node-exporter >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null; }
 fi
-# the package may start its own service: the baseline is a copy we start ourselves
-pkill -x prometheus-node-exporter 2>/dev/null || true
+# The package may start its own service. The baseline is a copy we start ourselves on a
+# free port and stop by its pid; a service already running is left alone (a benchmark
+# never stops what it did not start), at the price of its noise in the numbers.
 make --no-print-directory all build/tests/memhog >/dev/null
-exec python3 tests/bench/bench.py "$@"
+python3 tests/bench/bench.py "$@"
+# the added cost per dropped packet, ksight vs bpftrace
+python3 tests/bench/netdrop.py "$@"
