@@ -36,7 +36,8 @@ struct ksight_cgroup {
 enum ksight_ringbuf_stat {
 	KSIGHT_RB_SUBMITTED = 0, /* records handed to user space */
 	KSIGHT_RB_LOST = 1,      /* reserve failed: ring buffer full */
-	KSIGHT_RB_NR_STATS = 2,
+	KSIGHT_RB_SUPPRESSED = 2,/* not sent on purpose: the signal's rate limit */
+	KSIGHT_RB_NR_STATS = 3,
 };
 
 #endif /* KSIGHT_COMMON_H */
