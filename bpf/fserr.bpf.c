@@ -382,9 +382,9 @@ static __always_inline void xfs_health(__u32 dev, __u32 flags, __u32 aux, __u64 
 	ringbuf_submit(e);
 }
 
-#define XFS_FS_HEALTH(event, src)                                                          \
+#define XFS_FS_HEALTH(prog, event, src)                                                          \
 	SEC("tracepoint/xfs/" #event)                                                      \
-	int fserr_##event##_tp(void *ctx)                                                  \
+	int prog(void *ctx)                                                  \
 	{                                                                                  \
 		struct trace_event_raw_xfs_fs_corrupt_class___fserr *c = ctx;              \
 		if (!bpf_core_type_exists(struct trace_event_raw_xfs_fs_corrupt_class___fserr)) \
@@ -393,9 +393,9 @@ static __always_inline void xfs_health(__u32 dev, __u32 flags, __u32 aux, __u64 
 		return 0;                                                                  \
 	}
 
-#define XFS_GROUP_HEALTH(event, src)                                                       \
+#define XFS_GROUP_HEALTH(prog, event, src)                                                       \
 	SEC("tracepoint/xfs/" #event)                                                      \
-	int fserr_##event##_tp(void *ctx)                                                  \
+	int prog(void *ctx)                                                  \
 	{                                                                                  \
 		struct trace_event_raw_xfs_group_corrupt_class___fserr *c = ctx;           \
 		if (!bpf_core_type_exists(struct trace_event_raw_xfs_group_corrupt_class___fserr)) \
@@ -404,9 +404,9 @@ static __always_inline void xfs_health(__u32 dev, __u32 flags, __u32 aux, __u64 
 		return 0;                                                                  \
 	}
 
-#define XFS_AG_HEALTH(event, src)                                                          \
+#define XFS_AG_HEALTH(prog, event, src)                                                          \
 	SEC("tracepoint/xfs/" #event)                                                      \
-	int fserr_##event##_tp(void *ctx)                                                  \
+	int prog(void *ctx)                                                  \
 	{                                                                                  \
 		struct trace_event_raw_xfs_ag_corrupt_class___fserr *c = ctx;              \
 		if (!bpf_core_type_exists(struct trace_event_raw_xfs_ag_corrupt_class___fserr)) \
@@ -415,9 +415,9 @@ static __always_inline void xfs_health(__u32 dev, __u32 flags, __u32 aux, __u64 
 		return 0;                                                                  \
 	}
 
-#define XFS_INODE_HEALTH(event, src)                                                       \
+#define XFS_INODE_HEALTH(prog, event, src)                                                       \
 	SEC("tracepoint/xfs/" #event)                                                      \
-	int fserr_##event##_tp(void *ctx)                                                  \
+	int prog(void *ctx)                                                  \
 	{                                                                                  \
 		struct trace_event_raw_xfs_inode_corrupt_class___fserr *c = ctx;           \
 		if (!bpf_core_type_exists(struct trace_event_raw_xfs_inode_corrupt_class___fserr)) \
@@ -427,19 +427,23 @@ static __always_inline void xfs_health(__u32 dev, __u32 flags, __u32 aux, __u64 
 	}
 
 /* *_mark_corrupt and *_unfixed_corruption came with 6.9's health rework; *_mark_sick is older (5.2+) */
-XFS_FS_HEALTH(xfs_fs_mark_corrupt, FSERR_SRC_XFS_FS_MARK_CORRUPT)
-XFS_FS_HEALTH(xfs_fs_mark_sick, FSERR_SRC_XFS_FS_MARK_SICK)
-XFS_FS_HEALTH(xfs_fs_unfixed_corruption, FSERR_SRC_XFS_FS_UNFIXED)
-XFS_GROUP_HEALTH(xfs_group_mark_corrupt, FSERR_SRC_XFS_GROUP_MARK_CORRUPT)
-XFS_GROUP_HEALTH(xfs_group_mark_sick, FSERR_SRC_XFS_GROUP_MARK_SICK)
-XFS_GROUP_HEALTH(xfs_group_unfixed_corruption, FSERR_SRC_XFS_GROUP_UNFIXED)
+XFS_FS_HEALTH(fserr_xfs_fs_mark_corrupt_tp, xfs_fs_mark_corrupt, FSERR_SRC_XFS_FS_MARK_CORRUPT)
+XFS_FS_HEALTH(fserr_xfs_fs_mark_sick_tp, xfs_fs_mark_sick, FSERR_SRC_XFS_FS_MARK_SICK)
+XFS_FS_HEALTH(fserr_xfs_fs_unfixed_corruption_tp, xfs_fs_unfixed_corruption, FSERR_SRC_XFS_FS_UNFIXED)
+XFS_GROUP_HEALTH(fserr_xfs_group_mark_corrupt_tp, xfs_group_mark_corrupt, FSERR_SRC_XFS_GROUP_MARK_CORRUPT)
+XFS_GROUP_HEALTH(fserr_xfs_group_mark_sick_tp, xfs_group_mark_sick, FSERR_SRC_XFS_GROUP_MARK_SICK)
+XFS_GROUP_HEALTH(fserr_xfs_group_unfixed_corruption_tp, xfs_group_unfixed_corruption, FSERR_SRC_XFS_GROUP_UNFIXED)
 /* before the xfs_group rework (6.14) the same events were per allocation group */
-XFS_AG_HEALTH(xfs_ag_mark_corrupt, FSERR_SRC_XFS_GROUP_MARK_CORRUPT)
-XFS_AG_HEALTH(xfs_ag_mark_sick, FSERR_SRC_XFS_GROUP_MARK_SICK)
-XFS_AG_HEALTH(xfs_ag_unfixed_corruption, FSERR_SRC_XFS_GROUP_UNFIXED)
-XFS_INODE_HEALTH(xfs_inode_mark_corrupt, FSERR_SRC_XFS_INODE_MARK_CORRUPT)
-XFS_INODE_HEALTH(xfs_inode_mark_sick, FSERR_SRC_XFS_INODE_MARK_SICK)
-XFS_INODE_HEALTH(xfs_inode_unfixed_corruption, FSERR_SRC_XFS_INODE_UNFIXED)
+XFS_AG_HEALTH(fserr_xfs_ag_mark_corrupt_tp, xfs_ag_mark_corrupt, FSERR_SRC_XFS_GROUP_MARK_CORRUPT)
+XFS_AG_HEALTH(fserr_xfs_ag_mark_sick_tp, xfs_ag_mark_sick, FSERR_SRC_XFS_GROUP_MARK_SICK)
+XFS_AG_HEALTH(fserr_xfs_ag_unfixed_corruption_tp, xfs_ag_unfixed_corruption, FSERR_SRC_XFS_GROUP_UNFIXED)
+XFS_INODE_HEALTH(fserr_xfs_inode_mark_corrupt_tp, xfs_inode_mark_corrupt, FSERR_SRC_XFS_INODE_MARK_CORRUPT)
+XFS_INODE_HEALTH(fserr_xfs_inode_mark_sick_tp, xfs_inode_mark_sick, FSERR_SRC_XFS_INODE_MARK_SICK)
+XFS_INODE_HEALTH(fserr_xfs_inode_unfixed_corruption_tp, xfs_inode_unfixed_corruption, FSERR_SRC_XFS_INODE_UNFIXED)
+/* the same hooks once more for the older kernels' sick-only variants: a program attaches once */
+XFS_FS_HEALTH(fserr_xfs_fs_sick_only_tp, xfs_fs_mark_sick, FSERR_SRC_XFS_FS_MARK_SICK)
+XFS_INODE_HEALTH(fserr_xfs_inode_sick_only_tp, xfs_inode_mark_sick, FSERR_SRC_XFS_INODE_MARK_SICK)
+XFS_AG_HEALTH(fserr_xfs_ag_sick_only_tp, xfs_ag_mark_sick, FSERR_SRC_XFS_GROUP_MARK_SICK)
 
 /* DEFINE_BUF_EVENT(xfs_btree_corrupt): a btree block failed its checks. */
 SEC("tracepoint/xfs/xfs_btree_corrupt")

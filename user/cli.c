@@ -48,6 +48,8 @@ static const char common_options[] =
 	"      --probe S/P=V      use only variant V for probe point P of signal S\n"
 	"                         (e.g. oom/mark_victim=tracepoint; repeatable; see `ksight probes`)\n"
 	"      --node-name NAME   node name for events (default: $NODE_NAME, else the hostname)\n"
+	"      --kubelet-root DIR kubelet's root directory, where pod volumes are mounted\n"
+	"                         (default: /var/lib/kubelet; fserr finds pods by their volumes)\n"
 	"  -v, --verbose          libbpf's own diagnostics on stderr\n"
 	"  -h, --help             this help\n";
 
@@ -170,6 +172,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "btf", required_argument, NULL, 'B' },
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
+		{ "kubelet-root", required_argument, NULL, 'R' },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -250,6 +253,11 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			break;
 		case 'N':
 			cfg->node_name = optarg;
+			break;
+		case 'R':
+			if (optarg[0] != '/')
+				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
+			cfg->kubelet_root = optarg;
 			break;
 		case 'K':
 		case 'n':

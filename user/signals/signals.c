@@ -4,9 +4,11 @@
 #include <string.h>
 
 extern const struct signal_def oom_signal;
+extern const struct signal_def fserr_signal;
 
 const struct signal_def *const ksight_signals[] = {
 	&oom_signal,
+	&fserr_signal,
 	NULL,
 };
 
