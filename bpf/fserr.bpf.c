@@ -53,7 +53,8 @@ struct {
 	__type(value, __u64);
 } fserr_stats SEC(".maps");
 
-static __always_inline void count_error(__u32 dev, __u8 kind, __u8 source)
+/* Count one error; true when it is the first of its (dev, kind, source). */
+static __always_inline bool count_error(__u32 dev, __u8 kind, __u8 source)
 {
 	struct fserr_key key = { .dev = dev, .kind = kind, .source = source };
 	__u64 one = 1, *v;
@@ -62,19 +63,20 @@ static __always_inline void count_error(__u32 dev, __u8 kind, __u8 source)
 	v = bpf_map_lookup_elem(&fserr_counts, &key);
 	if (v) {
 		*v += 1; /* this CPU's copy: no atomic needed */
-		return;
+		return false;
 	}
 	/* sets only this CPU's copy; -EEXIST: another CPU created it just now */
 	if (!bpf_map_update_elem(&fserr_counts, &key, &one, BPF_NOEXIST))
-		return;
+		return true;
 	v = bpf_map_lookup_elem(&fserr_counts, &key);
 	if (v) {
 		*v += 1;
-		return;
+		return false;
 	}
 	v = bpf_map_lookup_elem(&fserr_stats, &slot);
 	if (v)
 		*v += 1;
+	return false;
 }
 
 static __always_inline struct fserr_bucket *bucket_of(__u32 dev, __u64 now)
@@ -127,13 +129,17 @@ static __always_inline bool record_allowed(__u32 dev)
 	return false;
 }
 
-/* Count the error; a zeroed record to fill and submit, or NULL (limited, or the ring is full). */
+/*
+ * Count the error; a zeroed record to fill and submit, or NULL (limited, or
+ * the ring is full). The first error of a (dev, kind, source) always gets a
+ * record: an xfs shutdown must not be lost behind a storm of corruption.
+ */
 static __always_inline struct fserr_event *fserr_begin(__u32 dev, __u8 kind, __u8 source)
 {
 	struct fserr_event *e;
+	bool first = count_error(dev, kind, source);
 
-	count_error(dev, kind, source);
-	if (!record_allowed(dev)) {
+	if (!first && !record_allowed(dev)) {
 		ringbuf_count(KSIGHT_RB_SUPPRESSED);
 		return NULL;
 	}

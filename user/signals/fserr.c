@@ -39,6 +39,22 @@
 #define FSERR_MAX_LISTED    8
 #define FSERR_MAX_VOLUMES   32
 
+/*
+ * Events per signature: the first at once, then at most one per interval.
+ * The recorder's spam filter allows an object 25 Events, then one per 5
+ * minutes: a storm of one error must not use up the Node's budget and hide
+ * the next, different error (an xfs shutdown after ext4 corruption).
+ */
+#define FSERR_EVENT_INTERVAL_NS (60ULL * 1000000000ULL)
+#define FSERR_MAX_SIGNATURES    256
+
+struct fserr_signature_seen {
+	char key[192];      /* device/kind/function-or-errno, and the pod for pod Events */
+	uint64_t last_sent; /* CLOCK_BOOTTIME of the last k8s_record, 0: never */
+	uint64_t seen;      /* records of this signature */
+	uint64_t used;      /* for replacing the least recently used entry */
+};
+
 /* What a dev_t is, cached so that a device gone (loop detached) keeps its name. */
 struct fserr_devinfo {
 	__u32 dev;
@@ -54,6 +70,9 @@ struct fserr_state {
 	struct fserr_devinfo devs[FSERR_MAX_DEVICES];
 	size_t n_devs;
 	const char *kubelet_root;
+	/* the main thread's alone (handle_event) */
+	struct fserr_signature_seen sigs[FSERR_MAX_SIGNATURES];
+	uint64_t sig_clock;
 	struct metric_family *errors, *recorded, *first_error, *last_error, *suppressed, *uncounted;
 };
 
@@ -218,27 +237,24 @@ void fserr_message(const struct fserr_event *e, const struct fserr_place *where,
 	if (vol) {
 		const char *pv = fserr_volume_pv(vol);
 
-		len = (size_t)snprintf(out, outlen, "Volume %s%s%s%s of this pod is on %s, which ",
-				       vol->name, pv ? " (PersistentVolume " : "", pv ? pv : "", pv ? ")" : "",
-				       where->device);
+		len = (size_t)snprintf(out, outlen, "Volume %s%s%s%s of this pod is on %s: ", vol->name,
+				       pv ? " (PersistentVolume " : "", pv ? pv : "", pv ? ")" : "", where->device);
 	}
 	if (len >= outlen)
 		return;
 	switch (e->kind) {
 	case FSERR_KIND_IO:
-		len += (size_t)snprintf(out + len, outlen - len, "%s: I/O error %s on %s", vol ? "had" : "Block device",
+		len += (size_t)snprintf(out + len, outlen - len, "%s error %s on %s", vol ? "I/O" : "Block I/O",
 					err ? err : "(no errno)", place);
 		if (len < outlen && (e->has & FSERR_HAS_SECTOR))
 			len += (size_t)snprintf(out + len, outlen - len, ", %.*s request of %u sectors at sector %llu",
 						FSERR_RWBS_LEN, e->rwbs, e->nr_sector, (unsigned long long)e->sector);
 		break;
 	case FSERR_KIND_SHUTDOWN:
-		len += (size_t)snprintf(out + len, outlen - len, "%s: filesystem shut down on %s", vol ? "had" : "Filesystem",
-					place);
+		len += (size_t)snprintf(out + len, outlen - len, "%cilesystem shut down on %s", vol ? 'f' : 'F', place);
 		break;
 	default:
-		len += (size_t)snprintf(out + len, outlen - len, "%s: filesystem corruption reported on %s",
-					vol ? "had" : "Filesystem", place);
+		len += (size_t)snprintf(out + len, outlen - len, "%cilesystem corruption on %s", vol ? 'f' : 'F', place);
 		break;
 	}
 	if (len < outlen && function[0])
@@ -538,30 +554,74 @@ static bool pod_names(struct agent *agent, const struct fserr_volume *v, struct 
 	return ev->pod && ev->pod[0];
 }
 
+/* Whether an Event for `key` is due at `now`; *seen: records of it so far (this one included). */
+static bool event_due(struct fserr_state *st, const char *key, uint64_t now, uint64_t *seen)
+{
+	struct fserr_signature_seen *s = NULL, *oldest = &st->sigs[0];
+	size_t i;
+
+	for (i = 0; i < FSERR_MAX_SIGNATURES; i++) {
+		if (!strcmp(st->sigs[i].key, key)) {
+			s = &st->sigs[i];
+			break;
+		}
+		if (st->sigs[i].used < oldest->used)
+			oldest = &st->sigs[i];
+	}
+	if (!s) {
+		s = oldest;
+		memset(s, 0, sizeof(*s));
+		snprintf(s->key, sizeof(s->key), "%s", key);
+	}
+	s->used = ++st->sig_clock;
+	*seen = ++s->seen;
+	if (s->last_sent && now - s->last_sent < FSERR_EVENT_INTERVAL_NS)
+		return false;
+	s->last_sent = now ? now : 1;
+	return true;
+}
+
+static void append_seen(char *message, size_t len, uint64_t seen)
+{
+	size_t n = strlen(message);
+
+	if (seen > 1 && n < len)
+		snprintf(message + n, len - n, "; %llu such errors recorded by ksight so far "
+			 "(ksight_fs_errors_total has the exact count)", (unsigned long long)seen);
+}
+
 /*
  * The Events of one record: on the Node, and on each pod with a volume on
  * the device, aggregated by signature (device + kind + function or errno).
  * Kept in one place: the recorder's object kinds are being widened.
  */
-static void post_events(struct agent *agent, const struct fserr_event *e, const struct fserr_where *w,
-			struct event_common *pods, const bool *known, const char *comm)
+static void post_events(struct fserr_state *st, struct agent *agent, const struct fserr_event *e,
+			const struct fserr_where *w, struct event_common *pods, const bool *known, const char *comm)
 {
 	const struct fserr_place place = { .device = w->dev.name, .fstype = w->dev.fstype,
 					   .mountpoints = w->mp_ptrs, .n_listed = w->n_listed,
 					   .n_mounts = w->n_mounts };
 	struct event_common node = { .signal = "fserr", .boot_ns = e->boot_ns, .pid = e->pid, .comm = comm,
 				     .cgroup = "", .namespace_ = "", .pod = "", .container = "" };
-	char key[192], signature[96], message[2048];
+	char key[192], pod_key[192 + 80], signature[96], message[2048];
+	uint64_t seen;
 	size_t i;
 
 	fserr_signature(e, signature, sizeof(signature));
 	snprintf(key, sizeof(key), "%s/%s", w->dev.name, signature);
-	fserr_message(e, &place, NULL, message, sizeof(message));
-	k8s_record(agent, &node, fserr_reason(e->kind), message, key);
+	if (event_due(st, key, e->boot_ns, &seen)) {
+		fserr_message(e, &place, NULL, message, sizeof(message));
+		append_seen(message, sizeof(message), seen);
+		k8s_record(agent, &node, fserr_reason(e->kind), message, key);
+	}
 	for (i = 0; i < w->n_vols; i++) {
 		if (!known[i])
 			continue;
+		snprintf(pod_key, sizeof(pod_key), "%s@%s", key, w->vols[i].pod_uid);
+		if (!event_due(st, pod_key, e->boot_ns, &seen))
+			continue;
 		fserr_message(e, &place, &w->vols[i], message, sizeof(message));
+		append_seen(message, sizeof(message), seen);
 		pods[i].container = "";
 		k8s_record(agent, &pods[i], fserr_reason(e->kind), message, key);
 	}
@@ -660,7 +720,7 @@ static int fserr_handle_event(struct signal_runtime *rt, const void *data, size_
 		 podlist[0] ? podlist : "-");
 	event_emit(rt->agent, &ev, obj, details);
 
-	post_events(rt->agent, e, w, pods, known, comm);
+	post_events(st, rt->agent, e, w, pods, known, comm);
 	free(pods);
 	free(w);
 	return 0;
