@@ -18,6 +18,7 @@
 #include "fserr.h"
 #include "fserr_signal.h"
 #include "metrics.h"
+#include "probe.h"
 #include "signal_def.h"
 
 extern const struct signal_def fserr_signal;
@@ -140,6 +141,28 @@ static void test_messages(void **state)
 	assert_int_equal(strlen(msg), 19);
 }
 
+/* A kernel whose tracefs has ext4 but no xfs events: xfs is a module, not loaded. */
+static bool no_xfs_tracefs(void *ctx, const char *category, const char *name)
+{
+	if (!category[0])
+		return true; /* events/ itself */
+	return !strcmp(category, "ext4") && (!name[0] || !strcmp(name, "ext4_error"));
+}
+
+static void test_xfs_not_loaded_is_said(void **state)
+{
+	struct kernel_features kf = { .has_tracefs_event = no_xfs_tracefs };
+	char why[PROBE_REASON_LEN];
+
+	assert_int_equal(probe_check_section("tracepoint/ext4/ext4_error", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("tracepoint/xfs/xfs_force_shutdown", &kf, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "tracepoint xfs/xfs_force_shutdown is not in tracefs: no xfs events at all "
+			    "(the xfs module is not loaded)");
+	/* the category is there, the event is not: the plain reason */
+	assert_int_equal(probe_check_section("tracepoint/ext4/ext4_nothing", &kf, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "tracepoint ext4/ext4_nothing is not in tracefs on this kernel");
+}
+
 static char *handle(struct signal_runtime *rt, const struct fserr_event *e)
 {
 	static char line[8192];
@@ -248,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_xfs_not_loaded_is_said),
 		cmocka_unit_test(test_record_to_json),
 	};
 
