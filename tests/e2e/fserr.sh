@@ -27,12 +27,14 @@ ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application
 ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"data","name":"db-0","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"db","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"db","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
 	"$POD_UID" "$NODE" "$(printf 'abcdef01%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
 
-# loop_attach FILE: a loop device on FILE, detached at exit; prints /dev/loopN
+# loop_attach VAR FILE: a loop device on FILE into $VAR (/dev/loopN), detached at exit
+# (not in a $(...) subshell: the cleanup list must be this shell's)
 loop_attach() {
 	local dev
-	dev=$(losetup -f --show "$1") || return 1
-	defer "losetup -d $dev"
-	echo "$dev"
+	dev=$(losetup -f --show "$2") || return 1
+	# by backing file: a number detached early may be someone else's by then
+	defer "for d in \$(losetup -n -O NAME -j '$2'); do losetup -d \$d; done"
+	printf -v "$1" '%s' "$dev"
 }
 # mount_at DIR MOUNT-ARGS...: mounted now, unmounted at exit (lazily: a test may fail mid-way)
 mount_at() {
@@ -46,7 +48,7 @@ mount_at() {
 EXT4_IMG=$WORK/ext4.img
 truncate -s 32M "$EXT4_IMG"
 mkfs.ext4 -q -F -b 4096 "$EXT4_IMG"
-EXT4_DEV=$(loop_attach "$EXT4_IMG") || { not_ok "ext4: loop device"; finish; }
+loop_attach EXT4_DEV "$EXT4_IMG" || { not_ok "ext4: loop device"; finish; }
 EXT4=$(basename "$EXT4_DEV")
 EXT4_MINOR=$(($(stat -c '0x%T' "$EXT4_DEV")))
 EXT4_MNT=$WORK/ext4
@@ -176,7 +178,7 @@ eventually "storm: nothing lost to a full ring buffer" 5 0 metric_value 'ksight_
 XFS_IMG=$WORK/xfs.img
 truncate -s 320M "$XFS_IMG"
 mkfs.xfs -q -f "$XFS_IMG"
-XFS_DEV=$(loop_attach "$XFS_IMG") || { not_ok "xfs: loop device"; finish; }
+loop_attach XFS_DEV "$XFS_IMG" || { not_ok "xfs: loop device"; finish; }
 XFS=$(basename "$XFS_DEV")
 XFS_MNT=$WORK/xfs
 mount_at "$XFS_MNT" "$XFS_DEV" || { not_ok "xfs: mount"; finish; }
@@ -211,7 +213,7 @@ eventually "xfs: a FilesystemShutDown Event on the Node" 15 1 shutdown_event
 TMPFS=$WORK/tiny
 mount_at "$TMPFS" -t tmpfs -o size=8M tmpfs || { not_ok "enospc: tmpfs"; finish; }
 truncate -s 64M "$TMPFS/backing.img"
-IO_DEV=$(loop_attach "$TMPFS/backing.img") || { not_ok "enospc: loop device"; finish; }
+loop_attach IO_DEV "$TMPFS/backing.img" || { not_ok "enospc: loop device"; finish; }
 IO=$(basename "$IO_DEV")
 dd if=/dev/zero of="$IO_DEV" bs=1M count=16 oflag=direct status=none 2>/dev/null
 check "enospc: the write failed" [ $? -ne 0 ]
@@ -241,6 +243,7 @@ check "no xfs: ext4 and block still attach" sh -c "grep -qE '^fserr +ext4_error 
 
 # --- the other signals are unaffected, and the agent still answers
 check "ksight run is still serving" curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
+kill "$TRACE_PID" "$RUN_PID"; wait "$TRACE_PID" "$RUN_PID" 2>/dev/null
 check "no warnings from ksight run" sh -c "! grep -qiE 'warn|cannot|fail' '$WORK/run.err'"
 [ -n "${FSERR_DEBUG:-}" ] && { cat "$WORK/run.err"; ctl GET /events | python3 -m json.tool | grep -E "reason|message|count"; grep -c . "$WORK/trace.out"; }
 finish

@@ -332,6 +332,20 @@ static const struct fserr_devinfo *devinfo(struct fserr_state *st, __u32 dev, st
 	return d;
 }
 
+/*
+ * The fstype label of a series: the filesystem's own hooks say which driver
+ * it is, whatever the device held before (loop and dm devices are reused);
+ * block errors take the device's fstype from the first time it was seen.
+ */
+static const char *series_fstype(unsigned int source, const struct fserr_devinfo *d)
+{
+	if (source == FSERR_SRC_EXT4_ERROR || source == FSERR_SRC_EXT4_SHUTDOWN)
+		return "ext4";
+	if (source >= FSERR_SRC_XFS_FORCE_SHUTDOWN && source < FSERR_SRC_MAX)
+		return "xfs";
+	return d->fstype;
+}
+
 struct count_walk {
 	struct fserr_state *st;
 	struct bpf_map_shape shape;
@@ -344,7 +358,8 @@ static int count_visit(const void *key, const void *value, void *ctx)
 	struct fserr_devinfo tmp;
 	const struct fserr_devinfo *d = devinfo(cw->st, k->dev, &tmp);
 	uint64_t sum = 0;
-	const char *labels[4] = { d->name, d->fstype, fserr_kind_name(k->kind), fserr_source_name(k->source) };
+	const char *labels[4] = { d->name, series_fstype(k->source, d), fserr_kind_name(k->kind),
+				  fserr_source_name(k->source) };
 
 	bpf_percpu_sum_u64(&cw->shape, value, 1, &sum);
 	metrics_counter_set(cw->st->errors, labels, (double)sum);
@@ -527,6 +542,9 @@ static void locate(struct fserr_state *st, const struct fserr_event *e, struct f
 	}
 	if (st->have_mounts) {
 		w->n_mounts = fserr_mounts_find(t, major, minor, idx, FSERR_MAX_LISTED);
+		/* a record says what is mounted now; the cache may remember the device's previous life */
+		if (w->n_mounts)
+			snprintf(w->dev.fstype, sizeof(w->dev.fstype), "%s", t->v[idx[0]].fstype);
 		w->n_listed = w->n_mounts < FSERR_MAX_LISTED ? w->n_mounts : FSERR_MAX_LISTED;
 		for (i = 0; i < w->n_listed; i++) {
 			snprintf(w->mountpoints[i], sizeof(w->mountpoints[i]), "%s", t->v[idx[i]].mountpoint);
