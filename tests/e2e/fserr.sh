@@ -241,6 +241,47 @@ check "no xfs: it says the xfs module is not loaded" \
 check "no xfs: ext4 and block still attach" sh -c "grep -qE '^fserr +ext4_error +tracepoint +attached' '$WORK/noxfs.out' &&
 	grep -qE '^ +block_error +tracepoint +attached' '$WORK/noxfs.out'"
 
+# --- 7: xfs appearing after start-up (a module loaded later): its points attach on a later scrape
+# (the collector retries every 30 s), and its errors are counted with the rest
+REAL=$WORK/real-events
+EV2=$WORK/events2
+mkdir -p "$REAL" "$EV2"
+PORT2=$(free_port)
+unshare -m sh -c "mount --bind /sys/kernel/tracing/events '$REAL' && mount -t tmpfs none '$EV2' &&
+	for c in ext4 block; do mkdir '$EV2/'\$c && mount --bind '$REAL/'\$c '$EV2/'\$c || exit 1; done &&
+	mount --rbind '$EV2' /sys/kernel/tracing/events &&
+	exec '$KSIGHT' run --signals fserr --no-k8s --listen 127.0.0.1:$PORT2" >"$WORK/late.out" 2>"$WORK/late.err" &
+LATE_PID=$!
+defer "kill $LATE_PID; wait $LATE_PID"
+late_state() { # POINT: the state of its tracepoint variant in ksight_probe_info
+	curl -sf "http://127.0.0.1:$PORT2/metrics" | sed -n "s/^ksight_probe_info{signal=\"fserr\",probe=\"$1\",variant=\"tracepoint\",state=\"\([a-z_]*\)\"} 1$/\1/p"
+}
+if wait_for 20 curl -sf "http://127.0.0.1:$PORT2/healthz" -o /dev/null; then
+	expect_eq "late xfs: at start-up without xfs, xfs_shutdown is unsupported" "$(late_state xfs_shutdown)" unsupported
+	nsenter -t "$LATE_PID" -m sh -c "mkdir /sys/kernel/tracing/events/xfs && mount --bind '$REAL/xfs' /sys/kernel/tracing/events/xfs"
+	t0=$SECONDS
+	eventually "late xfs: xfs_shutdown attached within the 30 s retry" 40 attached late_state xfs_shutdown
+	echo "# late xfs: attached after $((SECONDS - t0)) s"
+	expect_eq "late xfs: and the corruption points" "$(late_state xfs_fs) $(late_state xfs_inode) $(late_state xfs_group) $(late_state xfs_btree)" \
+		"attached attached attached attached"
+	check "late xfs: logged" grep -q "fserr: attached 5 xfs probe points now that xfs is loaded" "$WORK/late.err"
+	LATE_IMG=$WORK/late-xfs.img
+	truncate -s 320M "$LATE_IMG"
+	mkfs.xfs -q -f "$LATE_IMG"
+	loop_attach LATE_DEV "$LATE_IMG" || not_ok "late xfs: loop device"
+	mount_at "$WORK/late-xfs" "$LATE_DEV" || not_ok "late xfs: mount"
+	xfs_io -x -c shutdown "$WORK/late-xfs"
+	late_shutdowns() {
+		curl -sf "http://127.0.0.1:$PORT2/metrics" |
+			awk -v k="ksight_fs_errors_total{device=\"$(basename "$LATE_DEV")\",fstype=\"xfs\",kind=\"shutdown\",source=\"xfs_force_shutdown\"}" 'index($0, k " ") == 1 { print $2 }'
+	}
+	eventually "late xfs: a shutdown afterwards is counted" 10 1 late_shutdowns
+	late_records() { curl -sf "http://127.0.0.1:$PORT2/metrics" | awk '/^ksight_ringbuf_records_total\{signal="fserr"\}/ { print $2 }'; }
+	at_least "late xfs: and its record reached the shared ring buffer" 5 1 late_records
+else
+	not_ok "late xfs: ksight run (in its own mount namespace) starts"; sed 's/^/#   /' "$WORK/late.err"
+fi
+
 # --- the other signals are unaffected, and the agent still answers
 check "ksight run is still serving" curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
 kill "$TRACE_PID" "$RUN_PID"; wait "$TRACE_PID" "$RUN_PID" 2>/dev/null

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -23,10 +24,12 @@
 #include "bpf_maps.h"
 #include "event.h"
 #include "fserr.h"
+#include "fserr_late.h"
 #include "fserr_mounts.h"
 #include "fserr_pods.h"
 #include "fserr_signal.h"
 #include "k8s.h"
+#include "log.h"
 #include "metrics.h"
 #include "signal_def.h"
 
@@ -73,6 +76,8 @@ struct fserr_state {
 	/* the main thread's alone (handle_event) */
 	struct fserr_signature_seen sigs[FSERR_MAX_SIGNATURES];
 	uint64_t sig_clock;
+	/* the HTTP thread's alone (collect): xfs points attached after start-up */
+	struct fserr_late *late;
 	struct metric_family *errors, *recorded, *first_error, *last_error, *suppressed, *uncounted;
 };
 
@@ -393,6 +398,13 @@ static void fserr_collect(struct signal_runtime *rt, struct metrics_registry *re
 	uint64_t uncounted = 0;
 	int fd = bpf_map__fd(skel->maps.fserr_counts);
 
+	struct timespec now;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	err = fserr_late_attach(st->late, rt, (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec);
+	if (err < 0)
+		log_warn("fserr: cannot attach the xfs probe points now that xfs is loaded: %s", strerror(-err));
 	pthread_mutex_lock(&st->lock);
 	refresh_mounts(st);
 	if (!bpf_map_shape_of(fd, &cw.shape))
@@ -486,8 +498,10 @@ static int fserr_init(struct signal_runtime *rt)
 	st->uncounted = metrics_family(reg, "ksight_fs_errors_uncounted_total",
 				       "Errors of more (device, kind, source) combinations than the kernel map holds.",
 				       METRIC_COUNTER, NULL, 0, NULL, 0);
-	if (!st->errors || !st->recorded || !st->first_error || !st->last_error || !st->suppressed ||
+	st->late = fserr_late_new();
+	if (!st->late || !st->errors || !st->recorded || !st->first_error || !st->last_error || !st->suppressed ||
 	    !st->uncounted) {
+		fserr_late_free(st->late);
 		pthread_mutex_destroy(&st->lock);
 		free(st);
 		return -ENOMEM;
@@ -507,6 +521,7 @@ static void fserr_fini(struct signal_runtime *rt)
 
 	if (!st)
 		return;
+	fserr_late_free(st->late);
 	fserr_mounts_watch_close(&st->mounts);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
