@@ -67,6 +67,7 @@ start_run run --signals fserr --kubeconfig "$D/kubeconfig" --node-name "$NODE" -
 	{ not_ok "ksight run starts"; finish; }
 start_trace trace fserr -o json --kubeconfig "$D/kubeconfig" --node-name "$NODE" --kubelet-root "$KROOT" ||
 	{ not_ok "ksight trace starts"; finish; }
+start_trace text fserr --no-k8s --kubelet-root "$KROOT" || not_ok "ksight trace (text) starts"
 ok "ksight run and ksight trace start"
 eventually "the pod is listed" 15 1 metric_value ksight_k8s_pods
 
@@ -109,6 +110,8 @@ expect_eq "ext4: major:minor decoded the kernel's way" "$(trace_py "$EXT4" '"%d:
 	"7:$EXT4_MINOR"
 expect_eq "ext4: mount point" "$(trace_py "$EXT4" 'recs[0]["mountpoints"]')" "['$EXT4_MNT']"
 expect_eq "ext4: no errno (ext4 gives none), no pods yet" "$(trace_py "$EXT4" '(recs[0]["errno"], recs[0]["pods"])')" "(None, [])"
+check "ext4: the text trace has the columns" wait_for 5 grep -qE \
+	"fserr .* $EXT4 +ext4 +$EXT4_MNT +corruption +ext4_error +$want_fn:$want_line +- +-\$" "$WORK/text.out"
 expect_eq "ext4: first Event on the Node" "$(ctl GET /events | python3 -c 'import json,sys
 ev=[e for e in json.load(sys.stdin) if e["involvedObject"]["kind"]=="Node" and e["reason"]=="FilesystemCorruptionDetected"]
 print(len(ev) == 1 and sys.argv[1] in ev[0]["message"] and sys.argv[2] in ev[0]["message"] and sys.argv[3] in ev[0]["message"])' "$EXT4" "$EXT4_MNT" "$want_fn")" True
