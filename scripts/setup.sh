@@ -20,6 +20,7 @@ test_packages=(
 	libclang-rt-14-dev                         # sanitizers and libFuzzer (asan, fuzz suites)
 	prometheus                                 # promtool, to check the exposition format
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
+	e2fsprogs xfsprogs                         # e2e fserr: ext4 and xfs images, debugfs, xfs_db, xfs_io
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with

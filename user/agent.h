@@ -32,6 +32,7 @@ struct agent_config {
 	enum output_format format;                   /* trace, probes */
 	const char *btf_path;
 	const char *node_name;
+	const char *kubelet_root;                    /* NULL: /var/lib/kubelet */
 	const char *kubeconfig;                      /* run, trace: NULL = in-cluster */
 	bool no_k8s;                                 /* run, trace: never talk to the API */
 	unsigned int trace_rate;                     /* trace: sampled drops per second per CPU; 0: default */

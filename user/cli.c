@@ -49,6 +49,8 @@ static const char common_options[] =
 	"      --probe S/P=V      use only variant V for probe point P of signal S\n"
 	"                         (e.g. oom/mark_victim=tracepoint; repeatable; see `ksight probes`)\n"
 	"      --node-name NAME   node name for events (default: $NODE_NAME, else the hostname)\n"
+	"      --kubelet-root DIR kubelet's root directory, where pod volumes are mounted\n"
+	"                         (default: /var/lib/kubelet; fserr finds pods by their volumes)\n"
 	"  -v, --verbose          libbpf's own diagnostics on stderr\n"
 	"  -h, --help             this help\n";
 
@@ -168,6 +170,9 @@ static int add_signal_list(struct agent_config *cfg, enum agent_mode mode, const
 	return added ? 0 : usage_error(mode, "--signals needs at least one signal name%s", "");
 }
 
+/* long options without a short form: values past every char */
+enum { OPT_KUBELET_ROOT = 0x100 };
+
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
 	static const struct option long_opts[] = {
@@ -177,6 +182,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "btf", required_argument, NULL, 'B' },
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
+		{ "kubelet-root", required_argument, NULL, OPT_KUBELET_ROOT },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "trace-rate", required_argument, NULL, 'R' },
@@ -261,6 +267,11 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			break;
 		case 'N':
 			cfg->node_name = optarg;
+			break;
+		case OPT_KUBELET_ROOT:
+			if (optarg[0] != '/')
+				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
+			cfg->kubelet_root = optarg;
 			break;
 		case 'K':
 		case 'n':

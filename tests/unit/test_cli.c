@@ -91,6 +91,19 @@ static void test_listen_is_validated_while_parsing(void **state)
 	assert_int_equal(parse(&cfg, any), 0);
 }
 
+/* every long option has its own value: --kubelet-root and --trace-rate once shared one */
+static void test_long_options_are_distinct(void **state)
+{
+	char *const args[] = { "ksight", "trace", "--kubelet-root", "/srv/kubelet", "--trace-rate", "7", NULL };
+	char *const relative[] = { "ksight", "run", "--kubelet-root", "srv", NULL };
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_string_equal(cfg.kubelet_root, "/srv/kubelet");
+	assert_int_equal(cfg.trace_rate, 7);
+	assert_int_equal(parse(&cfg, relative), EXIT_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -98,6 +111,7 @@ int main(void)
 		cmocka_unit_test(test_signal_names_outlive_argv),
 		cmocka_unit_test(test_bad_signals_are_usage_errors),
 		cmocka_unit_test(test_listen_is_validated_while_parsing),
+		cmocka_unit_test(test_long_options_are_distinct),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

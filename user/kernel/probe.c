@@ -53,7 +53,12 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 		category[slash - target] = '\0';
 		if (kf->has_tracefs_event(kf->ctx, category, slash + 1))
 			return 0;
-		snprintf(why, whylen, "tracepoint %s is not in tracefs on this kernel", target);
+		/* tracefs is there (events/ is) but not the whole category: a module's, not loaded */
+		if (kf->has_tracefs_event(kf->ctx, "", "") && !kf->has_tracefs_event(kf->ctx, category, ""))
+			snprintf(why, whylen, "tracepoint %s is not in tracefs: no %s events at all "
+				 "(the %s module is not loaded)", target, category, category);
+		else
+			snprintf(why, whylen, "tracepoint %s is not in tracefs on this kernel", target);
 		return -ENOENT;
 	}
 	if (starts_with(section, "fentry/", &target) || starts_with(section, "fexit/", &target)) {

@@ -4,10 +4,12 @@
 #include <string.h>
 
 extern const struct signal_def oom_signal;
+extern const struct signal_def fserr_signal;
 extern const struct signal_def netdrop_signal;
 
 const struct signal_def *const ksight_signals[] = {
 	&oom_signal,
+	&fserr_signal,
 	&netdrop_signal,
 	NULL,
 };
