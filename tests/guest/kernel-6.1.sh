@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# oom on Debian's 6.1 LTS kernel, end to end, inside a qemu guest (TCG, no KVM).
+# oom and netdrop on Debian's 6.1 LTS kernel, end to end, inside a qemu guest (TCG, no KVM).
 #
 # This host's kernel has no kprobes and refuses fentry; Debian 6.1 has kprobes
 # and BTF. In a 6.1 guest, with ksight built here (CO-RE against this host's
@@ -14,6 +14,13 @@
 # guest's tracefs format decides: with a uid field, tp_btf must attach and is
 # tested too, and the tracepoint variant must fill rss/uid from the tracepoint;
 # pid-only, tp_btf must be unsupported with a reason saying "before 6.9".
+#
+# netdrop, in the same boot: for each kfree_skb variant that 6.1 has (tp_btf, tracepoint,
+# kprobe_5.17 on kfree_skb_reason), forced with --probe, `ksight run` must count every UDP
+# datagram sent to a closed port in a fresh network namespace as NO_SOCKET/udp of that
+# namespace, exactly as many as the namespace's own Udp NoPorts; `ksight probes` must say
+# kprobe (sk_skb_reason_drop, 6.11+) and kprobe_old (kfree_skb, a function before 5.17) cannot
+# attach, as /proc/kallsyms has neither.
 #
 # Installs what it needs (qemu-system-x86, busybox-static, cpio, python3), fetches
 # the newest signed linux-image-6.1.*-cloud-amd64 with apt and caches it in
@@ -53,6 +60,14 @@ OVERFLOW_CID=$(printf 'f100f100%.0s' 1 2 3 4 5 6 7 8)
 # and a group of BIG_SLEEPERS + 1 with the default room: every record kept
 BIG_SLEEPERS=63
 BIG_CID=$(printf 'b16b16b1%.0s' 1 2 3 4 5 6 7 8)
+# netdrop: the kfree_skb variants that must count drops on 6.1 (kprobe, kprobe_old: no such
+# function there), and NETDROP_COUNT datagrams to a closed port per variant
+NETDROP_VARIANTS="tp_btf tracepoint kprobe_5.17"
+NETDROP_COUNT=200
+NETDROP_CLOSED_PORT=7777
+# and TCP retransmits: a SYN retried against a full accept queue for NETDROP_SYN_SECONDS
+NETDROP_SYN_PORT=7778
+NETDROP_SYN_SECONDS=4
 # kernel modules the guest needs (paths under lib/modules/KVER/); oom needs none
 MODULES=""
 
@@ -189,11 +204,12 @@ ok "qemu, busybox-static, cpio and python3 are installed"
 # --- 3. build ksight and memhog (our own copy: others may be building in build/) ------------
 
 BUILD=$WORK/build
-if make -C "$ROOT" OUTPUT="$BUILD" "$BUILD/ksight" "$BUILD/tests/memhog" >"$WORK/build.log" 2>&1; then
-	ok "build ksight and memhog"
+if make -C "$ROOT" OUTPUT="$BUILD" "$BUILD/ksight" "$BUILD/tests/memhog" "$BUILD/tests/netdrop_flood" \
+	"$BUILD/tests/syn_retry" >"$WORK/build.log" 2>&1; then
+	ok "build ksight, memhog, netdrop_flood and syn_retry"
 else
 	indent "$WORK/build.log" 60
-	bail "build ksight and memhog"
+	bail "build ksight, memhog, netdrop_flood and syn_retry"
 fi
 
 # --- 4. initramfs -----------------------------------------------------------------------------
@@ -221,6 +237,8 @@ for applet in $(/bin/busybox --list); do
 done
 copy_with_libs "$BUILD/ksight" /bin/ksight || initramfs_ok=0
 copy_with_libs "$BUILD/tests/memhog" /bin/memhog || initramfs_ok=0
+copy_with_libs "$BUILD/tests/netdrop_flood" /bin/netdrop_flood || initramfs_ok=0
+copy_with_libs "$BUILD/tests/syn_retry" /bin/syn_retry || initramfs_ok=0
 # reads the BPF side's own counters (oom_pending_count) in the guest
 copy_with_libs "$(command -v bpftool)" /bin/bpftool || initramfs_ok=0
 for m in $MODULES; do
@@ -250,6 +268,11 @@ OVERFLOW_PENDING=$OVERFLOW_PENDING
 OVERFLOW_CID=$OVERFLOW_CID
 BIG_SLEEPERS=$BIG_SLEEPERS
 BIG_CID=$BIG_CID
+NETDROP_VARIANTS="$NETDROP_VARIANTS"
+NETDROP_COUNT=$NETDROP_COUNT
+NETDROP_CLOSED_PORT=$NETDROP_CLOSED_PORT
+NETDROP_SYN_PORT=$NETDROP_SYN_PORT
+NETDROP_SYN_SECONDS=$NETDROP_SYN_SECONDS
 EOF
 cat >>"$R/init" <<'EOF'
 
@@ -429,6 +452,52 @@ done
 group_kill overflow tracepoint $POD/$OVERFLOW_CID $OVERFLOW_SLEEPERS KSIGHT_TEST_OOM_PENDING_MAX=$OVERFLOW_PENDING
 group_kill big tracepoint $POD/$BIG_CID $BIG_SLEEPERS
 
+# --- netdrop: UDP datagrams to a closed port in a fresh network namespace, once per kfree_skb
+# variant forced with --probe; the namespace's own Udp NoPorts is the count to match
+# which drop functions this kernel has: sk_skb_reason_drop (6.11+), kfree_skb_reason (5.17+),
+# kfree_skb (a function before 5.17, an inline wrapper since)
+awk '$3 == "sk_skb_reason_drop" || $3 == "kfree_skb_reason" || $3 == "kfree_skb" { print $3 }' /proc/kallsyms \
+	| sort -u >/tmp/netdrop.syms
+block netdrop.syms /tmp/netdrop.syms
+for v in $NETDROP_VARIANTS; do
+	PORT=$((PORT + 1))
+	say "netdrop $v port $PORT"
+	ksight run --listen 127.0.0.1:$PORT --signals netdrop --probe netdrop/kfree_skb=$v \
+		>/tmp/netdrop-$v.run.out 2>/tmp/netdrop-$v.run.err &
+	rpid=$!
+	run_ready() { wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid; }
+	wait_for 240 run_ready
+	if ! wget -q -O /dev/null http://127.0.0.1:$PORT/healthz; then
+		say "check fail netdrop $v: ksight run is ready"
+		kill -KILL $rpid 2>/dev/null; wait $rpid
+		block netdrop-$v.run.err /tmp/netdrop-$v.run.err
+		continue
+	fi
+	say "check ok netdrop $v: ksight run is ready"
+	# inside: lo up, the namespace's inode, the datagrams, then the kernel's own counters
+	unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && netdrop_flood 127.0.0.1 $1 $2 >/dev/null &&
+		cat /proc/net/snmp' sh $NETDROP_CLOSED_PORT $NETDROP_COUNT >/tmp/netdrop-$v.ns 2>&1
+	say "netdrop $v unshare_exit $?"
+	if [ "$v" = "${NETDROP_VARIANTS%% *}" ]; then
+		# once (the tcp probe points have one variant): SYNs a full accept queue drops, retransmitted
+		unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && syn_retry $1 $2 &&
+			cat /proc/net/snmp' sh $NETDROP_SYN_PORT $NETDROP_SYN_SECONDS >/tmp/netdrop-retrans.ns 2>&1
+		say "netdrop retrans unshare_exit $?"
+		say "netdrop retrans variant $v"
+	fi
+	sleep 1  # drops still in a softirq's backlog
+	wget -q -O /tmp/netdrop-$v.metrics.all http://127.0.0.1:$PORT/metrics
+	grep -E '^ksight_(net_drops_total|tcp_(retransmits|resets)_total|probe_info\{signal="netdrop")' \
+		/tmp/netdrop-$v.metrics.all >/tmp/netdrop-$v.metrics
+	kill -TERM $rpid
+	wait_for 30 eval '! alive $rpid' || { kill -KILL $rpid; say "netdrop $v ksight_sigterm ignored"; }
+	wait $rpid; say "netdrop $v run_exit $?"
+	block netdrop-$v.ns /tmp/netdrop-$v.ns
+	block netdrop-$v.metrics /tmp/netdrop-$v.metrics
+	block netdrop-$v.run.err /tmp/netdrop-$v.run.err
+done
+block netdrop-retrans.ns /tmp/netdrop-retrans.ns
+
 dmesg >/tmp/dmesg.out
 block dmesg /tmp/dmesg.out
 say DONE
@@ -469,6 +538,7 @@ fi
 POD_UID=$POD_UID LIMIT=$LIMIT CID_kprobe=$CID_kprobe CID_tracepoint=$CID_tracepoint CID_tp_btf=$CID_tp_btf \
 GROUP_SLEEPERS=$GROUP_SLEEPERS GCID_kprobe=$GCID_kprobe GCID_tracepoint=$GCID_tracepoint GCID_tp_btf=$GCID_tp_btf \
 OVERFLOW_SLEEPERS=$OVERFLOW_SLEEPERS OVERFLOW_PENDING=$OVERFLOW_PENDING BIG_SLEEPERS=$BIG_SLEEPERS \
+NETDROP_VARIANTS="$NETDROP_VARIANTS" NETDROP_COUNT=$NETDROP_COUNT NETDROP_SYN_SECONDS=$NETDROP_SYN_SECONDS \
 python3 - "$WORK/console.txt" <<'EOF' || FAILED=1
 import json, os, re, sys
 
@@ -725,6 +795,106 @@ else:
     expect_eq(f"{name}: ring-buffer records", records, float(n_big))
     expect_eq(f"{name}: no record lost", lost, 0.0)
     expect_eq(f"{name}: oom_pending_count back to 0 in both ksight instances", pending_counts(name), [0, 0])
+
+# --- netdrop: what `ksight probes` says of kfree_skb, against the functions this kernel has
+syms = set(l.strip() for l in blocks.get("netdrop.syms", []) if l.strip())
+note(f"netdrop: drop functions in /proc/kallsyms: {' '.join(sorted(syms)) or 'none'}")
+# 6.1: kfree_skb_reason (5.17+) is the drop function; sk_skb_reason_drop is 6.11's, and
+# kfree_skb has been an inline wrapper of kfree_skb_reason since 5.17
+expect_eq("netdrop: the guest has kfree_skb_reason, not sk_skb_reason_drop nor kfree_skb (6.1)",
+          sorted(syms), ["kfree_skb_reason"])
+nsig = probes and next((s for s in probes.get("signals", []) if s.get("signal") == "netdrop"), None)
+kf = nsig and next((p for p in nsig.get("probes", []) if p.get("probe") == "kfree_skb"), None)
+if not kf:
+    not_ok("probes: netdrop/kfree_skb is listed"); dump("probes")
+else:
+    expect_eq("probes: netdrop is running", nsig.get("running"), True)
+    expect_eq("probes: netdrop has no error", nsig.get("error"), None)
+    var = {v["variant"]: v for v in kf.get("variants", [])}
+    expect_eq("probes: netdrop/kfree_skb's variants", sorted(var),
+              sorted(["tp_btf", "tracepoint", "kprobe", "kprobe_5.17", "kprobe_old"]))
+    # 6.1's kfree_skb tracepoint passes the reason: tp_btf is first and attaches
+    expect_eq("probes: kfree_skb takes tp_btf", kf.get("attached"), "tp_btf")
+    expect_eq("probes: kfree_skb tp_btf is attached", var.get("tp_btf", {}).get("state"), "attached")
+    expect_eq("probes: kfree_skb tracepoint is on standby", var.get("tracepoint", {}).get("state"), "standby")
+    for name, fn in (("kprobe", "sk_skb_reason_drop"), ("kprobe_5.17", "kfree_skb_reason"), ("kprobe_old", "kfree_skb")):
+        st, why = var.get(name, {}).get("state"), var.get(name, {}).get("reason")
+        if fn in syms:
+            if st == "standby": ok(f"probes: kfree_skb {name} is on standby ({fn} exists)")
+            else: not_ok(f"probes: kfree_skb {name} is on standby ({fn} exists; got {st!r}: {why!r})")
+        elif st in ("attach_failed", "unsupported") and fn in (why or ""):
+            ok(f"probes: kfree_skb {name} is {st} (no {fn} on this kernel: {why!r})")
+        else:
+            not_ok(f"probes: kfree_skb {name} is attach_failed or unsupported, naming {fn} (got {st!r}: {why!r})")
+    for p in ("tcp_retransmit", "tcp_reset_out", "tcp_reset_in"):
+        pp = next((x for x in nsig.get("probes", []) if x.get("probe") == p), {})
+        expect_eq(f"probes: netdrop/{p} takes the tracepoint", pp.get("attached"), "tracepoint")
+
+# --- netdrop: every forced kfree_skb variant counts each datagram to a closed port, as NoPorts does
+def snmp(lines, proto):
+    # "Udp: InDatagrams NoPorts ..." then "Udp: 0 200 ...": the names, then the values
+    rows = [l.split()[1:] for l in lines if l.startswith(proto + ":")]
+    return dict(zip(rows[0], (int(x) for x in rows[1]))) if len(rows) >= 2 else {}
+
+n_sent = int(os.environ["NETDROP_COUNT"])
+for v in os.environ["NETDROP_VARIANTS"].split():
+    tag = f"guest 6.1 netdrop kfree_skb={v}"
+    if fact(f"netdrop {v} port ") is None:
+        not_ok(f"{tag}: the guest ran this variant"); continue
+    ns = [l.strip() for l in blocks.get(f"netdrop-{v}.ns", []) if l.strip()]
+    if fact(f"netdrop {v} unshare_exit ") != "0" or not ns or not re.match(r"net:\[\d+\]$", ns[0]):
+        not_ok(f"{tag}: datagrams sent in a new network namespace (exit {fact(f'netdrop {v} unshare_exit ')!r})")
+        for l in ns[:10]: note("  " + l)
+        continue
+    netns = ns[0]
+    noports = snmp(ns, "Udp").get("NoPorts")
+    series, probe_info = {}, {}
+    for l in blocks.get(f"netdrop-{v}.metrics", []):
+        m = re.match(r'(\w+)\{([^}]*)\} (\S+)$', l.strip())
+        if not m: continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        if m.group(1) == "ksight_net_drops_total" and labels.get("netns") == netns:
+            series[(labels.get("reason"), labels.get("protocol"))] = float(m.group(3))
+        elif m.group(1) == "ksight_probe_info" and labels.get("probe") == "kfree_skb":
+            probe_info[labels.get("variant")] = labels.get("state")
+    # forced: the others are disabled, this one attached
+    expect_eq(f"{tag}: the forced variant is the only one attached",
+              sorted(k for k, st in probe_info.items() if st == "attached"), [v])
+    got = series.get(("NO_SOCKET", "udp"))
+    if noports == n_sent and got == float(n_sent):
+        ok(f"{tag}: NO_SOCKET/udp {int(got)} = NoPorts {noports} ({netns})")
+    else:
+        not_ok(f"{tag}: NO_SOCKET/udp {got!r} = NoPorts {noports!r} = {n_sent} sent ({netns})")
+        dump(f"netdrop-{v}.metrics"); dump(f"netdrop-{v}.run.err")
+    others = {f"{r}/{p}": n for (r, p), n in series.items() if (r, p) != ("NO_SOCKET", "udp")}
+    expect_eq(f"{tag}: no other drop counted in that namespace", others, {})
+    expect_eq(f"{tag}: ksight run exits 0 on SIGTERM", fact(f"netdrop {v} run_exit "), "0")
+
+# --- netdrop: TCP retransmits, against the namespace's own RetransSegs
+rv = fact("netdrop retrans variant ")
+ns = [l.strip() for l in blocks.get("netdrop-retrans.ns", []) if l.strip()]
+tag = "guest 6.1 netdrop tcp_retransmit=tracepoint"
+if rv is None:
+    not_ok(f"{tag}: the guest ran the SYN retransmits")
+elif fact("netdrop retrans unshare_exit ") != "0" or len(ns) < 3 or not re.match(r"net:\[\d+\]$", ns[0]) \
+        or ns[1] != "established":
+    not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
+    for l in ns[:10]: note("  " + l)
+else:
+    netns = ns[0]
+    note(f"{tag}: the second connection after {os.environ['NETDROP_SYN_SECONDS']}s: {ns[2]}")
+    kernel = snmp(ns, "Tcp").get("RetransSegs")
+    got = None
+    for l in blocks.get(f"netdrop-{rv}.metrics", []):
+        m = re.match(r'ksight_tcp_retransmits_total\{([^}]*)\} (\S+)$', l.strip())
+        if m and dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))).get("netns") == netns:
+            got = float(m.group(2))
+    # at least one: a check that 0 == 0 would prove nothing
+    if isinstance(kernel, int) and kernel >= 1 and got == float(kernel):
+        ok(f"{tag}: ksight_tcp_retransmits_total {int(got)} = RetransSegs {kernel} ({netns})")
+    else:
+        not_ok(f"{tag}: ksight_tcp_retransmits_total {got!r} = RetransSegs {kernel!r} >= 1 ({netns})")
+        dump(f"netdrop-{rv}.metrics")
 
 if failed:
     dmesg = blocks.get("dmesg", [])
