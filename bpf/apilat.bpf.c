@@ -212,7 +212,8 @@ int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
 	struct apilat_conn *c;
 	struct apilat_counts *n;
 
-	if (ctx->ret <= 0)
+	/* every socket's sends come here: the cheapest tests first, then the connection table */
+	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP_)
 		return 0;
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
@@ -240,7 +241,7 @@ int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
 	struct apilat_conn *c;
 	struct apilat_counts *n;
 
-	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_))
+	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_) || ctx->protocol != IPPROTO_TCP_)
 		return 0;
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)

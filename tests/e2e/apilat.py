@@ -6,6 +6,7 @@ latencies on one kept-alive connection.
   apilat.py server --cert C --key K --host H --port P [--ready FILE]
   apilat.py client --host H --port P --delay-ms D -n N [--comm NAME] [--ca C]
       prints one JSON line: {"n": N, "p50": s, "p99": s, "latencies": [...]}
+  apilat.py client ... --watch K   one watch request, K events pushed 100 ms apart
   apilat.py connect --host H --port P [--comm NAME]   (expects a refusal)
   apilat.py quantile Q FILE SERIES  histogram_quantile over scraped buckets
 """
@@ -37,8 +38,14 @@ def serve_conn(conn):
             buf += data
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                delay_ms = float(line.split()[1])
-                time.sleep(delay_ms / 1000.0)
+                words = line.split()
+                if words[0] == b"WATCH":
+                    # a watch: the answer's first event, then one every interval, unasked
+                    for _ in range(int(words[1])):
+                        conn.sendall(b"w" * (RESPONSE_BYTES - 1) + b"\n")
+                        time.sleep(float(words[2]) / 1000.0)
+                    continue
+                time.sleep(float(words[1]) / 1000.0)
                 conn.sendall(b"x" * (RESPONSE_BYTES - 1) + b"\n")
     except (OSError, ssl.SSLError, IndexError, ValueError):
         pass
@@ -88,6 +95,17 @@ def client(args):
     raw.connect((args.host, args.port))
     conn = ctx.wrap_socket(raw)
     lat = []
+    if args.watch:
+        conn.sendall(b"WATCH %d 100\n" % args.watch)
+        got = b""
+        while got.count(b"\n") < args.watch:
+            more = conn.recv(RESPONSE_BYTES)
+            if not more:
+                sys.exit("server closed")
+            got += more
+        conn.close()
+        print(json.dumps({"events": got.count(b"\n")}))
+        return
     for _ in range(args.n):
         t0 = time.monotonic()
         conn.sendall(b"GET %g\n" % args.delay_ms)
@@ -200,6 +218,7 @@ def main():
     c.add_argument("-n", type=int, required=True)
     c.add_argument("--comm")
     c.add_argument("--hold", type=float, default=0)
+    c.add_argument("--watch", type=int, default=0, help="one WATCH request, then this many pushed events")
     k = sub.add_parser("connect")
     k.add_argument("--host", required=True)
     k.add_argument("--port", type=int, required=True)

@@ -5,7 +5,8 @@
 # turn apart), and p50/p99 computed from the scraped buckets as histogram_quantile does
 # are within 15% of the client's; a closed registered port -> cause="refused"; a server
 # on a port not in the set -> no series at all; a client in a kubelet-shaped cgroup ->
-# its pod's names (from the fake API server); a host process -> comm.
+# its pod's names (from the fake API server); a host process -> comm; a watch (events
+# pushed unasked) -> one sample, its bytes counted.
 . "$(dirname "$0")/lib.sh"
 
 PY="python3 $ROOT/tests/e2e/apilat.py"
@@ -112,6 +113,18 @@ expect_eq "the pod's client is not labelled by comm" "$(grep -c 'comm="apil-pod"
 got=$(metric_value "ksight_apiserver_received_bytes_total{$(series apil-v4-20)}")
 check "received bytes: the $N answers and the handshake ($got)" \
 	awk -v g="$got" -v n=$N 'BEGIN { exit !(g >= n * 1022 && g <= n * 1022 + 8192) }'
+
+# a watch: one request, then 10 events the server pushes 100 ms apart, unasked: one
+# response sample (the request's first event), every event's bytes counted
+expect_eq "the watch client gets its 10 events" \
+	"$($PY client --comm apil-watch --host 127.0.0.1 --port "$P4" --delay-ms 0 -n 0 --watch 10)" '{"events": 10}'
+scrape >"$WORK/scrape.txt"
+expect_eq "a watch: pushed events make no response sample" \
+	"$($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$(series apil-watch)}" --count)" 1
+expect_eq "a watch: one request" "$(metric_value "ksight_apiserver_requests_total{$(series apil-watch)}")" 1
+got=$(metric_value "ksight_apiserver_received_bytes_total{$(series apil-watch)}")
+check "a watch: the pushed events' bytes are counted ($got)" \
+	awk -v g="$got" 'BEGIN { exit !(g >= 10 * 1022 && g <= 10 * 1022 + 8192) }'
 
 # the connection gauge: 1 while a client holds its connection, gone when it closes
 $PY client --comm apil-hold --host 127.0.0.1 --port "$P4" --delay-ms 1 -n 1 --hold 3 >/dev/null &
