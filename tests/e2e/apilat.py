@@ -131,10 +131,15 @@ def connect(args):
     set_comm(args.comm)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
+    if args.syncnt:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, args.syncnt)
     try:
         s.connect((args.host, args.port))
     except ConnectionRefusedError:
         print("refused")
+        return
+    except TimeoutError:
+        print("timeout")
         return
     print("connected")
 
@@ -223,6 +228,7 @@ def main():
     k.add_argument("--host", required=True)
     k.add_argument("--port", type=int, required=True)
     k.add_argument("--comm")
+    k.add_argument("--syncnt", type=int, default=0, help="SYN retransmits before ETIMEDOUT")
     qp = sub.add_parser("quantile")
     qp.add_argument("q", type=float)
     qp.add_argument("file")

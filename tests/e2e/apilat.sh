@@ -3,7 +3,8 @@
 # measure their own request -> first byte latencies on one kept-alive connection each
 # (server delays 2, 20, 200 ms): the response histogram counts exactly N (the handshake
 # turn apart), and p50/p99 computed from the scraped buckets as histogram_quantile does
-# are within 15% of the client's; a closed registered port -> cause="refused"; a server
+# are within 15% of the client's; a closed registered port -> cause="refused", SYNs
+# dropped by nftables -> cause="timeout"; a server
 # on a port not in the set -> no series at all; a client in a kubelet-shaped cgroup ->
 # its pod's names (from the fake API server); a host process -> comm; a watch (events
 # pushed unasked) -> one sample, its bytes counted.
@@ -34,6 +35,8 @@ P4=$(free_port)
 P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
 POTHER=$(free_port)
 PCLOSED=$(free_port)
+PTIMEOUT=$(free_port)
+NS=ksight-apilat-$$
 start_server 127.0.0.1 "$P4"
 start_server ::1 "$P6"
 start_server 127.0.0.1 "$POTHER"
@@ -48,7 +51,7 @@ fi
 defer "p=$POD_CG; while [ \$p != . ]; do rmdir $CG2/\$p; p=\$(dirname \$p); done"
 
 KUBERNETES_SERVICE_HOST='' start_run apilat --signals apilat --kubeconfig "$D/kubeconfig" --node-name "$NODE" \
-	--apiserver "127.0.0.1:$P4" --apiserver "[::1]:$P6" --apiserver "127.0.0.1:$PCLOSED" ||
+	--apiserver "127.0.0.1:$P4" --apiserver "[::1]:$P6" --apiserver "127.0.0.1:$PCLOSED" --apiserver "127.0.0.1:$PTIMEOUT" ||
 	{ not_ok "ksight run starts"; finish; }
 eventually "the pod is cached" 15 1 metric_value ksight_k8s_pods
 
@@ -65,6 +68,18 @@ client apil-v6-20 ::1 "$P6" 20
 client apil-other 127.0.0.1 "$POTHER" 2
 expect_eq "a connect to the closed registered port is refused" \
 	"$($PY connect --comm apil-refused --host 127.0.0.1 --port "$PCLOSED")" refused
+# a SYN dropped by nftables (in a namespace of its own, on its loopback): ETIMEDOUT after
+# one retransmit (TCP_SYNCNT 1, about 3 s) -> cause="timeout"
+defer "ip netns del $NS"
+if ip netns add "$NS" && ip -n "$NS" link set lo up &&
+	printf 'table inet apilat {\n chain out {\n  type filter hook output priority 0;\n  tcp dport %s tcp flags & (syn | ack) == syn drop\n }\n}\n' \
+		"$PTIMEOUT" | ip netns exec "$NS" nft -f -; then
+	expect_eq "a connect whose SYNs nftables drops times out" \
+		"$(ip netns exec "$NS" $PY connect --comm apil-timeout --host 127.0.0.1 --port "$PTIMEOUT" --syncnt 1)" timeout
+else
+	not_ok "a network namespace with an nftables SYN drop is made"
+fi
+ip netns del "$NS" 2>/dev/null
 # the pod's client: in its container's cgroup from before it connects
 sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG2/$POD_CG" \
 	$PY client --comm apil-pod --host 127.0.0.1 --port "$P4" --delay-ms 20 -n $N >"$WORK/apil-pod.json" ||
@@ -107,6 +122,9 @@ accurate "pod client" "$(series '' shop cart-1 cart)" "$WORK/apil-pod.json"
 scrape >"$WORK/scrape.txt"
 expect_eq "the refused connect counts as cause=refused" \
 	"$(metric_value "ksight_apiserver_connect_failures_total{$(series apil-refused),cause=\"refused\"}")" 1
+expect_eq "the dropped SYNs count as cause=timeout" \
+	"$(metric_value "ksight_apiserver_connect_failures_total{$(series apil-timeout),cause=\"timeout\"}")" 1
+expect_eq "no other cause for them" "$(grep -c 'comm="apil-timeout",cause="[a-z]*"' "$WORK/scrape.txt")" 1
 expect_eq "a port not in the set makes no series" "$(grep -c 'comm="apil-other"' "$WORK/scrape.txt")" 0
 expect_eq "the pod's client is not labelled by comm" "$(grep -c 'comm="apil-pod"' "$WORK/scrape.txt")" 0
 # TLS 1.3 with AES-GCM: each 1000-byte answer is one record of 1000 + 22 bytes; the handshake a few KB
