@@ -39,6 +39,7 @@ struct agent_config {
 	const char *trace_reason;                    /* trace netdrop: only this drop reason */
 	const char *trace_namespace;                 /* trace netdrop: only this pod namespace */
 	const char *trace_pod;                       /* trace netdrop: only this pod */
+	const char *apiservers[AGENT_MAX_LIST + 1]; /* apilat: --apiserver HOST:PORT, NULL-terminated */
 	bool verbose;
 };
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apilat_signal.h"
 #include "loader.h"
 #include "signal_def.h"
 
@@ -42,7 +43,9 @@ static void usage_main(FILE *f)
 static const char k8s_options[] =
 	"      --kubeconfig FILE  talk to the Kubernetes API with this kubeconfig (default: in-cluster\n"
 	"                         service account when $KUBERNETES_SERVICE_HOST is set)\n"
-	"      --no-k8s           do not use the Kubernetes API (no pod names, no Events)\n";
+	"      --no-k8s           do not use the Kubernetes API (no pod names, no Events)\n"
+	"      --apiserver H:P    apilat: an API-server endpoint to measure, besides\n"
+	"                         $KUBERNETES_SERVICE_HOST:PORT (numeric; IPv6 as [ADDR]:PORT; repeatable)\n";
 
 static const char common_options[] =
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
@@ -189,6 +192,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "reason", required_argument, NULL, 'r' },
 		{ "namespace", required_argument, NULL, 'S' },
 		{ "pod", required_argument, NULL, 'p' },
+		{ "apiserver", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -196,7 +200,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 	};
 	const char *cmd;
 	enum agent_mode mode;
-	int opt, n_probes = 0, ret;
+	int opt, n_probes = 0, n_apiservers = 0, ret;
 	char why[256];
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -265,6 +269,19 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 				return usage_error(mode, "too many --probe options%s", "");
 			cfg->probe_overrides[n_probes++] = optarg;
 			break;
+		case 'A': {
+			struct apilat_endpoint ep;
+
+			if (mode == MODE_PROBES)
+				return usage_error(mode, "--apiserver is an option of `ksight run` and `ksight trace`%s", "");
+			if (apilat_parse_endpoint(optarg, &ep))
+				return usage_error(mode, "--apiserver wants a numeric ADDR:PORT or [IPV6]:PORT, not '%s'",
+						   optarg);
+			if (n_apiservers == AGENT_MAX_LIST)
+				return usage_error(mode, "too many --apiserver options%s", "");
+			cfg->apiservers[n_apiservers++] = optarg;
+			break;
+		}
 		case 'N':
 			cfg->node_name = optarg;
 			break;

@@ -6,11 +6,13 @@
 extern const struct signal_def oom_signal;
 extern const struct signal_def fserr_signal;
 extern const struct signal_def netdrop_signal;
+extern const struct signal_def apilat_signal;
 
 const struct signal_def *const ksight_signals[] = {
 	&oom_signal,
 	&fserr_signal,
 	&netdrop_signal,
+	&apilat_signal,
 	NULL,
 };
 

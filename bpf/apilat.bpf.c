@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * apilat: latency of the sockets this node's clients open to the Kubernetes
+ * API server, per client (cgroup + comm at connect time).
+ *
+ * Probe point sock_state: tracepoint/sock/inet_sock_set_state (4.16).
+ *   CLOSE -> SYN_SENT      the connect, in the connecting task's context: the
+ *                          destination is looked up in apilat_endpoints (the
+ *                          first and only check for every other socket); a hit
+ *                          makes an apilat_conns entry with the client's
+ *                          cgroup id and comm
+ *   SYN_SENT -> ESTABLISHED  connect duration
+ *   SYN_SENT -> CLOSE        connect failure, cause from sk_err
+ *   any -> CLOSE             the entry goes
+ * Probe points send, recv: tracepoint/sock/sock_{send,recv}_length (6.3+;
+ * process context, after the protocol's sendmsg/recvmsg returned).
+ *
+ * A turn starts at the first send after the peer last sent data (or the
+ * connection's first send) and ends at the first data received after it:
+ * that delay is a request's time to its first response byte. Data received
+ * with no send before it (watch events, server pushes) makes no sample but
+ * is counted in bytes. The first handshake_turns turns of a connection are
+ * its TLS handshake (TLS 1.3: ClientHello -> ServerHello..Finished; the
+ * client's Finished then leaves with the first request): they go to the
+ * handshake histogram, not to the response one nor to requests. On HTTP/2
+ * a turn is "the client sent, then the server answered something": many
+ * streams in flight make one turn, timed to the first frame back.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "apilat.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u32 lo_exp = APILAT_DEFAULT_LO_EXP;
+const volatile __u32 hi_exp = APILAT_DEFAULT_HI_EXP;
+const volatile __u32 handshake_turns = APILAT_DEFAULT_HANDSHAKE_TURNS;
+
+#define TCP_ESTABLISHED_ 1
+#define TCP_SYN_SENT_    2
+#define TCP_CLOSE_       7
+#define IPPROTO_TCP_     6
+#define AF_INET_         2
+#define AF_INET6_        10
+#define MSG_PEEK_        2
+#define ECONNREFUSED_    111
+#define ETIMEDOUT_       110
+#define ECONNRESET_      104
+#define EHOSTUNREACH_    113
+#define ENETUNREACH_     101
+#define EHOSTDOWN_       112
+#define ENETDOWN_        100
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, APILAT_MAX_ENDPOINTS);
+	__type(key, struct apilat_endpoint);
+	__type(value, __u8);
+} apilat_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, APILAT_MAX_CONNS);
+	__type(key, __u64);  /* the struct sock's address */
+	__type(value, struct apilat_conn);
+} apilat_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, APILAT_MAX_HISTS);
+	__type(key, struct apilat_hist_key);
+	__type(value, struct apilat_hist);
+} apilat_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, APILAT_MAX_CLIENTS);
+	__type(key, struct apilat_client);
+	__type(value, struct apilat_counts);
+} apilat_counts SEC(".maps");
+
+/* Never written: the zeroed first value of a new histogram or counter (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct apilat_hist);
+} apilat_zero SEC(".maps");
+
+static __always_inline void *lookup_or_init(void *map, const void *key)
+{
+	__u32 zero = 0;
+	void *v = bpf_map_lookup_elem(map, key), *init;
+
+	if (v)
+		return v;
+	init = bpf_map_lookup_elem(&apilat_zero, &zero);
+	if (!init)
+		return NULL;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline void observe(const struct apilat_client *client, __u32 kind, __u64 ns)
+{
+	struct apilat_hist_key key = { .client = *client, .kind = kind };
+	struct apilat_hist *h = lookup_or_init(&apilat_hists, &key);
+	__u32 b = apilat_bucket(ns, lo_exp, hi_exp);
+
+	if (!h)
+		return;
+	if (b >= APILAT_MAX_BUCKETS)
+		b = APILAT_MAX_BUCKETS - 1;
+	h->buckets[b] += 1; /* per-CPU value: no atomics */
+	h->sum_ns += ns;
+}
+
+static __always_inline struct apilat_counts *counts_of(const struct apilat_client *client)
+{
+	return lookup_or_init(&apilat_counts, client);
+}
+
+static __always_inline __u32 fail_cause(int err)
+{
+	switch (err) {
+	case ECONNREFUSED_:
+		return APILAT_FAIL_REFUSED;
+	case ETIMEDOUT_:
+		return APILAT_FAIL_TIMEOUT;
+	case ECONNRESET_:
+		return APILAT_FAIL_RESET;
+	case EHOSTUNREACH_:
+	case ENETUNREACH_:
+	case EHOSTDOWN_:
+	case ENETDOWN_:
+		return APILAT_FAIL_UNREACHABLE;
+	}
+	return APILAT_FAIL_OTHER;
+}
+
+static __always_inline void on_connect(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk)
+{
+	struct apilat_endpoint ep = { .port = ctx->dport };
+	struct apilat_conn conn = { .phase = APILAT_IDLE };
+
+	/* helper reads: the verifier refuses loads through a ctx pointer plus an offset */
+	if (ctx->family == AF_INET6_)
+		bpf_probe_read_kernel(ep.addr, 16, ctx->daddr_v6);
+	else {
+		/* the v4-mapped form, whatever daddr_v6 holds on this kernel */
+		ep.addr[10] = 0xff;
+		ep.addr[11] = 0xff;
+		bpf_probe_read_kernel(&ep.addr[12], 4, ctx->daddr);
+	}
+	if (!bpf_map_lookup_elem(&apilat_endpoints, &ep))
+		return;
+	conn.client.cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(conn.client.comm, sizeof(conn.client.comm));
+	conn.syn_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	int oldstate = ctx->oldstate, newstate = ctx->newstate;
+	struct apilat_conn *c;
+	struct apilat_counts *n;
+
+	if (ctx->protocol != IPPROTO_TCP_)
+		return 0;
+	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
+		on_connect(ctx, sk);
+		return 0;
+	}
+	c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	if (!c)
+		return 0;
+	if (oldstate == TCP_SYN_SENT_ && newstate == TCP_ESTABLISHED_) {
+		c->established = 1;
+		observe(&c->client, APILAT_HIST_CONNECT, bpf_ktime_get_ns() - c->syn_ns);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE_) {
+		if (oldstate == TCP_ESTABLISHED_)
+			c->established = 0; /* closing: no longer an open connection */
+		return 0;
+	}
+	if (oldstate == TCP_SYN_SENT_) {
+		int err = BPF_CORE_READ((struct sock *)sk, sk_err);
+
+		n = counts_of(&c->client);
+		if (n) {
+			__u32 cause = fail_cause(err);
+
+			if (cause < APILAT_FAIL_NR)
+				n->failures[cause] += 1;
+		}
+	}
+	bpf_map_delete_elem(&apilat_conns, &sk);
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	__u64 sk = (__u64)ctx->sk;
+	struct apilat_conn *c;
+	struct apilat_counts *n;
+
+	/* every socket's sends come here: the cheapest tests first, then the connection table */
+	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP_)
+		return 0;
+	c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	if (!c)
+		return 0;
+	if (c->phase != APILAT_SENT) {
+		c->phase = APILAT_SENT;
+		c->turn_ns = bpf_ktime_get_ns();
+		c->turns += 1;
+		if (c->turns > handshake_turns) {
+			n = counts_of(&c->client);
+			if (n)
+				n->requests += 1;
+		}
+	}
+	n = counts_of(&c->client);
+	if (n)
+		n->sent_bytes += ctx->ret;
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	__u64 sk = (__u64)ctx->sk;
+	struct apilat_conn *c;
+	struct apilat_counts *n;
+
+	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_) || ctx->protocol != IPPROTO_TCP_)
+		return 0;
+	c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	if (!c)
+		return 0;
+	if (c->phase == APILAT_SENT) {
+		c->phase = APILAT_RECEIVING;
+		observe(&c->client, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
+			bpf_ktime_get_ns() - c->turn_ns);
+	}
+	n = counts_of(&c->client);
+	if (n)
+		n->received_bytes += ctx->ret;
+	return 0;
+}

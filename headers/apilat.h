@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The apilat signal's kernel/user ABI: the API-server endpoint set, the
+ * per-connection state, the per-client histograms and counters, and the
+ * log-linear bucket math both sides share.
+ *
+ * Buckets. A latency in nanoseconds v > 0 falls in the bucket whose upper
+ * bound is the smallest bound >= v (Prometheus' `le`). Bounds are
+ * log-linear: each power of two [2^e, 2^(e+1)] is cut into
+ * APILAT_SUB_BUCKETS equal parts, so bound k of octave e is
+ * (APILAT_SUB_BUCKETS + k + 1) * 2^e / APILAT_SUB_BUCKETS and consecutive
+ * bounds are at most (S+1)/S = x1.125 apart: a quantile interpolated linearly
+ * inside a bucket (histogram_quantile) is off by less than 12.5%. The finite
+ * bounds run from just above 2^lo_exp to exactly 2^hi_exp; the first bucket
+ * also takes every v <= its bound, the last (+Inf) every v > 2^hi_exp.
+ */
+#ifndef KSIGHT_APILAT_H
+#define KSIGHT_APILAT_H
+
+#include "common.h"
+
+#define APILAT_SUB_BITS 3
+#define APILAT_SUB_BUCKETS (1 << APILAT_SUB_BITS)
+#define APILAT_MAX_OCTAVES 24
+/* finite buckets at most, +1 for +Inf */
+#define APILAT_MAX_BUCKETS (APILAT_MAX_OCTAVES * APILAT_SUB_BUCKETS + 1)
+/* default range: 2^13 ns (8.2 us) to 2^35 ns (34.4 s), 176 finite buckets */
+#define APILAT_DEFAULT_LO_EXP 13
+#define APILAT_DEFAULT_HI_EXP 35
+#define APILAT_MIN_EXP APILAT_SUB_BITS /* below it an octave has fewer than S integers */
+
+/* Index of the highest set bit of v (v > 0), without loops (the verifier likes it). */
+static inline __u32 apilat_fls64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+/* Number of finite buckets of the range [lo_exp, hi_exp). */
+static inline __u32 apilat_n_finite(__u32 lo_exp, __u32 hi_exp)
+{
+	return (hi_exp - lo_exp) * APILAT_SUB_BUCKETS;
+}
+
+/*
+ * The bucket of v ns: 0 .. n_finite-1, or n_finite for +Inf. Bucket j's
+ * half-open range [lower, upper) holds v - 1, so that v == upper lands in j.
+ */
+static inline __u32 apilat_bucket(__u64 v, __u32 lo_exp, __u32 hi_exp)
+{
+	__u64 u = v ? v - 1 : 0;
+	__u32 e, sub;
+
+	if (u < (1ULL << lo_exp))
+		return 0;
+	e = apilat_fls64(u);
+	if (e >= hi_exp)
+		return apilat_n_finite(lo_exp, hi_exp);
+	sub = (__u32)(u >> (e - APILAT_SUB_BITS)) & (APILAT_SUB_BUCKETS - 1);
+	return (e - lo_exp) * APILAT_SUB_BUCKETS + sub;
+}
+
+/* The upper bound of finite bucket j, in ns. */
+static inline __u64 apilat_bucket_upper_ns(__u32 j, __u32 lo_exp)
+{
+	__u32 e = lo_exp + j / APILAT_SUB_BUCKETS, sub = j % APILAT_SUB_BUCKETS;
+
+	return (__u64)(APILAT_SUB_BUCKETS + sub + 1) << (e - APILAT_SUB_BITS);
+}
+
+/* ---- endpoints and connections ---- */
+
+/* An API-server endpoint: IPv6 address (IPv4 as ::ffff:a.b.c.d, as the tracepoint gives it), port host order. */
+struct apilat_endpoint {
+	__u8 addr[16];
+	__u16 port;
+	__u16 pad;
+};
+#define APILAT_MAX_ENDPOINTS 64
+
+enum apilat_phase {
+	APILAT_IDLE = 0,      /* no send since the peer last sent */
+	APILAT_SENT,          /* a turn is open: waiting for the first response byte */
+	APILAT_RECEIVING,     /* the response is coming in */
+};
+
+/* Who a connection belongs to: captured when it sends its SYN (process context). */
+struct apilat_client {
+	__u64 cgroup_id;
+	char comm[KSIGHT_COMM_LEN];
+};
+
+struct apilat_conn {
+	struct apilat_client client;
+	__u64 syn_ns;
+	__u64 turn_ns;        /* when the open turn's first send happened */
+	__u32 turns;          /* turns started so far */
+	__u8 phase;           /* enum apilat_phase */
+	__u8 established;
+	__u8 pad[2];
+};
+#define APILAT_MAX_CONNS 16384
+
+enum apilat_hist_kind {
+	APILAT_HIST_CONNECT = 0,
+	APILAT_HIST_HANDSHAKE,
+	APILAT_HIST_RESPONSE,
+	APILAT_HIST_NR,
+};
+
+struct apilat_hist_key {
+	struct apilat_client client;
+	__u32 kind;           /* enum apilat_hist_kind */
+	__u32 pad;
+};
+
+/* Per-bucket counts (not cumulative) and the sum, in ns. */
+struct apilat_hist {
+	__u64 sum_ns;
+	__u64 buckets[APILAT_MAX_BUCKETS];
+};
+#define APILAT_MAX_HISTS 512
+
+enum apilat_fail {
+	APILAT_FAIL_REFUSED = 0,
+	APILAT_FAIL_TIMEOUT,
+	APILAT_FAIL_RESET,
+	APILAT_FAIL_UNREACHABLE,
+	APILAT_FAIL_OTHER,    /* closed before established for another reason (e.g. by the client) */
+	APILAT_FAIL_NR,
+};
+
+/* Totals per client (all u64: summed per CPU by bpf_percpu_sum_u64). */
+struct apilat_counts {
+	__u64 requests;
+	__u64 sent_bytes;
+	__u64 received_bytes;
+	__u64 failures[APILAT_FAIL_NR];
+};
+#define APILAT_COUNT_FIELDS (3 + APILAT_FAIL_NR)
+#define APILAT_MAX_CLIENTS 1024
+
+/* The first turns of a connection that are its TLS handshake, not requests (see bpf/apilat.bpf.c). */
+#define APILAT_DEFAULT_HANDSHAKE_TURNS 1
+
+#endif /* KSIGHT_APILAT_H */

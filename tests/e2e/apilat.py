@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""apilat's e2e peers: a TLS "API server" that answers each request after the
+delay it asks for, and a client that measures its own request -> first byte
+latencies on one kept-alive connection.
+
+  apilat.py server --cert C --key K --host H --port P [--ready FILE]
+  apilat.py client --host H --port P --delay-ms D -n N [--comm NAME] [--ca C]
+      prints one JSON line: {"n": N, "p50": s, "p99": s, "latencies": [...]}
+  apilat.py client ... --watch K   one watch request, K events pushed 100 ms apart
+  apilat.py connect --host H --port P [--comm NAME]   (expects a refusal)
+  apilat.py quantile Q FILE SERIES  histogram_quantile over scraped buckets
+"""
+import argparse
+import json
+import math
+import socket
+import ssl
+import sys
+import threading
+import time
+
+RESPONSE_BYTES = 1000
+
+
+def set_comm(name):
+    if name:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+
+
+def serve_conn(conn):
+    buf = b""
+    try:
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                words = line.split()
+                if words[0] == b"WATCH":
+                    # a watch: the answer's first event, then one every interval, unasked
+                    for _ in range(int(words[1])):
+                        conn.sendall(b"w" * (RESPONSE_BYTES - 1) + b"\n")
+                        time.sleep(float(words[2]) / 1000.0)
+                    continue
+                time.sleep(float(words[1]) / 1000.0)
+                conn.sendall(b"x" * (RESPONSE_BYTES - 1) + b"\n")
+    except (OSError, ssl.SSLError, IndexError, ValueError):
+        pass
+    finally:
+        conn.close()
+
+
+def server(args):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    # no TLS 1.3 session tickets: OpenSSL sends them after the client's
+    # Finished, and they would be read as the first request's answer
+    ctx.num_tickets = 0
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    lsock = socket.socket(family, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((args.host, args.port))
+    lsock.listen(64)
+    if args.ready:
+        open(args.ready, "w").write("ready\n")
+    while True:
+        raw, _ = lsock.accept()
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            conn = ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            continue
+        threading.Thread(target=serve_conn, args=(conn,), daemon=True).start()
+
+
+def exact_quantile(q, values):
+    """The nearest-rank quantile of the measured values."""
+    s = sorted(values)
+    rank = max(1, math.ceil(q * len(s)))
+    return s[rank - 1]
+
+
+def client(args):
+    set_comm(args.comm)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    raw = socket.socket(family, socket.SOCK_STREAM)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw.connect((args.host, args.port))
+    conn = ctx.wrap_socket(raw)
+    lat = []
+    if args.watch:
+        conn.sendall(b"WATCH %d 100\n" % args.watch)
+        got = b""
+        while got.count(b"\n") < args.watch:
+            more = conn.recv(RESPONSE_BYTES)
+            if not more:
+                sys.exit("server closed")
+            got += more
+        conn.close()
+        print(json.dumps({"events": got.count(b"\n")}))
+        return
+    for _ in range(args.n):
+        t0 = time.monotonic()
+        conn.sendall(b"GET %g\n" % args.delay_ms)
+        got = conn.recv(RESPONSE_BYTES)
+        t1 = time.monotonic()
+        if not got:
+            sys.exit("server closed")
+        while not got.endswith(b"\n"):
+            more = conn.recv(RESPONSE_BYTES)
+            if not more:
+                sys.exit("server closed")
+            got += more
+        lat.append(t1 - t0)
+    # stay connected until told: the connection gauge is checked meanwhile
+    if args.hold:
+        time.sleep(args.hold)
+    conn.close()
+    print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
+                      "latencies": lat}))
+
+
+def connect(args):
+    set_comm(args.comm)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if args.syncnt:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, args.syncnt)
+    try:
+        s.connect((args.host, args.port))
+    except ConnectionRefusedError:
+        print("refused")
+        return
+    except TimeoutError:
+        print("timeout")
+        return
+    print("connected")
+
+
+def parse_buckets(text, series):
+    """The per-`le` cumulative counts of one histogram series from a scrape."""
+    name, labels = series.split("{", 1)
+    labels = labels.rstrip("}")
+    out = []
+    for line in text.splitlines():
+        if not line.startswith(name + "_bucket{"):
+            continue
+        key, value = line.rsplit(" ", 1)
+        inner = key[len(name + "_bucket{"):-1]
+        parts = dict(p.split("=", 1) for p in split_labels(inner))
+        le = parts.pop("le").strip('"')
+        if ",".join("%s=%s" % kv for kv in parts.items()) != labels:
+            continue
+        out.append((math.inf if le == "+Inf" else float(le), float(value)))
+    return sorted(out)
+
+
+def split_labels(inner):
+    parts, cur, quoted = [], "", False
+    for ch in inner:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        parts.append(cur)
+    return parts
+
+
+def histogram_quantile(q, buckets):
+    """As Prometheus computes it: linear interpolation inside the bucket of rank q*count."""
+    if not buckets or buckets[-1][0] != math.inf:
+        return math.nan
+    total = buckets[-1][1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    prev_le, prev_cum = 0.0, 0.0
+    for i, (le, cum) in enumerate(buckets):
+        if cum >= rank:
+            if le == math.inf:
+                return buckets[i - 1][0]
+            lower = prev_le if i > 0 else 0.0
+            if cum == prev_cum:
+                return le
+            return lower + (le - lower) * (rank - prev_cum) / (cum - prev_cum)
+        prev_le, prev_cum = le, cum
+    return math.nan
+
+
+def quantile(args):
+    text = open(args.file).read()
+    b = parse_buckets(text, args.series)
+    if args.count:
+        print(int(b[-1][1]) if b else 0)
+    else:
+        print("%.9f" % histogram_quantile(args.q, b))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--cert", required=True)
+    s.add_argument("--key", required=True)
+    s.add_argument("--host", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--ready")
+    c = sub.add_parser("client")
+    c.add_argument("--host", required=True)
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--delay-ms", type=float, required=True)
+    c.add_argument("-n", type=int, required=True)
+    c.add_argument("--comm")
+    c.add_argument("--hold", type=float, default=0)
+    c.add_argument("--watch", type=int, default=0, help="one WATCH request, then this many pushed events")
+    k = sub.add_parser("connect")
+    k.add_argument("--host", required=True)
+    k.add_argument("--port", type=int, required=True)
+    k.add_argument("--comm")
+    k.add_argument("--syncnt", type=int, default=0, help="SYN retransmits before ETIMEDOUT")
+    qp = sub.add_parser("quantile")
+    qp.add_argument("q", type=float)
+    qp.add_argument("file")
+    qp.add_argument("series")
+    qp.add_argument("--count", action="store_true")
+    args = p.parse_args()
+    {"server": server, "client": client, "connect": connect, "quantile": quantile}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

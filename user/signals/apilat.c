@@ -1,0 +1,403 @@
+/*
+ * apilat: how the Kubernetes API server looks from this node's clients, at
+ * the socket level: connect duration and failures, TLS handshake and
+ * request -> first response byte histograms, requests, bytes and open
+ * connections, per client pod (namespace, pod, container) or host process
+ * (comm). Counted in the kernel (bpf/apilat.bpf.c), read at scrape time.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "apilat.skel.h"
+
+#include "agent.h"
+#include "apilat_signal.h"
+#include "bpf_maps.h"
+#include "event.h"
+#include "k8s.h"
+#include "log.h"
+#include "metrics.h"
+#include "pod_resolver.h"
+#include "signal_def.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define N_LABELS 4 /* namespace, pod, container, comm */
+
+struct apilat_state {
+	struct agent *agent;
+	uint32_t lo_exp, hi_exp;
+	size_t n_finite;
+	struct metric_family *hists[APILAT_HIST_NR];
+	struct metric_family *failures, *requests, *sent, *received, *connections;
+};
+
+/* ---- probe points ---- */
+
+static const struct probe_variant state_variants[] = {
+	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
+};
+static const struct probe_variant send_variants[] = {
+	{ .name = "tracepoint", .programs = { "apilat_send" } },
+};
+static const struct probe_variant recv_variants[] = {
+	{ .name = "tracepoint", .programs = { "apilat_recv" } },
+};
+
+static const struct probe_point apilat_points[] = {
+	{ .name = "sock_state", .variants = state_variants, .n_variants = N(state_variants) },
+	{ .name = "send", .variants = send_variants, .n_variants = N(send_variants) },
+	{ .name = "recv", .variants = recv_variants, .n_variants = N(recv_variants) },
+};
+
+/* ---- labels ---- */
+
+struct client_labels {
+	char v[N_LABELS][256];
+};
+
+/*
+ * A pod's client by its cgroup (names from the pod cache; the UID from the
+ * cgroup until they are known), a host process by the comm it connected as.
+ */
+static void client_labels(const struct apilat_state *st, const struct apilat_client *c, struct client_labels *out)
+{
+	struct event_common ev = { .namespace_ = "", .pod = "", .container = "" };
+	struct pod_ref ref;
+
+	memset(out, 0, sizeof(*out));
+	if (st->agent->resolver && pod_resolver_cgroup(st->agent->resolver, c->cgroup_id, &ref) == 0 &&
+	    ref.id.pod_uid[0]) {
+		ev.id = ref.id;
+		k8s_resolve(st->agent, &ev);
+		snprintf(out->v[0], sizeof(out->v[0]), "%s", ev.namespace_);
+		snprintf(out->v[1], sizeof(out->v[1]), "%s", ev.pod[0] ? ev.pod : ref.id.pod_uid);
+		snprintf(out->v[2], sizeof(out->v[2]), "%s", ev.container);
+		return;
+	}
+	snprintf(out->v[3], sizeof(out->v[3]), "%.*s", KSIGHT_COMM_LEN, c->comm);
+}
+
+/* ---- rows: kernel keys merged by label set ---- */
+
+struct row {
+	struct client_labels labels;
+	uint32_t kind;
+	uint64_t sum;
+	uint64_t values[APILAT_MAX_BUCKETS]; /* buckets, or the counts' fields */
+};
+
+struct walk {
+	const struct apilat_state *st;
+	struct bpf_map_shape shape;
+	struct row *rows;
+	size_t n, cap;
+	int err;
+};
+
+static struct row *row_for(struct walk *w, const struct client_labels *l, uint32_t kind)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (w->rows[i].kind == kind && !memcmp(&w->rows[i].labels, l, sizeof(*l)))
+			return &w->rows[i];
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 16;
+		struct row *nr = realloc(w->rows, ncap * sizeof(*nr));
+
+		if (!nr)
+			return NULL;
+		w->rows = nr;
+		w->cap = ncap;
+	}
+	memset(&w->rows[w->n], 0, sizeof(w->rows[0]));
+	w->rows[w->n].labels = *l;
+	w->rows[w->n].kind = kind;
+	return &w->rows[w->n++];
+}
+
+static int visit_hist(const void *key, const void *value, void *arg)
+{
+	const struct apilat_hist_key *k = key;
+	struct walk *w = arg;
+	struct client_labels l;
+	uint64_t sums[1 + APILAT_MAX_BUCKETS];
+	struct row *r;
+	size_t i;
+
+	if (k->kind >= APILAT_HIST_NR)
+		return 0;
+	bpf_percpu_sum_u64(&w->shape, value, N(sums), sums);
+	client_labels(w->st, &k->client, &l);
+	r = row_for(w, &l, k->kind);
+	if (!r)
+		return -ENOMEM;
+	r->sum += sums[0];
+	for (i = 0; i < APILAT_MAX_BUCKETS; i++)
+		r->values[i] += sums[1 + i];
+	return 0;
+}
+
+static int visit_counts(const void *key, const void *value, void *arg)
+{
+	struct walk *w = arg;
+	struct client_labels l;
+	uint64_t sums[APILAT_COUNT_FIELDS];
+	struct row *r;
+	size_t i;
+
+	bpf_percpu_sum_u64(&w->shape, value, N(sums), sums);
+	client_labels(w->st, key, &l);
+	r = row_for(w, &l, 0);
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < N(sums); i++)
+		r->values[i] += sums[i];
+	return 0;
+}
+
+static int visit_conn(const void *key, const void *value, void *arg)
+{
+	const struct apilat_conn *c = value;
+	struct walk *w = arg;
+	struct client_labels l;
+	struct row *r;
+
+	client_labels(w->st, &c->client, &l);
+	r = row_for(w, &l, 0);
+	if (!r)
+		return -ENOMEM;
+	r->values[0] += c->established;
+	return 0;
+}
+
+static int walk_map(struct bpf_map *map, bpf_map_visit_fn fn, struct walk *w)
+{
+	int fd = bpf_map__fd(map), err;
+
+	err = bpf_map_shape_of(fd, &w->shape);
+	return err ? err : bpf_map_walk(fd, fn, w);
+}
+
+static const char *const cause_names[APILAT_FAIL_NR] = {
+	[APILAT_FAIL_REFUSED] = "refused", [APILAT_FAIL_TIMEOUT] = "timeout", [APILAT_FAIL_RESET] = "reset",
+	[APILAT_FAIL_UNREACHABLE] = "unreachable", [APILAT_FAIL_OTHER] = "other",
+};
+
+static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *reg)
+{
+	struct apilat_state *st = rt->priv;
+	struct apilat_bpf *skel = rt->skel;
+	struct walk w = { .st = st };
+	size_t i, c;
+
+	if (walk_map(skel->maps.apilat_hists, visit_hist, &w) == 0) {
+		for (i = 0; i < w.n; i++) {
+			const char *l[N_LABELS];
+			struct row *r = &w.rows[i];
+
+			for (c = 0; c < N_LABELS; c++)
+				l[c] = r->labels.v[c];
+			/* the kernel keeps +Inf right after the finite buckets, as metrics wants it */
+			metrics_histogram_set(st->hists[r->kind], l, r->values, (double)r->sum / 1e9);
+		}
+	}
+	free(w.rows);
+
+	w = (struct walk){ .st = st };
+	if (walk_map(skel->maps.apilat_counts, visit_counts, &w) == 0) {
+		for (i = 0; i < w.n; i++) {
+			const char *l[N_LABELS + 1];
+			const uint64_t *v = w.rows[i].values;
+
+			for (c = 0; c < N_LABELS; c++)
+				l[c] = w.rows[i].labels.v[c];
+			metrics_counter_set(st->requests, l, (double)v[0]);
+			metrics_counter_set(st->sent, l, (double)v[1]);
+			metrics_counter_set(st->received, l, (double)v[2]);
+			for (c = 0; c < APILAT_FAIL_NR; c++) {
+				if (!v[3 + c])
+					continue;
+				l[N_LABELS] = cause_names[c];
+				metrics_counter_set(st->failures, l, (double)v[3 + c]);
+			}
+		}
+	}
+	free(w.rows);
+
+	w = (struct walk){ .st = st };
+	if (walk_map(skel->maps.apilat_conns, visit_conn, &w) == 0) {
+		/* a gauge of what is open now: rebuilt at each scrape */
+		metrics_family_clear(st->connections);
+		for (i = 0; i < w.n; i++) {
+			const char *l[N_LABELS];
+
+			for (c = 0; c < N_LABELS; c++)
+				l[c] = w.rows[i].labels.v[c];
+			if (w.rows[i].values[0])
+				metrics_gauge_set(st->connections, l, (double)w.rows[i].values[0]);
+		}
+	}
+	free(w.rows);
+	(void)reg;
+}
+
+/* ---- life cycle ---- */
+
+static void *apilat_open(const struct bpf_object_open_opts *opts)
+{
+	return apilat_bpf__open_opts(opts);
+}
+
+static struct bpf_object *apilat_object(void *skel)
+{
+	return ((struct apilat_bpf *)skel)->obj;
+}
+
+static void apilat_destroy(void *skel)
+{
+	apilat_bpf__destroy(skel);
+}
+
+static int range_of(uint32_t *lo, uint32_t *hi)
+{
+	const char *env = getenv("KSIGHT_APILAT_BUCKETS");
+
+	*lo = APILAT_DEFAULT_LO_EXP;
+	*hi = APILAT_DEFAULT_HI_EXP;
+	if (env && apilat_parse_range(env, lo, hi)) {
+		log_error("apilat: KSIGHT_APILAT_BUCKETS must be LO:HI, powers of two of nanoseconds "
+			  "(%d <= LO < HI <= 40, at most %d apart), not '%s'", APILAT_MIN_EXP, APILAT_MAX_OCTAVES, env);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int apilat_configure(struct signal_runtime *rt)
+{
+	struct apilat_bpf *skel = rt->skel;
+	uint32_t lo, hi;
+	int err = range_of(&lo, &hi);
+
+	if (err)
+		return err;
+	skel->rodata->lo_exp = lo;
+	skel->rodata->hi_exp = hi;
+	return 0;
+}
+
+static int add_endpoint(struct apilat_bpf *skel, const struct apilat_endpoint *ep, const char *from)
+{
+	__u8 one = 1;
+	int err = bpf_map__update_elem(skel->maps.apilat_endpoints, ep, sizeof(*ep), &one, sizeof(one), BPF_ANY);
+
+	if (err)
+		log_warn("apilat: cannot add the API-server endpoint %s: %s", from, strerror(-err));
+	return err;
+}
+
+static int fill_endpoints(struct signal_runtime *rt)
+{
+	const struct agent_config *cfg = rt->agent->cfg;
+	struct apilat_endpoint ep;
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	int n = 0;
+	size_t i;
+
+	for (i = 0; cfg && i < AGENT_MAX_LIST && cfg->apiservers[i]; i++) {
+		if (apilat_parse_endpoint(cfg->apiservers[i], &ep))
+			return -EINVAL; /* the CLI checked it */
+		if (!add_endpoint(rt->skel, &ep, cfg->apiservers[i]))
+			n++;
+	}
+	if (host && host[0]) {
+		if (apilat_endpoint_from(host, port ? port : "443", &ep))
+			log_warn("apilat: KUBERNETES_SERVICE_HOST/PORT (%s, %s) is not a numeric address and port: "
+				 "not measured", host, port ? port : "");
+		else if (!add_endpoint(rt->skel, &ep, "KUBERNETES_SERVICE_HOST"))
+			n++;
+	}
+	if (!n)
+		log_info("apilat: no API-server endpoint (--apiserver, KUBERNETES_SERVICE_HOST): nothing to measure");
+	return 0;
+}
+
+static const char *const client_label_names[] = { "namespace", "pod", "container", "comm" };
+static const char *const failure_label_names[] = { "namespace", "pod", "container", "comm", "cause" };
+
+static int apilat_init(struct signal_runtime *rt)
+{
+	struct metrics_registry *reg = rt->agent->metrics;
+	struct apilat_state *st = calloc(1, sizeof(*st));
+	double bounds[APILAT_MAX_BUCKETS];
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	st->agent = rt->agent;
+	err = range_of(&st->lo_exp, &st->hi_exp);
+	if (!err)
+		err = fill_endpoints(rt);
+	if (err) {
+		free(st);
+		return err;
+	}
+	st->n_finite = apilat_bounds_seconds(st->lo_exp, st->hi_exp, bounds, APILAT_MAX_BUCKETS - 1);
+	st->hists[APILAT_HIST_CONNECT] = metrics_family(reg, "ksight_apiserver_connect_duration_seconds",
+		"Time from a client's SYN to the API server to the connection being established.",
+		METRIC_HISTOGRAM, client_label_names, N_LABELS, bounds, st->n_finite);
+	st->hists[APILAT_HIST_HANDSHAKE] = metrics_family(reg, "ksight_apiserver_tls_handshake_duration_seconds",
+		"Time from a connection's first send (the TLS ClientHello) to the first byte of the server's answer.",
+		METRIC_HISTOGRAM, client_label_names, N_LABELS, bounds, st->n_finite);
+	st->hists[APILAT_HIST_RESPONSE] = metrics_family(reg, "ksight_apiserver_response_duration_seconds",
+		"Time from a request's first sent byte to the first byte of the response, on connections to the API server.",
+		METRIC_HISTOGRAM, client_label_names, N_LABELS, bounds, st->n_finite);
+	st->failures = metrics_family(reg, "ksight_apiserver_connect_failures_total",
+		"Connections to the API server that closed before being established, by cause.",
+		METRIC_COUNTER, failure_label_names, N_LABELS + 1, NULL, 0);
+	st->requests = metrics_family(reg, "ksight_apiserver_requests_total",
+		"Requests (turns after the TLS handshake) clients sent to the API server.",
+		METRIC_COUNTER, client_label_names, N_LABELS, NULL, 0);
+	st->sent = metrics_family(reg, "ksight_apiserver_sent_bytes_total",
+		"Bytes clients sent to the API server (TLS records included).",
+		METRIC_COUNTER, client_label_names, N_LABELS, NULL, 0);
+	st->received = metrics_family(reg, "ksight_apiserver_received_bytes_total",
+		"Bytes clients received from the API server (watch streams included).",
+		METRIC_COUNTER, client_label_names, N_LABELS, NULL, 0);
+	st->connections = metrics_family(reg, "ksight_apiserver_connections",
+		"Established connections to the API server now.",
+		METRIC_GAUGE, client_label_names, N_LABELS, NULL, 0);
+	if (!st->hists[0] || !st->hists[1] || !st->hists[2] || !st->failures || !st->requests || !st->sent ||
+	    !st->received || !st->connections) {
+		free(st);
+		return -ENOMEM;
+	}
+	rt->priv = st;
+	return 0;
+}
+
+static void apilat_fini(struct signal_runtime *rt)
+{
+	free(rt->priv);
+	rt->priv = NULL;
+}
+
+const struct signal_def apilat_signal = {
+	.name = "apilat",
+	.summary = "API-server latency per client pod/process: connect, TLS handshake, request to first byte",
+	.points = apilat_points,
+	.n_points = N(apilat_points),
+	.open = apilat_open,
+	.object = apilat_object,
+	.destroy = apilat_destroy,
+	.configure = apilat_configure,
+	.init = apilat_init,
+	.collect = apilat_collect,
+	.fini = apilat_fini,
+};
