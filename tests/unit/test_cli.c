@@ -1,4 +1,4 @@
-/* Unit tests for user/cli.c: what the command line puts into struct agent_config. */
+/* Unit tests for user/cli.c: what the command line puts into struct agent_config (every signal's options). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,8 +13,8 @@
 /* Parse a NULL-terminated argument list (copied: getopt and strtok may write to it). */
 static int parse(struct agent_config *cfg, char *const *args)
 {
-	static char store[16][128];
-	static char *argv[17];
+	static char store[48][128];
+	static char *argv[49];
 	int argc = 0, saved, ret;
 
 	while (args[argc]) {
@@ -104,6 +104,101 @@ static void test_long_options_are_distinct(void **state)
 	assert_int_equal(parse(&cfg, relative), EXIT_USAGE);
 }
 
+/* ---- netdrop's trace options ---- */
+static void test_trace_options(void **state)
+{
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "netdrop", "--trace-rate", "5",
+						      "--reason", "NETFILTER_DROP", "--namespace", "web",
+						      "--pod", "web-0", NULL }), 0);
+	assert_int_equal(cfg.trace_rate, 5);
+	assert_string_equal(cfg.trace_reason, "NETFILTER_DROP");
+	assert_string_equal(cfg.trace_namespace, "web");
+	assert_string_equal(cfg.trace_pod, "web-0");
+	assert_string_equal(cfg.signals[0], "netdrop");
+
+	/* defaults: 0 means the signal's default rate, no filters */
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "netdrop", NULL }), 0);
+	assert_int_equal(cfg.trace_rate, 0);
+	assert_null(cfg.trace_reason);
+	assert_null(cfg.trace_namespace);
+	assert_null(cfg.trace_pod);
+}
+
+static void test_bad_trace_rates(void **state)
+{
+	static const char *const bad[] = { "0", "-1", "abc", "5x", "", "1000001", "99999999999999999999" };
+	struct agent_config cfg;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--trace-rate", (char *)bad[i], NULL }),
+				 EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--trace-rate", "1000000", NULL }), 0);
+	assert_int_equal(cfg.trace_rate, 1000000);
+}
+
+static void test_trace_options_only_for_trace(void **state)
+{
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--trace-rate", "5", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--reason", "NO_SOCKET", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "probes", "--pod", "x", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--namespace", "", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--reason", NULL }), EXIT_USAGE);
+}
+
+/* ---- apilat's endpoints ---- */
+static void test_apiserver_repeatable(void **state)
+{
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apiserver", "10.96.0.1:443",
+						      "--apiserver", "[::1]:6443", NULL }), 0);
+	assert_string_equal(cfg.apiservers[0], "10.96.0.1:443");
+	assert_string_equal(cfg.apiservers[1], "[::1]:6443");
+	assert_null(cfg.apiservers[2]);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--apiserver", "127.0.0.1:1", NULL }),
+			 0);
+	assert_string_equal(cfg.apiservers[0], "127.0.0.1:1");
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", NULL }), 0);
+	assert_null(cfg.apiservers[0]);
+}
+
+static void test_apiserver_rejected(void **state)
+{
+	struct agent_config cfg;
+
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apiserver", "::1:443", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apiserver", "kubernetes:443", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apiserver", "10.0.0.1", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apiserver", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "probes", "--apiserver", "10.0.0.1:443", NULL }), 0);
+}
+
+static void test_apiserver_too_many(void **state)
+{
+	char *args[2 + 2 * (AGENT_MAX_LIST + 1) + 1];
+	struct agent_config cfg;
+	int i, n = 0;
+
+	args[n++] = "ksight";
+	args[n++] = "run";
+	for (i = 0; i < AGENT_MAX_LIST; i++) {
+		args[n++] = "--apiserver";
+		args[n++] = "10.0.0.1:443";
+	}
+	args[n] = NULL;
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_null(cfg.apiservers[AGENT_MAX_LIST]);
+	args[n++] = "--apiserver";
+	args[n++] = "10.0.0.2:443";
+	args[n] = NULL;
+	assert_int_not_equal(parse(&cfg, args), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +207,12 @@ int main(void)
 		cmocka_unit_test(test_bad_signals_are_usage_errors),
 		cmocka_unit_test(test_listen_is_validated_while_parsing),
 		cmocka_unit_test(test_long_options_are_distinct),
+		cmocka_unit_test(test_trace_options),
+		cmocka_unit_test(test_bad_trace_rates),
+		cmocka_unit_test(test_trace_options_only_for_trace),
+		cmocka_unit_test(test_apiserver_repeatable),
+		cmocka_unit_test(test_apiserver_rejected),
+		cmocka_unit_test(test_apiserver_too_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
