@@ -64,6 +64,27 @@ struct signal_runtime {
 	void *priv;        /* the signal's own state (init sets it, fini frees it) */
 };
 
+/*
+ * The skeleton glue of signal `name` (its bpftool skeleton <name>.skel.h
+ * included): SIGNAL_SKELETON(name) defines it once, and
+ * SIGNAL_SKELETON_FIELDS(name) fills .open, .object and .destroy with it.
+ */
+#define SIGNAL_SKELETON(name)                                                   \
+	static void *name##_skel_open(const struct bpf_object_open_opts *opts)   \
+	{                                                                       \
+		return name##_bpf__open_opts(opts);                             \
+	}                                                                       \
+	static struct bpf_object *name##_skel_object(void *skel)                 \
+	{                                                                       \
+		return ((struct name##_bpf *)skel)->obj;                        \
+	}                                                                       \
+	static void name##_skel_destroy(void *skel)                              \
+	{                                                                       \
+		name##_bpf__destroy(skel);                                      \
+	}
+#define SIGNAL_SKELETON_FIELDS(name) \
+	.open = name##_skel_open, .object = name##_skel_object, .destroy = name##_skel_destroy
+
 /* The table of signals, NULL-terminated, in the order they are shown. */
 extern const struct signal_def *const ksight_signals[];
 

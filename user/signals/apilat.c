@@ -250,20 +250,7 @@ static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *r
 
 /* ---- life cycle ---- */
 
-static void *apilat_open(const struct bpf_object_open_opts *opts)
-{
-	return apilat_bpf__open_opts(opts);
-}
-
-static struct bpf_object *apilat_object(void *skel)
-{
-	return ((struct apilat_bpf *)skel)->obj;
-}
-
-static void apilat_destroy(void *skel)
-{
-	apilat_bpf__destroy(skel);
-}
+SIGNAL_SKELETON(apilat)
 
 static int range_of(uint32_t *lo, uint32_t *hi)
 {
@@ -393,9 +380,7 @@ const struct signal_def apilat_signal = {
 	.summary = "API-server latency per client pod/process: connect, TLS handshake, request to first byte",
 	.points = apilat_points,
 	.n_points = N(apilat_points),
-	.open = apilat_open,
-	.object = apilat_object,
-	.destroy = apilat_destroy,
+	SIGNAL_SKELETON_FIELDS(apilat),
 	.configure = apilat_configure,
 	.init = apilat_init,
 	.collect = apilat_collect,

@@ -269,20 +269,7 @@ void fserr_message(const struct fserr_event *e, const struct fserr_place *where,
 			 e->source == FSERR_SRC_EXT4_ERROR ? "; ext4 reports no errno" : "");
 }
 
-static void *fserr_open(const struct bpf_object_open_opts *opts)
-{
-	return fserr_bpf__open_opts(opts);
-}
-
-static struct bpf_object *fserr_object(void *skel)
-{
-	return ((struct fserr_bpf *)skel)->obj;
-}
-
-static void fserr_destroy(void *skel)
-{
-	fserr_bpf__destroy(skel);
-}
+SIGNAL_SKELETON(fserr)
 
 static int fserr_configure(struct signal_runtime *rt)
 {
@@ -765,9 +752,7 @@ const struct signal_def fserr_signal = {
 	.points = fserr_points,
 	.n_points = sizeof(fserr_points) / sizeof(fserr_points[0]),
 	.ringbuf_map = "fserr_events",
-	.open = fserr_open,
-	.object = fserr_object,
-	.destroy = fserr_destroy,
+	SIGNAL_SKELETON_FIELDS(fserr),
 	.configure = fserr_configure,
 	.init = fserr_init,
 	.handle_event = fserr_handle_event,

@@ -348,20 +348,7 @@ static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *
 
 /* ---- life cycle ---- */
 
-static void *netdrop_open(const struct bpf_object_open_opts *opts)
-{
-	return netdrop_bpf__open_opts(opts);
-}
-
-static struct bpf_object *netdrop_object(void *skel)
-{
-	return ((struct netdrop_bpf *)skel)->obj;
-}
-
-static void netdrop_destroy(void *skel)
-{
-	netdrop_bpf__destroy(skel);
-}
+SIGNAL_SKELETON(netdrop)
 
 static int netdrop_configure(struct signal_runtime *rt)
 {
@@ -617,9 +604,7 @@ const struct signal_def netdrop_signal = {
 	.points = netdrop_points,
 	.n_points = N(netdrop_points),
 	.ringbuf_map = "netdrop_events",
-	.open = netdrop_open,
-	.object = netdrop_object,
-	.destroy = netdrop_destroy,
+	SIGNAL_SKELETON_FIELDS(netdrop),
 	.configure = netdrop_configure,
 	.init = netdrop_init,
 	.handle_event = netdrop_handle_event,

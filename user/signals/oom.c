@@ -123,20 +123,7 @@ void oom_event_message(const struct oom_event *e, const struct event_common *ev,
 			 e->trigger_comm, e->trigger_pid);
 }
 
-static void *oom_open(const struct bpf_object_open_opts *opts)
-{
-	return oom_bpf__open_opts(opts);
-}
-
-static struct bpf_object *oom_object(void *skel)
-{
-	return ((struct oom_bpf *)skel)->obj;
-}
-
-static void oom_destroy(void *skel)
-{
-	oom_bpf__destroy(skel);
-}
+SIGNAL_SKELETON(oom)
 
 /*
  * Tests only: a small oom_pending map, so that a memory.oom.group kill of a
@@ -273,9 +260,7 @@ const struct signal_def oom_signal = {
 	.points = oom_points,
 	.n_points = sizeof(oom_points) / sizeof(oom_points[0]),
 	.ringbuf_map = "oom_events",
-	.open = oom_open,
-	.object = oom_object,
-	.destroy = oom_destroy,
+	SIGNAL_SKELETON_FIELDS(oom),
 	.configure = oom_configure,
 	.init = oom_init,
 	.handle_event = oom_handle_event,
