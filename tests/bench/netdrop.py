@@ -13,8 +13,8 @@ and the report gives medians and the ratio ksight / bpftrace.
 Scrape time: drops in 990 short-lived network namespaces (one series each),
 then /metrics fetched many times; compared with the same agent before.
 
-Run as root, under the shared lock:
-  flock /tmp/ksight-e2e.lock python3 tests/bench/netdrop.py [--quick]
+Run as root, alone on the machine (it shares the kernel and CPUs with any e2e test):
+  python3 tests/bench/netdrop.py [--quick]   (make bench runs it too)
 Writes build/bench-netdrop.json. Stops only processes it started.
 """
 import ctypes
