@@ -8,25 +8,6 @@
 NODE=node-e2e
 start_fake_api "$NODE" 900
 
-# a kubeconfig whose token lives in a file, so rotating the file rotates ours
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$API
-    certificate-authority: $D/ca.crt
-users:
-- name: ksight
-  user:
-    tokenFile: $D/token
-contexts:
-- name: fake
-  context: {cluster: fake, user: ksight}
-current-context: fake
-KC
-
 POD_UID=7a1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'b16b00b5%.0s' 1 2 3 4 5 6 7 8)
 POD_CG=ksight-k8s/kubepods/burstable/pod$POD_UID/$CID

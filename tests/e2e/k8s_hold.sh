@@ -42,24 +42,6 @@ pod_lists_answered() {
 print(len([r for r in json.load(sys.stdin) if r["method"]=="GET" and r["path"]=="/api/v1/pods" and not r["watch"]]))'
 }
 
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$D/ports.json")
-    certificate-authority: $D/ca.crt
-users:
-- name: ksight
-  user:
-    tokenFile: $D/token
-contexts:
-- name: fake
-  context: {cluster: fake, user: ksight}
-current-context: fake
-KC
-
 start_run run --signals oom --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" || { not_ok "ksight run starts"; finish; }
 
 # --- a kill before the first LIST answers: held, then on the Pod

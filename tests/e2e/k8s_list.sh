@@ -81,24 +81,6 @@ echo "# $PODS pods of $size bytes each on $NODE"
 curl -sf -X POST "http://127.0.0.1:$CTL/pods" -H 'Content-Type: application/json' \
 	--data-binary "@$WORK/pods.json" >/dev/null || { not_ok "the fake API server stores the pods"; finish; }
 
-cat >"$WORK/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$D/ports.json")
-    certificate-authority: $D/ca.crt
-users:
-- name: ksight
-  user:
-    tokenFile: $D/token
-contexts:
-- name: fake
-  context: {cluster: fake, user: ksight}
-current-context: fake
-KC
-
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$RUN_PID/status"; }
 
 # the agent in a memory cgroup of its own, as in its pod: the limit there counts

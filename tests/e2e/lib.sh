@@ -138,7 +138,8 @@ oom_kill() {
 }
 
 # start_fake_api NODE LIFETIME_S: tests/k8s/fake_apiserver.py in $WORK/api, stopped at exit;
-# sets D (its directory: kubeconfig, CA, tokens), API and CTL (ports); ctl METHOD PATH [JSON]
+# sets D (its directory: kubeconfig, CA, tokens), API and CTL (ports) and writes $WORK/kubeconfig
+# (token from a file); ctl METHOD PATH [JSON]
 # talks to its control API
 start_fake_api() {
 	D=$WORK/api
@@ -148,6 +149,24 @@ start_fake_api() {
 	wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
 	API=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$D/ports.json")
 	CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
+	# a kubeconfig whose token lives in a file, so rotating the file rotates ours
+	cat >"$WORK/kubeconfig" <<-KC
+	apiVersion: v1
+	kind: Config
+	clusters:
+	- name: fake
+	  cluster:
+	    server: https://127.0.0.1:$API
+	    certificate-authority: $D/ca.crt
+	users:
+	- name: ksight
+	  user:
+	    tokenFile: $D/token
+	contexts:
+	- name: fake
+	  context: {cluster: fake, user: ksight}
+	current-context: fake
+	KC
 }
 ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 
