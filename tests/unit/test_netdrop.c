@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "unit_helpers.h"
 #include <json-c/json.h>
 #include <linux/types.h>
 
@@ -105,19 +107,6 @@ static const char kallsyms[] =
 	"ffffffff81a01000 T udp_queue_rcv_skb\n"
 	"ffffffffc0001000 t veth_xmit\t[veth]\n"
 	"ffffffffc0002000 t veth_end\t[veth]\n";
-
-static char *write_tmp(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/ksight-test-kallsyms.XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
 
 static void test_symbolise(void **state)
 {

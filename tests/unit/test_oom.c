@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "unit_helpers.h"
 #include <json-c/json.h>
 #include <linux/types.h>
 
@@ -29,20 +31,6 @@ static const char kallsyms[] =
 	"ffffffff8168bab0 t mem_cgroup_out_of_memory\n"
 	"ffffffff8168bc00 t mem_cgroup_oom_synchronize\n"
 	"ffffffffc0001000 t some_module_fn\t[mod]\n";
-
-static char *write_tmp(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/ksight-test-kallsyms.XXXXXX");
-	fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
 
 static void test_ksyms_ranges(void **state)
 {
