@@ -87,7 +87,35 @@ struct {
  */
 __u64 oom_handoff_seq = 0;
 
-static const struct oom_event zero_event;
+/*
+ * tracepoint variant: where each half of a record is built before it is
+ * published. The other half's handler may read a published entry at any
+ * moment from another CPU, so an entry goes into oom_pending or
+ * oom_killed_exits only complete, never to be filled in place.
+ */
+enum { SCRATCH_MARK, SCRATCH_EXIT, SCRATCH_SLOTS };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct oom_event);
+} oom_scratch SEC(".maps");
+
+/* An empty record in @slot of this CPU's scratch (the named tail too), or NULL. */
+static __always_inline struct oom_event *scratch_event(__u32 slot)
+{
+	struct oom_event *e = bpf_map_lookup_elem(&oom_scratch, &slot);
+
+	if (!e)
+		return NULL;
+	/* kstack and cgroup names are read only as far as stack_size and depth say */
+	__builtin_memset(e, 0, sizeof(struct oom_event) - sizeof(e->kstack) - sizeof(e->cgroup));
+	e->cgroup.id = 0;
+	e->cgroup.depth = 0;
+	e->cgroup.truncated = 0;
+	return e;
+}
 
 /* 6.2 turned mm_struct::rss_stat into percpu_counters (f1a7941243c1) */
 struct mm_rss_stat___old {
@@ -301,28 +329,7 @@ int oom_mark_victim_tp(struct trace_event_raw_mark_victim *ctx)
 		emit_current_victim(ctx);
 		return 0;
 	}
-	err = bpf_map_update_elem(&oom_pending, &tid, &zero_event, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		/*
-		 * The same thread is never marked twice (TIF_MEMDIE), so this is a
-		 * stale record: its victim's exit went unseen and the tid was reused.
-		 * Replacing it loses it; if its deleter got there first, that one
-		 * accounted for it.
-		 */
-		if (!bpf_map_update_elem(&oom_pending, &tid, &zero_event, BPF_EXIST)) {
-			ringbuf_count(KSIGHT_RB_LOST);
-			goto fill;
-		}
-		err = bpf_map_update_elem(&oom_pending, &tid, &zero_event, BPF_NOEXIST);
-	}
-	if (err) {
-		/* full: as many victims wait for their exit as the map holds */
-		ringbuf_count(KSIGHT_RB_LOST);
-		return 0;
-	}
-	__sync_fetch_and_add(&oom_pending_count, 1);
-fill:
-	e = bpf_map_lookup_elem(&oom_pending, &tid);
+	e = scratch_event(SCRATCH_MARK);
 	if (!e) {
 		ringbuf_count(KSIGHT_RB_LOST);
 		return 0;
@@ -342,6 +349,27 @@ fill:
 		e->oom_score_adj = ctx->oom_score_adj;
 		e->flags |= OOM_HAS_RSS | OOM_HAS_UID | OOM_HAS_SCORE_ADJ;
 	}
+	err = bpf_map_update_elem(&oom_pending, &tid, e, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/*
+		 * The same thread is never marked twice (TIF_MEMDIE), so this is a
+		 * stale record: its victim's exit went unseen and the tid was reused.
+		 * Replacing it loses it; if its deleter got there first, that one
+		 * accounted for it.
+		 */
+		if (!bpf_map_update_elem(&oom_pending, &tid, e, BPF_EXIST)) {
+			ringbuf_count(KSIGHT_RB_LOST);
+			goto handoff;
+		}
+		err = bpf_map_update_elem(&oom_pending, &tid, e, BPF_NOEXIST);
+	}
+	if (err) {
+		/* full: as many victims wait for their exit as the map holds */
+		ringbuf_count(KSIGHT_RB_LOST);
+		return 0;
+	}
+	__sync_fetch_and_add(&oom_pending_count, 1);
+handoff:
 	__sync_fetch_and_add(&oom_handoff_seq, 1);
 	complete_from_exit(tid, e);
 	return 0;
@@ -358,11 +386,13 @@ int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 
 	/* an OOM kill is a SIGKILL: its victim's exit may come before its mark */
 	killed = BPF_CORE_READ(task, signal, group_exit_code) == SIGKILL;
-	if (killed && !bpf_map_update_elem(&oom_killed_exits, &tid, &zero_event, BPF_ANY)) {
-		e = bpf_map_lookup_elem(&oom_killed_exits, &tid);
-		if (e)
+	if (killed) {
+		e = scratch_event(SCRATCH_EXIT);
+		if (e) {
 			fill_from_task(e, task, NULL, true, false);
-		__sync_fetch_and_add(&oom_handoff_seq, 1);
+			if (!bpf_map_update_elem(&oom_killed_exits, &tid, e, BPF_ANY))
+				__sync_fetch_and_add(&oom_handoff_seq, 1);
+		}
 	}
 	if (!*(volatile __u64 *)&oom_pending_count)
 		return 0;
@@ -381,8 +411,6 @@ int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 			ringbuf_count(KSIGHT_RB_LOST);
 		return 0;
 	}
-	had_rss = e->flags & OOM_HAS_RSS;
-	fill_from_task(e, task, NULL, !had_rss, false);
 	/* copied out before the delete, which hands the element back for reuse */
 	rec = bpf_ringbuf_reserve(&oom_events, sizeof(*rec), 0);
 	if (!rec) {
@@ -391,6 +419,9 @@ int oom_victim_exit_tp(struct trace_event_raw_sched_process_template *ctx)
 		return 0;
 	}
 	bpf_probe_read_kernel(rec, sizeof(*rec), e);
+	/* the mark's entry is read, never written: its handler may be reading it too */
+	had_rss = rec->flags & OOM_HAS_RSS;
+	fill_from_task(rec, task, NULL, !had_rss, false);
 	/* whoever deletes the record hands it over: once, whatever races */
 	if (!pending_delete(&tid)) {
 		bpf_ringbuf_discard(rec, 0);
