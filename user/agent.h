@@ -35,6 +35,7 @@ struct agent_config {
 	const char *kubelet_root;                    /* NULL: /var/lib/kubelet */
 	const char *kubeconfig;                      /* run, trace: NULL = in-cluster */
 	bool no_k8s;                                 /* run, trace: never talk to the API */
+	bool node_conditions;                        /* run: write fserr's Node condition (node_condition.h) */
 	unsigned int trace_rate;                     /* trace: sampled drops per second per CPU; 0: default */
 	const char *trace_reason;                    /* trace netdrop: only this drop reason */
 	const char *trace_namespace;                 /* trace netdrop: only this pod namespace */

@@ -71,6 +71,9 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"  -l, --listen ADDR:PORT   where to serve metrics (default " DEFAULT_LISTEN ";\n"
 			"                           \":PORT\" for every address)\n"
 			"  -s, --signals LIST       comma-separated signals to run (default: all)\n"
+			"      --node-conditions    fserr: set the Node condition KsightFilesystemCorruption,\n"
+			"                           True while a mounted filesystem has reported corruption or a\n"
+			"                           shutdown since it was mounted (needs the API; default: off)\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_TRACE:
@@ -174,7 +177,24 @@ static int add_signal_list(struct agent_config *cfg, enum agent_mode mode, const
 }
 
 /* long options without a short form: values past every char */
-enum { OPT_KUBELET_ROOT = 0x100 };
+enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS };
+
+/* --node-conditions: written by the API side from fserr's tracking, so both must be there */
+static int check_node_conditions(const struct agent_config *cfg)
+{
+	int i;
+
+	if (!cfg->node_conditions)
+		return 0;
+	if (cfg->no_k8s)
+		return usage_error(cfg->mode, "--node-conditions writes to the Kubernetes API: not with --no-k8s%s", "");
+	if (!cfg->signals[0])
+		return 0;
+	for (i = 0; cfg->signals[i]; i++)
+		if (!strcmp(cfg->signals[i], "fserr"))
+			return 0;
+	return usage_error(cfg->mode, "--node-conditions needs the fserr signal (add it to --signals)%s", "");
+}
 
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
@@ -186,6 +206,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kubelet-root", required_argument, NULL, OPT_KUBELET_ROOT },
+		{ "node-conditions", no_argument, NULL, OPT_NODE_CONDITIONS },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "trace-rate", required_argument, NULL, 'R' },
@@ -285,6 +306,11 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		case 'N':
 			cfg->node_name = optarg;
 			break;
+		case OPT_NODE_CONDITIONS:
+			if (mode != MODE_RUN)
+				return usage_error(mode, "--node-conditions is an option of `ksight run`%s", "");
+			cfg->node_conditions = true;
+			break;
 		case OPT_KUBELET_ROOT:
 			if (optarg[0] != '/')
 				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
@@ -353,5 +379,5 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return check_node_conditions(cfg);
 }

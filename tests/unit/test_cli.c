@@ -199,6 +199,52 @@ static void test_apiserver_too_many(void **state)
 	assert_int_not_equal(parse(&cfg, args), 0);
 }
 
+/* --node-conditions: off by default, run only, with fserr and the API */
+static void test_node_conditions(void **state)
+{
+	char *const off[] = { "ksight", "run", NULL };
+	char *const on[] = { "ksight", "run", "--node-conditions", NULL };
+	char *const with_fserr[] = { "ksight", "run", "--signals", "oom,fserr", "--node-conditions", NULL };
+	char *const without_fserr[] = { "ksight", "run", "--node-conditions", "--signals", "oom", NULL };
+	char *const no_k8s[] = { "ksight", "run", "--node-conditions", "--no-k8s", NULL };
+	char *const trace[] = { "ksight", "trace", "--node-conditions", NULL };
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, off), 0);
+	assert_false(cfg.node_conditions);
+	assert_int_equal(parse(&cfg, on), 0);
+	assert_true(cfg.node_conditions);
+	assert_int_equal(parse(&cfg, with_fserr), 0);
+	assert_true(cfg.node_conditions);
+	assert_int_equal(parse(&cfg, without_fserr), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, no_k8s), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, trace), EXIT_USAGE);
+}
+
+static void test_node_conditions_in_help(void **state)
+{
+	char *const help[] = { "ksight", "run", "--help", NULL };
+	struct agent_config cfg;
+	char buf[8192];
+	FILE *f = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	size_t n;
+
+	assert_non_null(f);
+	fflush(stdout);
+	dup2(fileno(f), STDOUT_FILENO);
+	assert_int_equal(parse(&cfg, help), CLI_EXIT_OK);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(buf, "--node-conditions"));
+	assert_non_null(strstr(buf, "KsightFilesystemCorruption"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +259,8 @@ int main(void)
 		cmocka_unit_test(test_apiserver_repeatable),
 		cmocka_unit_test(test_apiserver_rejected),
 		cmocka_unit_test(test_apiserver_too_many),
+		cmocka_unit_test(test_node_conditions),
+		cmocka_unit_test(test_node_conditions_in_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

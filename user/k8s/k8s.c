@@ -23,6 +23,7 @@
 #include "k8s_pods.h"
 #include "log.h"
 #include "metrics.h"
+#include "node_condition.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -44,6 +45,12 @@ static struct {
 	bool stop;
 	bool timeout_logged;          /* the hold thread's */
 } hold;
+
+/* --node-conditions: the sender; `lock` keeps k8s_node_condition_set() off one being stopped. */
+static struct {
+	pthread_mutex_t lock;
+	struct node_condition_sender *fs;
+} conditions = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int hold_start(struct agent *agent);
 static void hold_stop(void);
@@ -83,6 +90,11 @@ int k8s_start(struct agent *agent)
 		return 0;
 	}
 	ret = load_config(cfg, err, sizeof(err));
+	/* asked for explicitly: a condition nobody writes would read as a healthy node */
+	if (ret == -ENOENT && !cfg->kubeconfig && cfg->node_conditions) {
+		log_error("--node-conditions needs the Kubernetes API: not in a cluster and no --kubeconfig");
+		return ret;
+	}
 	if (ret == -ENOENT && !cfg->kubeconfig) {
 		log_info("no Kubernetes API: not in a cluster and no --kubeconfig; running without pod names and Events");
 		return 0;
@@ -113,12 +125,29 @@ int k8s_start(struct agent *agent)
 	}
 	if (agent->recorder && agent->pod_watcher && hold_start(agent))
 		log_warn("cannot hold Events for pods not listed yet (out of memory): they go to the Node");
+	if (cfg->mode == MODE_RUN && cfg->node_conditions) {
+		struct node_condition_sender *s = node_condition_start(&k8s_cfg, agent->node, NODE_CONDITION_FS_TYPE,
+									 agent->metrics);
+
+		if (!s)
+			return -ENOMEM;
+		pthread_mutex_lock(&conditions.lock);
+		conditions.fs = s;
+		pthread_mutex_unlock(&conditions.lock);
+	}
 	log_info("Kubernetes API: %s (%s), node %s", k8s_cfg.server, k8s_cfg.source, agent->node);
 	return 0;
 }
 
 void k8s_stop(struct agent *agent)
 {
+	struct node_condition_sender *s;
+
+	pthread_mutex_lock(&conditions.lock);
+	s = conditions.fs;
+	conditions.fs = NULL;
+	pthread_mutex_unlock(&conditions.lock);
+	node_condition_stop(s);
 	/* first: what it held goes to the recorder, which still runs */
 	hold_stop();
 	if (agent->recorder) {
@@ -246,6 +275,15 @@ void k8s_record(struct agent *agent, const struct event_common *ev, const char *
 		const char *message, const char *key)
 {
 	k8s_record_pod_event(agent, ev, "Warning", reason, message, key);
+}
+
+void k8s_node_condition_set(struct agent *agent, const char *type, bool status, const char *reason,
+			    const char *message)
+{
+	pthread_mutex_lock(&conditions.lock);
+	if (conditions.fs && !strcmp(type, NODE_CONDITION_FS_TYPE))
+		node_condition_set(conditions.fs, status, reason, message);
+	pthread_mutex_unlock(&conditions.lock);
 }
 
 /* On the Node, with the pod UID the cgroup named, as the API never listed that pod. */

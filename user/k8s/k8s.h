@@ -12,6 +12,7 @@
 #ifndef KSIGHT_K8S_H
 #define KSIGHT_K8S_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,5 +79,14 @@ void k8s_record_pod_event(struct agent *agent, const struct event_common *ev, co
 /* k8s_record_pod_event() of a Warning. */
 void k8s_record(struct agent *agent, const struct event_common *ev, const char *reason,
 		const char *message, const char *key);
+
+/*
+ * --node-conditions: the state this Node's condition `type` should have
+ * (NODE_CONDITION_FS_TYPE, the only one), written by its own thread. A
+ * no-op without the flag, before k8s_start() and after k8s_stop(). Never
+ * blocks on the network.
+ */
+void k8s_node_condition_set(struct agent *agent, const char *type, bool status, const char *reason,
+			    const char *message);
 
 #endif

@@ -24,6 +24,7 @@
 #include "bpf_maps.h"
 #include "event.h"
 #include "fserr.h"
+#include "fserr_condition.h"
 #include "fserr_late.h"
 #include "fserr_mounts.h"
 #include "fserr_pods.h"
@@ -78,6 +79,7 @@ struct fserr_state {
 	uint64_t sig_clock;
 	/* the HTTP thread's alone (collect): xfs points attached after start-up */
 	struct fserr_late *late;
+	struct fserr_condition_watch *condition; /* --node-conditions; its own lock */
 	struct metric_family *errors, *recorded, *first_error, *last_error, *suppressed, *uncounted;
 };
 
@@ -498,6 +500,8 @@ static int fserr_init(struct signal_runtime *rt)
 		refresh_mounts(st);
 	}
 	export_recorded_errors(st);
+	if (rt->agent->cfg && rt->agent->cfg->mode == MODE_RUN && rt->agent->cfg->node_conditions)
+		st->condition = fserr_condition_watch_start(rt->agent, FSERR_MOUNTINFO);
 	rt->priv = st;
 	return 0;
 }
@@ -508,6 +512,7 @@ static void fserr_fini(struct signal_runtime *rt)
 
 	if (!st)
 		return;
+	fserr_condition_watch_stop(st->condition);
 	fserr_late_free(st->late);
 	fserr_mounts_watch_close(&st->mounts);
 	pthread_mutex_destroy(&st->lock);
@@ -741,6 +746,9 @@ static int fserr_handle_event(struct signal_runtime *rt, const void *data, size_
 	event_emit(rt->agent, &ev, obj, details);
 
 	post_events(st, rt->agent, e, w, pods, known, comm);
+	fserr_condition_watch_report(st->condition, &(struct fserr_condition_error){
+		.major = FSERR_DEV_MAJOR(e->dev), .minor = FSERR_DEV_MINOR(e->dev), .kind = e->kind,
+		.device = w->dev.name, .fstype = w->dev.fstype, .where = function[0] ? at : "" });
 	free(pods);
 	free(w);
 	return 0;

@@ -91,6 +91,7 @@ static int parse_line(char *line, struct fserr_mount *m)
 		return -EINVAL;
 	if (parse_devno(f[2], &m->major, &m->minor))
 		return -EINVAL;
+	m->id = (unsigned int)strtoul(f[0], NULL, 10);
 	unescape(f[3]);
 	unescape(f[4]);
 	unescape((char *)m->source);

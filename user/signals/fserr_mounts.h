@@ -14,6 +14,7 @@
 #define FSERR_MOUNTINFO_MAX (16u << 20)
 
 struct fserr_mount {
+	unsigned int id;           /* the mount ID (first field): a new one for every new mount */
 	unsigned int major, minor; /* from the "MAJ:MIN" field: plain numbers, no encoding */
 	const char *root;          /* the mount's root inside its filesystem ("/" unless a bind) */
 	const char *mountpoint;    /* unescaped (\040 -> ' ') */
