@@ -169,6 +169,63 @@ def merge_patch(target, patch, strategic=False):
     return out
 
 
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def patch_node_status(status, patch, strategic):
+    """A nodes/status PATCH on a Node's status. Strategic: `conditions` merged
+    by `type` as the real server does (an entry's fields merged, new types
+    appended, `$patch: delete` removes one, `$`-directives dropped); JSON merge
+    patch: the list replaced as a whole."""
+    if not strategic:
+        return merge_patch(status, patch)
+    conds = patch.get("conditions") if isinstance(patch, dict) else None
+    rest = {k: v for k, v in patch.items() if k != "conditions"} if isinstance(patch, dict) else patch
+    out = merge_patch(status, rest, True)
+    if conds is None:
+        return out
+    merged = [copy.deepcopy(c) for c in (status or {}).get("conditions") or []]
+    for c in conds:
+        i = next((n for n, old in enumerate(merged) if old.get("type") == c.get("type")), None)
+        if c.get("$patch") == "delete":
+            if i is not None:
+                merged.pop(i)
+        elif i is None:
+            merged.append(merge_patch({}, c, True))
+        else:
+            merged[i] = merge_patch(merged[i], c, True)
+    out["conditions"] = merged
+    return out
+
+
+def node_condition_causes(status):
+    causes = []
+    conds = (status or {}).get("conditions")
+    if conds is None:
+        return causes
+    if not isinstance(conds, list):
+        return [cause("FieldValueInvalid", "status.conditions", "must be a list")]
+    seen = set()
+    for i, c in enumerate(conds):
+        f = "status.conditions[%d]" % i
+        if not isinstance(c, dict):
+            causes.append(cause("FieldValueInvalid", f, "must be an object"))
+            continue
+        if not c.get("type"):
+            causes.append(cause("FieldValueRequired", f + ".type", "Required value"))
+        elif c["type"] in seen:
+            causes.append(cause("FieldValueDuplicate", f + ".type", "Duplicate value: %r" % c["type"]))
+        seen.add(c.get("type"))
+        if c.get("status") not in CONDITION_STATUSES:
+            causes.append(cause("FieldValueNotSupported", f + ".status",
+                                "Unsupported value: %r: supported values: \"True\", \"False\", \"Unknown\""
+                                % c.get("status")))
+        for t in ("lastHeartbeatTime", "lastTransitionTime"):
+            if c.get(t) is not None and parse_rfc3339(c[t]) is None:
+                causes.append(cause("FieldValueInvalid", "%s.%s" % (f, t), "not an RFC 3339 time"))
+    return causes
+
+
 def write_atomic(path, data, mode=0o644):
     if isinstance(data, str):
         data = data.encode()
@@ -416,6 +473,8 @@ class State:
         self.stopping = False
         self.started = time.time()
         self.node_created = now_rfc3339()
+        self.node_status = {}          # name -> status as nodes/status PATCHes left it
+        self.node_rv = {}              # name -> its resourceVersion, bumped by each PATCH
 
     # ---- resource versions / history (call with cond held) ----
     def bump(self):
@@ -442,6 +501,13 @@ class State:
         return sorted(names)
 
     def node_obj(self, name):
+        obj = self.base_node_obj(name)
+        if name in self.node_status:
+            obj["status"] = copy.deepcopy(self.node_status[name])
+            obj["metadata"]["resourceVersion"] = str(self.node_rv[name])
+        return obj
+
+    def base_node_obj(self, name):
         return {
             "kind": "Node", "apiVersion": "v1",
             "metadata": {
@@ -1089,6 +1155,17 @@ class ApiHandler(BaseHandler):
                 return self.reply(200, generic_table(items, rv))
             return self.reply(200, {"kind": "NodeList", "apiVersion": "v1",
                                     "metadata": {"resourceVersion": rv}, "items": items})
+        if len(rest) == 3 and rest[0] == "nodes" and rest[2] == "status":
+            with st.cond:
+                names = st.node_names()
+            if rest[1] not in names:
+                return self.not_found(("nodes", rest[1]))
+            if m in ("GET", "HEAD"):
+                with st.cond:
+                    return self.reply(200, st.node_obj(rest[1]))
+            if m == "PATCH":
+                return self.node_status_patch(rest[1])
+            return self.method_not_allowed()
         if len(rest) == 2 and rest[0] == "nodes":
             if m not in ("GET", "HEAD"):
                 return self.method_not_allowed()
@@ -1256,6 +1333,36 @@ class ApiHandler(BaseHandler):
                 return
             new = merge_patch(cur, self.body, ct.startswith("application/strategic"))
             return self.store_update(ns, name, cur, new)
+
+    def node_status_patch(self, name):
+        st = self.server.state
+        ct = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ct not in ("application/strategic-merge-patch+json", "application/merge-patch+json"):
+            return self.reply(415, status_obj(415, "the body of the request was in an unknown "
+                                              "format - accepted media types include: "
+                                              "application/json-patch+json, "
+                                              "application/merge-patch+json, "
+                                              "application/apply-patch+yaml, "
+                                              "application/strategic-merge-patch+json",
+                                              "UnsupportedMediaType"))
+        if not self.require_json_object():
+            return
+        patch = self.body.get("status")
+        if patch is not None and not isinstance(patch, dict):
+            return self.reply(422, invalid_status("Node", name, [
+                cause("FieldValueInvalid", "status", "must be an object")]))
+        with st.cond:
+            cur = st.node_obj(name)
+            new = patch_node_status(cur["status"], patch or {}, ct.startswith("application/strategic"))
+            causes = node_condition_causes(new)
+            if causes:
+                return self.reply(422, invalid_status("Node", name, causes))
+            st.node_status[name] = new
+            st.node_rv[name] = st.bump()
+            out = st.node_obj(name)
+        log.info("node %s status patched: %s", name,
+                 ["%s=%s" % (c.get("type"), c.get("status")) for c in new.get("conditions") or []])
+        return self.reply(200, out)
 
     def event_put(self, ns, name):
         st = self.server.state
@@ -1724,6 +1831,7 @@ class ControlHandler(BaseHandler):
                 st.events.clear()
                 st.requests.clear()
                 st.faults.clear()
+                st.node_status.clear()
                 st.hang_until = 0.0
                 st.bump()
             log.info("reset")
@@ -1780,6 +1888,11 @@ class ControlHandler(BaseHandler):
         if path == "/nodes" and m == "GET":
             with st.cond:
                 return self.send_json(200, [st.node_obj(n) for n in st.node_names()])
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "conditions" and m == "GET":
+            with st.cond:
+                if parts[1] not in st.node_names():
+                    return self.bad("no node %s" % parts[1], 404)
+                return self.send_json(200, st.node_obj(parts[1])["status"].get("conditions") or [])
         if path == "/rotate-token" and m == "POST":
             keep_old = bool((body or {}).get("keep_old"))
             tok = (body or {}).get("token") or secrets.token_urlsafe(32)
