@@ -71,6 +71,8 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"  -l, --listen ADDR:PORT   where to serve metrics (default " DEFAULT_LISTEN ";\n"
 			"                           \":PORT\" for every address)\n"
 			"  -s, --signals LIST       comma-separated signals to run (default: all)\n"
+			"      --events-log FILE    append every Kubernetes Event ksight posts (or, without the\n"
+			"                           API, would post) to FILE as a JSON line; - for stdout\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_TRACE:
@@ -174,7 +176,7 @@ static int add_signal_list(struct agent_config *cfg, enum agent_mode mode, const
 }
 
 /* long options without a short form: values past every char */
-enum { OPT_KUBELET_ROOT = 0x100 };
+enum { OPT_KUBELET_ROOT = 0x100, OPT_EVENTS_LOG };
 
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
@@ -186,6 +188,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kubelet-root", required_argument, NULL, OPT_KUBELET_ROOT },
+		{ "events-log", required_argument, NULL, OPT_EVENTS_LOG },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "trace-rate", required_argument, NULL, 'R' },
@@ -289,6 +292,13 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			if (optarg[0] != '/')
 				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
 			cfg->kubelet_root = optarg;
+			break;
+		case OPT_EVENTS_LOG:
+			if (mode != MODE_RUN)
+				return usage_error(mode, "--events-log is an option of `ksight run`%s", "");
+			if (!optarg[0])
+				return usage_error(mode, "--events-log needs a file name, or - for standard output%s", "");
+			cfg->events_log = optarg;
 			break;
 		case 'K':
 		case 'n':
