@@ -289,5 +289,28 @@ expect_eq "--events-log: one JSON line per OOM kill, outcome not_posted, on the 
 check "--events-log: the ext4 error is there too" grep -q '"reason":"FilesystemCorruptionDetected"' "$WORK/events.jsonl"
 check "--events-log: every line is one JSON object" python3 -c 'import json, sys
 [json.loads(l) for l in open(sys.argv[1])]' "$WORK/events.jsonl"
+
+# --- --events-log with the API (the fake API server): each Event's outcome as the recorder saw it
+start_fake_api "$NODE" 120
+ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"shop","name":"cart-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"cart","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
+	"$POD_UID" "$NODE" "$CID")" >/dev/null
+start_run api --signals oom --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" --events-log "$WORK/events-api.jsonl" ||
+	{ not_ok "ksight run with the API starts"; finish; }
+eventually "with the API: the pod is cached" 15 1 metric_value ksight_k8s_pods
+api_lines() { python3 -c 'import json, sys
+print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["reason"] == "ProcessOOMKilled"))' "$WORK/events-api.jsonl" 2>/dev/null; }
+oom_kill "$OOM_CG" >/dev/null
+eventually "with the API: the first kill's line" 15 1 api_lines
+oom_kill "$OOM_CG" >/dev/null
+eventually "with the API: the second kill's line" 15 2 api_lines
+got=$(python3 -c 'import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["reason"] == "ProcessOOMKilled"]
+events = [e for e in json.load(sys.stdin) if e["reason"] == "ProcessOOMKilled"]
+o = lines[0]["involvedObject"]
+assert (o["kind"], o["namespace"], o["name"], o["uid"], o["fieldPath"]) == ("Pod", "shop", "cart-1", sys.argv[2], "spec.containers{cart}"), o
+assert len(events) == 1 and events[0]["count"] == 2, events
+assert all(l["event"] == {"namespace": "shop", "name": events[0]["metadata"]["name"]} for l in lines), (lines, events)
+print(" ".join("%s/%d" % (l["outcome"], l["count"]) for l in lines))' "$WORK/events-api.jsonl" "$POD_UID" < <(ctl GET /events) 2>&1)
+expect_eq "with the API: the lines say created then patched, with the posted Event's name and count" "$got" "created/1 patched/2"
 echo "# monitoring e2e took $((SECONDS - T0)) s"
 finish
