@@ -10,7 +10,9 @@
 #                            release=kube-prometheus-stack, which is what
 #                            kube-prometheus-stack's default selectors match
 #                            for a Helm release named kube-prometheus-stack)
-#     -n, --namespace NS     the objects' namespace (default ksight)
+#     -n, --namespace NS     the objects' namespace (default ksight; where your Prometheus
+#                            Operator looks for monitors and rules)
+#     -p, --pods-namespace NS  where the DaemonSet runs (default ksight, as in deploy/)
 #     -r, --runbook-url URL  where docs/runbook.md is served (default the project's)
 #     -o, --out DIR          write there (default monitoring/kubernetes)
 #     -c, --check            write nothing: exit 1 if the files in DIR differ
@@ -20,6 +22,7 @@ cd "$(dirname "$0")/.."
 RUNBOOK_DEFAULT=https://github.com/ksight/ksight/blob/main/docs/runbook.md
 labels=()
 ns=ksight
+pods_ns=ksight
 runbook=$RUNBOOK_DEFAULT
 out=monitoring/kubernetes
 check=0
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-l|--label) [ $# -ge 2 ] || usage; labels+=("$2"); shift 2 ;;
 	-n|--namespace) [ $# -ge 2 ] || usage; ns=$2; shift 2 ;;
+	-p|--pods-namespace) [ $# -ge 2 ] || usage; pods_ns=$2; shift 2 ;;
 	-r|--runbook-url) [ $# -ge 2 ] || usage; runbook=$2; shift 2 ;;
 	-o|--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
 	-c|--check) check=1; shift ;;
@@ -37,6 +41,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#labels[@]} -eq 0 ] && labels=(app.kubernetes.io/name=ksight release=kube-prometheus-stack)
+for n in "$ns" "$pods_ns"; do
+	[[ $n =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || { echo "gen-prometheusrule: not a namespace: $n" >&2; exit 2; }
+done
 
 # label values are quoted YAML strings; keys are Kubernetes label keys
 label_lines() {
@@ -98,7 +105,7 @@ podmonitor() {
 	  namespaceSelector:
 	    matchNames:
 	SPEC
-	printf '      - %s\n' "$ns"
+	printf '      - %s\n' "$pods_ns"
 	cat <<-'SPEC'
 	  selector:
 	    matchLabels:
