@@ -18,7 +18,8 @@ build_packages=(
 test_packages=(
 	libcmocka-dev                              # unit tests
 	libclang-rt-14-dev                         # sanitizers and libFuzzer (asan, fuzz suites)
-	prometheus                                 # promtool, to check the exposition format
+	prometheus                                 # promtool (exposition format, rules, their unit tests); monitoring e2e
+	prometheus-alertmanager                    # amtool check-config; the monitoring e2e's Alertmanager
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
 	e2fsprogs xfsprogs                         # e2e fserr: ext4 and xfs images, debugfs, xfs_db, xfs_io
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers

@@ -41,6 +41,7 @@ struct agent_config {
 	const char *trace_namespace;                 /* trace netdrop: only this pod namespace */
 	const char *trace_pod;                       /* trace netdrop: only this pod */
 	const char *apiservers[AGENT_MAX_LIST + 1]; /* apilat: --apiserver HOST:PORT, NULL-terminated */
+	const char *events_log;                      /* run: --events-log FILE, "-" for stdout; NULL: none */
 	bool verbose;
 };
 
@@ -51,6 +52,7 @@ struct ring_buffer;
 struct pod_cache;
 struct pod_watcher;
 struct event_recorder;
+struct event_log;
 struct pod_resolver;
 struct btf;
 
@@ -80,6 +82,7 @@ struct agent {
 	struct pod_resolver *resolver;   /* netns inode / cgroup id -> pod; NULL if it could not start */
 	struct pod_watcher *pod_watcher;
 	struct event_recorder *recorder; /* NULL without the API, and in trace/probes */
+	struct event_log *event_log;     /* --events-log; NULL without */
 	bool trace;               /* print events (ksight trace) */
 	bool header_printed;
 	struct metric_family *ringbuf_lost, *ringbuf_records, *probe_info, *build_info, *events_total;

@@ -74,6 +74,8 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"      --node-conditions    fserr: set the Node condition KsightFilesystemCorruption,\n"
 			"                           True while a mounted filesystem has reported corruption or a\n"
 			"                           shutdown since it was mounted (needs the API; default: off)\n"
+			"      --events-log FILE    append every Kubernetes Event ksight posts (or, without the\n"
+			"                           API, would post) to FILE as a JSON line; - for stdout\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_TRACE:
@@ -177,7 +179,6 @@ static int add_signal_list(struct agent_config *cfg, enum agent_mode mode, const
 }
 
 /* long options without a short form: values past every char */
-enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS };
 
 /* --node-conditions: written by the API side from fserr's tracking, so both must be there */
 static int check_node_conditions(const struct agent_config *cfg)
@@ -195,6 +196,7 @@ static int check_node_conditions(const struct agent_config *cfg)
 			return 0;
 	return usage_error(cfg->mode, "--node-conditions needs the fserr signal (add it to --signals)%s", "");
 }
+enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS, OPT_EVENTS_LOG };
 
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
@@ -207,6 +209,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kubelet-root", required_argument, NULL, OPT_KUBELET_ROOT },
 		{ "node-conditions", no_argument, NULL, OPT_NODE_CONDITIONS },
+		{ "events-log", required_argument, NULL, OPT_EVENTS_LOG },
 		{ "kubeconfig", required_argument, NULL, 'K' },
 		{ "no-k8s", no_argument, NULL, 'n' },
 		{ "trace-rate", required_argument, NULL, 'R' },
@@ -315,6 +318,13 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			if (optarg[0] != '/')
 				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
 			cfg->kubelet_root = optarg;
+			break;
+		case OPT_EVENTS_LOG:
+			if (mode != MODE_RUN)
+				return usage_error(mode, "--events-log is an option of `ksight run`%s", "");
+			if (!optarg[0])
+				return usage_error(mode, "--events-log needs a file name, or - for standard output%s", "");
+			cfg->events_log = optarg;
 			break;
 		case 'K':
 		case 'n':

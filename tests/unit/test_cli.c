@@ -104,6 +104,26 @@ static void test_long_options_are_distinct(void **state)
 	assert_int_equal(parse(&cfg, relative), EXIT_USAGE);
 }
 
+/* --events-log FILE|-: `ksight run` only, a value needed, not empty */
+static void test_events_log(void **state)
+{
+	struct agent_config cfg;
+
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", NULL }), 0);
+	assert_null(cfg.events_log);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--events-log", "/var/log/ksight-events.log",
+						      "--no-k8s", NULL }), 0);
+	assert_string_equal(cfg.events_log, "/var/log/ksight-events.log");
+	assert_true(cfg.no_k8s);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--events-log=-", NULL }), 0);
+	assert_string_equal(cfg.events_log, "-");
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--events-log", "", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--events-log", NULL }), EXIT_USAGE);
+	/* trace and probes post no Events */
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--events-log", "-", NULL }), EXIT_USAGE);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "probes", "--events-log", "-", NULL }), EXIT_USAGE);
+}
+
 /* ---- netdrop's trace options ---- */
 static void test_trace_options(void **state)
 {
@@ -261,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_apiserver_too_many),
 		cmocka_unit_test(test_node_conditions),
 		cmocka_unit_test(test_node_conditions_in_help),
+		cmocka_unit_test(test_events_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

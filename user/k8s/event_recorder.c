@@ -23,6 +23,7 @@
  * it), the worker loop, then the public entry points.
  */
 #include "event_recorder.h"
+#include "event_log.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -96,6 +97,7 @@ struct event_recorder {
 	char *component, *host;
 	char server[512];
 	struct metric_family *results;
+	struct event_log *log;   /* --events-log; NULL: none */
 
 	/* worker only */
 	struct k8s_client *client;
@@ -119,6 +121,16 @@ static void rec_count(struct event_recorder *r, const char *result)
 {
 	if (r->results)
 		metrics_counter_add(r->results, &result, 1);
+}
+
+/* --events-log: what became of an occurrence (name NULL) or an Event object */
+static void rec_log(struct event_recorder *r, const struct k8s_event *ev, const char *name, int32_t count,
+		    int64_t time_ns, const char *outcome)
+{
+	if (r->log)
+		event_log_write(r->log, &(struct event_log_entry){
+			.ev = ev, .time_ns = time_ns ? time_ns : clock_ns(CLOCK_REALTIME), .count = count,
+			.node = r->host, .outcome = outcome, .event_name = name });
 }
 
 static struct timespec ns_to_ts(int64_t ns)
@@ -203,6 +215,7 @@ static void rec_correlate(struct event_recorder *r, struct rec_event *e)
 	err = event_correlator_observe(r->ec, &ce, e->ev.time_ns, &d);
 	if (err || d.action == EC_THROTTLED) {
 		rec_count(r, err == -EINVAL ? "rejected" : err ? "failed" : "throttled");
+		rec_log(r, &e->ev, NULL, 1, e->ev.time_ns, err == -EINVAL ? "rejected" : err ? "failed" : "throttled");
 		free(e);
 		return;
 	}
@@ -223,6 +236,7 @@ static void rec_correlate(struct event_recorder *r, struct rec_event *e)
 	it = calloc(1, sizeof(*it));
 	if (!it) {
 		rec_count(r, "failed");
+		rec_log(r, &e->ev, NULL, 1, e->ev.time_ns, "failed");
 		free(e);
 		return;
 	}
@@ -402,6 +416,7 @@ static void rec_send(struct event_recorder *r, struct rec_item *it)
 	struct k8s_response resp;
 	struct ec_decision d;
 	struct ec_event ce;
+	const char *outcome = "failed";
 	int v;
 
 	if (it->action == EC_PATCH) {
@@ -409,6 +424,7 @@ static void rec_send(struct event_recorder *r, struct rec_item *it)
 		switch (v) {
 		case KEV_DONE:
 			rec_count(r, "patched");
+			outcome = "patched";
 			rec_confirm(r, it, &resp);
 			goto done;
 		case KEV_RETRY:
@@ -431,6 +447,7 @@ static void rec_send(struct event_recorder *r, struct rec_item *it)
 				goto done;
 			}
 			rec_reject(r, it, "PATCH", &resp);
+			outcome = "rejected";
 			goto done;
 		}
 	}
@@ -439,7 +456,8 @@ static void rec_send(struct event_recorder *r, struct rec_item *it)
 		v = rec_request(r, it, false, &resp);
 		switch (v) {
 		case KEV_DONE:
-			rec_count(r, it->recreate ? "recreated" : "created");
+			outcome = it->recreate ? "recreated" : "created";
+			rec_count(r, outcome);
 			rec_confirm(r, it, &resp);
 			goto done;
 		case KEV_RETRY:
@@ -462,15 +480,18 @@ static void rec_send(struct event_recorder *r, struct rec_item *it)
 			}
 			/* fall through */
 		default:
-			if (v < 0)
+			if (v < 0) {
 				rec_build_failed(r, it, v);
-			else
+			} else {
 				rec_reject(r, it, "POST", &resp);
+				outcome = "rejected";
+			}
 			rec_create_failed(r, it);
 			goto done;
 		}
 	}
 done:
+	rec_log(r, &it->e->ev, it->name, it->count, it->last_ns, outcome);
 	k8s_response_free(&resp);
 	rec_item_remove(r, it);
 }
@@ -636,6 +657,7 @@ void event_recorder_record(struct event_recorder *r, const struct k8s_event *ev)
 		return;
 	if (k8s_event_check(ev)) {
 		rec_count(r, "rejected");
+		rec_log(r, ev, NULL, 1, ev->time_ns, "rejected");
 		if (!__atomic_exchange_n(&r->invalid_logged, 1, __ATOMIC_RELAXED))
 			log_warn("dropping a Kubernetes Event without type, reason, object kind or name, or with an "
 				 "invalid namespace (reason \"%s\"); this is a bug (logged once)",
@@ -646,6 +668,7 @@ void event_recorder_record(struct event_recorder *r, const struct k8s_event *ev)
 	e = rec_event_copy(ev, clock_ns(CLOCK_REALTIME));
 	if (!e) {
 		rec_count(r, "failed");
+		rec_log(r, ev, NULL, 1, ev->time_ns, "failed");
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
@@ -658,9 +681,16 @@ void event_recorder_record(struct event_recorder *r, const struct k8s_event *ev)
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (full) {
+		rec_log(r, &e->ev, NULL, 1, e->ev.time_ns, "queue_full");
 		free(e);
 		rec_count(r, "queue_full");
 	}
+}
+
+void event_recorder_set_log(struct event_recorder *r, struct event_log *log)
+{
+	if (r)
+		r->log = log;
 }
 
 int event_recorder_flush(struct event_recorder *r, int timeout_ms)
@@ -698,10 +728,14 @@ void event_recorder_stop(struct event_recorder *r)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 
-	for (e = r->in_head; e; e = e->next)
+	for (e = r->in_head; e; e = e->next) {
+		rec_log(r, &e->ev, NULL, 1, e->ev.time_ns, "failed");
 		left++;
-	for (it = r->items; it; it = it->next)
+	}
+	for (it = r->items; it; it = it->next) {
+		rec_log(r, &it->e->ev, it->name, it->count, it->last_ns, "failed");
 		left++;
+	}
 	if (left) {
 		log_info("%zu Kubernetes Event(s) not delivered at shutdown", left);
 		if (r->results)

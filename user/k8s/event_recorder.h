@@ -37,6 +37,16 @@ struct event_recorder;
 struct event_recorder *event_recorder_start(const struct k8s_config *cfg, const char *component,
 					    const char *host, struct metrics_registry *reg, size_t queue_cap);
 
+struct event_log;
+
+/*
+ * --events-log: from now on, write one line (event_log.h) for every outcome
+ * of an occurrence or Event object: created, patched, recreated, throttled,
+ * queue_full, failed, rejected. Call before the first event_recorder_record();
+ * `log` must outlive the recorder. NULL recorder or log: nothing.
+ */
+void event_recorder_set_log(struct event_recorder *r, struct event_log *log);
+
 /*
  * Queue one occurrence; never blocks on I/O. When the queue (events waiting
  * plus Event objects not yet delivered) holds queue_cap, the occurrence is

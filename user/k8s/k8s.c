@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "event.h"
 #include "event_hold.h"
+#include "event_log.h"
 #include "event_recorder.h"
 #include "k8s_client.h"
 #include "k8s_pods.h"
@@ -85,6 +86,13 @@ int k8s_start(struct agent *agent)
 	char err[512] = "";
 	int ret;
 
+	if (cfg->events_log) {
+		ret = event_log_open(cfg->events_log, &agent->event_log);
+		if (ret) {
+			log_error("cannot open the events log %s: %s", cfg->events_log, strerror(-ret));
+			return ret;
+		}
+	}
 	if (cfg->no_k8s) {
 		log_info("not using the Kubernetes API (--no-k8s): no pod names, no Events");
 		return 0;
@@ -93,7 +101,7 @@ int k8s_start(struct agent *agent)
 	/* asked for explicitly: a condition nobody writes would read as a healthy node */
 	if (ret == -ENOENT && !cfg->kubeconfig && cfg->node_conditions) {
 		log_error("--node-conditions needs the Kubernetes API: not in a cluster and no --kubeconfig");
-		return ret;
+		goto fail;
 	}
 	if (ret == -ENOENT && !cfg->kubeconfig) {
 		log_info("no Kubernetes API: not in a cluster and no --kubeconfig; running without pod names and Events");
@@ -106,12 +114,13 @@ int k8s_start(struct agent *agent)
 	 */
 	if (ret) {
 		log_error("cannot use the Kubernetes API: %s (--no-k8s runs without it)", err);
-		return ret;
+		goto fail;
 	}
 	agent->pods = pod_cache_new();
 	if (!agent->pods) {
 		log_error("cannot use the Kubernetes API: out of memory");
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto fail;
 	}
 	/* a pod gone for longer than its tombstone takes its series along: room for new pods */
 	pod_cache_on_retire(agent->pods, pod_cache_forget_metrics, agent->metrics);
@@ -129,14 +138,22 @@ int k8s_start(struct agent *agent)
 		struct node_condition_sender *s = node_condition_start(&k8s_cfg, agent->node, NODE_CONDITION_FS_TYPE,
 									 agent->metrics);
 
-		if (!s)
-			return -ENOMEM;
+		if (!s) {
+			log_error("cannot write the Node condition: out of memory");
+			ret = -ENOMEM;
+			goto fail;
+		}
 		pthread_mutex_lock(&conditions.lock);
 		conditions.fs = s;
 		pthread_mutex_unlock(&conditions.lock);
 	}
+	event_recorder_set_log(agent->recorder, agent->event_log);
 	log_info("Kubernetes API: %s (%s), node %s", k8s_cfg.server, k8s_cfg.source, agent->node);
 	return 0;
+fail:
+	event_log_close(agent->event_log);
+	agent->event_log = NULL;
+	return ret;
 }
 
 void k8s_stop(struct agent *agent)
@@ -165,6 +182,8 @@ void k8s_stop(struct agent *agent)
 		agent->pods = NULL;
 	}
 	k8s_config_free(&k8s_cfg);
+	event_log_close(agent->event_log);
+	agent->event_log = NULL;
 }
 
 /* ---- names ---- */
@@ -231,9 +250,16 @@ void k8s_record_event(struct agent *agent, const struct k8s_object_ref *ref, con
 		.time_ns = wall_ns,
 	};
 
-	if (!agent->recorder)
+	if (!agent->recorder && !agent->event_log)
 		return;
 	utf8_sanitize(message ? message : "", clean, sizeof(clean));
+	if (!agent->recorder) {
+		/* without the API: what would have been posted, for --events-log */
+		event_log_write(agent->event_log, &(struct event_log_entry){
+			.ev = &kev, .time_ns = wall_ns ? wall_ns : clock_ns(CLOCK_REALTIME), .count = 1,
+			.node = agent->node, .outcome = "not_posted" });
+		return;
+	}
 	event_recorder_record(agent->recorder, &kev);
 }
 
@@ -253,7 +279,7 @@ void k8s_record_pod_event(struct agent *agent, const struct event_common *ev, co
 	char field_path[300];
 	bool resolved;
 
-	if (!agent->recorder)
+	if (!agent->recorder && !agent->event_log)
 		return;
 	resolved = !k8s_pod_ref(ev, &ref, field_path, sizeof(field_path));
 	if (!ev->id.pod_uid[0]) {
@@ -293,8 +319,9 @@ static void post_unresolved(struct agent *agent, const char *pod_uid, const char
 	struct k8s_object_ref ref;
 	char text[MESSAGE_MAX];
 
-	snprintf(text, sizeof(text), "In pod UID %s (not listed by the API for this node): %s", pod_uid,
-		 message ? message : "");
+	/* without the API (only --events-log sees it) nothing was listed at all */
+	snprintf(text, sizeof(text), agent->recorder ? "In pod UID %s (not listed by the API for this node): %s" :
+		 "In pod UID %s: %s", pod_uid, message ? message : "");
 	k8s_node_ref(agent, &ref);
 	k8s_record_event(agent, &ref, type, reason, text, key, wall_ns);
 }
