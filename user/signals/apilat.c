@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "apilat_signal.h"
+#include "apilat_trace.h"
 #include "bpf_maps.h"
 #include "event.h"
 #include "k8s.h"
@@ -276,6 +277,9 @@ static int apilat_configure(struct signal_runtime *rt)
 		return err;
 	skel->rodata->lo_exp = lo;
 	skel->rodata->hi_exp = hi;
+	/* only `ksight trace` reads records: in `run` the kernel side skips the trace block entirely */
+	skel->rodata->trace_enabled = rt->agent->trace;
+	skel->rodata->trace_slow_ns = rt->agent->cfg ? rt->agent->cfg->apilat_slow_ns : APILAT_DEFAULT_TRACE_SLOW_NS;
 	return 0;
 }
 
@@ -369,6 +373,11 @@ static int apilat_init(struct signal_runtime *rt)
 	return 0;
 }
 
+static int apilat_handle_event(struct signal_runtime *rt, const void *data, size_t size)
+{
+	return apilat_trace_handle(rt->agent, data, size);
+}
+
 static void apilat_fini(struct signal_runtime *rt)
 {
 	free(rt->priv);
@@ -380,9 +389,11 @@ const struct signal_def apilat_signal = {
 	.summary = "API-server latency per client pod/process: connect, TLS handshake, request to first byte",
 	.points = apilat_points,
 	.n_points = N(apilat_points),
+	.ringbuf_map = "apilat_trace_events",
 	SIGNAL_SKELETON_FIELDS(apilat),
 	.configure = apilat_configure,
 	.init = apilat_init,
+	.handle_event = apilat_handle_event,
 	.collect = apilat_collect,
 	.fini = apilat_fini,
 };
