@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "agent.h"
+#include "apilat_client.h"
 #include "event.h"
-#include "k8s.h"
 #include "pod_resolver.h"
 
 /* ---- durations ---- */
@@ -135,24 +135,17 @@ int apilat_trace_describe(const struct apilat_trace_event *e, json_object *obj, 
 int apilat_trace_handle(struct agent *agent, const void *data, size_t size)
 {
 	const struct apilat_trace_event *e = data;
-	struct event_common ev = { .signal = "apilat", .cgroup = "", .namespace_ = "", .pod = "", .container = "" };
+	struct event_common ev = { .signal = "apilat" };
 	char comm[KSIGHT_COMM_LEN + 1], details[512];
 	struct pod_ref ref;
 	json_object *obj;
 
 	if (size < sizeof(*e))
 		return -EINVAL;
-	snprintf(comm, sizeof(comm), "%.*s", KSIGHT_COMM_LEN, e->client.comm);
 	ev.boot_ns = e->boot_ns;
 	ev.pid = e->pid;
-	ev.comm = comm;
 	/* a pod's client by its cgroup, named by the pod cache when it knows the pod */
-	if (agent->resolver && pod_resolver_cgroup(agent->resolver, e->client.cgroup_id, &ref) == 0) {
-		ev.cgroup = ref.cgroup;
-		ev.id = ref.id;
-		if (ref.id.pod_uid[0])
-			k8s_resolve(agent, &ev);
-	}
+	apilat_client_event(agent, &e->client, &ev, &ref, comm);
 	obj = event_json(agent, &ev);
 	if (apilat_trace_describe(e, obj, details, sizeof(details))) {
 		json_object_put(obj);
