@@ -5,6 +5,7 @@
  * enters and leaves it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "apilat_slices.h"
+#include "apilat_sources.h"
 
 static struct apilat_endpoint ep(const char *text)
 {
@@ -286,6 +288,43 @@ static void test_epset_full(void **state)
 	assert_int_equal(s.n, 6);
 }
 
+/* ---- resolving the configuration's server (numeric, and the hosts file's localhost) ---- */
+
+static bool has(const struct apilat_endpoint *list, size_t n, const char *want)
+{
+	char text[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		apilat_endpoint_format(&list[i], text, sizeof(text));
+		if (!strcmp(text, want))
+			return true;
+	}
+	return false;
+}
+
+static void test_resolve(void **state)
+{
+	struct apilat_endpoint out[16];
+	int gai = 0;
+	size_t n;
+
+	(void)state;
+	n = apilat_resolve("10.1.2.3", 6443, out, 16, &gai);
+	assert_int_equal(gai, 0);
+	assert_int_equal(n, 1);
+	assert_ep(&out[0], "10.1.2.3:6443");
+	n = apilat_resolve("fd00::1", 443, out, 16, &gai);
+	assert_int_equal(n, 1);
+	assert_ep(&out[0], "[fd00::1]:443");
+	/* a name: every address once (getaddrinfo gives one per socket type otherwise) */
+	n = apilat_resolve("localhost", 8443, out, 16, &gai);
+	assert_int_equal(gai, 0);
+	assert_true(n >= 1);
+	assert_true(has(out, n, "127.0.0.1:8443") || has(out, n, "[::1]:8443"));
+	/* (no unresolvable name here: that would ask a DNS server, which a test must not need) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_server_url),
 		cmocka_unit_test(test_epset_union),
 		cmocka_unit_test(test_epset_full),
+		cmocka_unit_test(test_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

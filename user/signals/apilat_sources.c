@@ -150,8 +150,7 @@ static int static_sources(struct apilat_sources *s)
 
 /* ---- the configuration's server ---- */
 
-/* Every address `host` names (numeric or resolved now), with `port`. */
-static size_t resolve(const char *host, uint16_t port, struct apilat_endpoint *out, size_t cap, int *gai_err)
+size_t apilat_resolve(const char *host, uint16_t port, struct apilat_endpoint *out, size_t cap, int *gai_err)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
 	char port_text[8];
@@ -187,7 +186,7 @@ static void refresh_server(struct apilat_sources *s, bool first)
 {
 	struct apilat_endpoint list[16];
 	int gai_err;
-	size_t n = resolve(s->server_host, s->server_port, list, 16, &gai_err);
+	size_t n = apilat_resolve(s->server_host, s->server_port, list, 16, &gai_err);
 
 	if (gai_err) {
 		if (first)

@@ -12,6 +12,11 @@
 #ifndef KSIGHT_APILAT_SOURCES_H
 #define KSIGHT_APILAT_SOURCES_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apilat_signal.h"
+
 #define APILAT_RESOLVE_EVERY_S 60
 
 struct agent;
@@ -29,6 +34,13 @@ int apilat_sources_new(struct agent *agent, int map_fd, struct apilat_sources **
  * and the EndpointSlices watch (unless --no-k8s or without an API).
  */
 void apilat_sources_watch(struct apilat_sources *s);
+
+/*
+ * Every address `host` names (numeric, or resolved now: it may block), with
+ * `port`, each once, at most `cap`. The count; 0 with *gai_err (getaddrinfo's)
+ * set when it cannot be resolved.
+ */
+size_t apilat_resolve(const char *host, uint16_t port, struct apilat_endpoint *out, size_t cap, int *gai_err);
 
 /* Stop the watch and the re-resolving; idempotent, NULL-safe. The map is not touched afterwards. */
 void apilat_sources_stop(struct apilat_sources *s);
