@@ -200,7 +200,15 @@ static __always_inline void trace_emit(const struct apilat_client *client, __u64
 			r->received_bytes = t->received_bytes;
 		}
 	}
-	trace_addrs(r, sk);
+	if (t && t->family) {
+		__builtin_memcpy(r->saddr, t->saddr, sizeof(r->saddr));
+		__builtin_memcpy(r->daddr, t->daddr, sizeof(r->daddr));
+		r->sport = t->sport;
+		r->dport = t->dport;
+		r->family = t->family;
+	} else {
+		trace_addrs(r, sk);
+	}
 	ringbuf_submit(r);
 }
 
@@ -215,9 +223,22 @@ static __always_inline void trace_connect_begin(__u64 sk)
 
 static __always_inline void trace_connected(const struct apilat_conn *c, __u64 sk)
 {
-	if (trace_enabled)
-		trace_emit(&c->client, sk, APILAT_TRACE_CONNECT, 0, bpf_ktime_get_boot_ns(),
-			   bpf_ktime_get_ns() - c->syn_ns, bpf_map_lookup_elem(&apilat_trace_turns, &sk));
+	struct apilat_trace_turn *t;
+	struct apilat_trace_event a = {};
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	/* keep the addresses for the connection's later records */
+	if (t) {
+		trace_addrs(&a, sk);
+		__builtin_memcpy(t->saddr, a.saddr, sizeof(t->saddr));
+		__builtin_memcpy(t->daddr, a.daddr, sizeof(t->daddr));
+		t->sport = a.sport;
+		t->dport = a.dport;
+		t->family = a.family;
+	}
+	trace_emit(&c->client, sk, APILAT_TRACE_CONNECT, 0, bpf_ktime_get_boot_ns(), bpf_ktime_get_ns() - c->syn_ns, t);
 }
 
 static __always_inline void trace_failed(const struct apilat_conn *c, __u64 sk, __u32 cause)

@@ -188,10 +188,16 @@ struct apilat_trace_turn {
 	__u64 duration_ns;
 	__u64 sent_bytes;
 	__u64 received_bytes;
+	/* the addresses once established: at the close the socket no longer has its port */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
 	__u32 pid;
 	__u8 phase;           /* of the record to send at the turn's end */
 	__u8 pending;         /* the turn was slow: send it when it ends */
-	__u8 pad[2];
+	__u8 family;          /* 0 until the addresses are kept */
+	__u8 pad[5];
 };
 #define APILAT_TRACE_RING_BYTES (256 * 1024)
 /* --slow's default, in ns */

@@ -163,7 +163,7 @@ static void rig_stop(struct rig *r)
 	kernel_features_close(&r->kf);
 }
 
-/* One connection: a fast turn (the "handshake"), a slow one, a fast one; then a refused connect. */
+/* One connection: a fast turn (the "handshake"), a slow one, a fast one, a slow one (sent at the close); then a refused connect. */
 static uint16_t traffic(struct rig *r)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -180,6 +180,8 @@ static uint16_t traffic(struct rig *r)
 	recv_all(fd, REPLY_SLOW);
 	assert_int_equal(send(fd, "f", 1, 0), 1);
 	recv_all(fd, REPLY_FAST);
+	assert_int_equal(send(fd, "s2", 2, 0), 2);
+	recv_all(fd, REPLY_SLOW);
 	close(fd);
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -192,14 +194,20 @@ static uint16_t traffic(struct rig *r)
 	return ntohs(local.sin_port);
 }
 
-static const struct apilat_trace_event *find(uint8_t phase)
+/* The nth (from 0) record of `phase`. */
+static const struct apilat_trace_event *find_nth(uint8_t phase, size_t nth)
 {
 	size_t i;
 
 	for (i = 0; i < n_got; i++)
-		if (got[i].phase == phase)
+		if (got[i].phase == phase && nth-- == 0)
 			return &got[i];
 	return NULL;
+}
+
+static const struct apilat_trace_event *find(uint8_t phase)
+{
+	return find_nth(phase, 0);
 }
 
 static void test_trace_records(void **state)
@@ -212,8 +220,8 @@ static void test_trace_records(void **state)
 	(void)state;
 	rig_start(&r, true);
 	sport = traffic(&r);
-	/* connect, the slow response, the refusal: nothing for the two fast turns */
-	assert_int_equal(n_got, 3);
+	/* connect, the two slow responses, the refusal: nothing for the two fast turns */
+	assert_int_equal(n_got, 4);
 	assert_null(find(APILAT_TRACE_HANDSHAKE));
 
 	e = find(APILAT_TRACE_CONNECT);
@@ -236,6 +244,16 @@ static void test_trace_records(void **state)
 	assert_int_equal(e->sent_bytes, 5);
 	assert_int_equal(e->received_bytes, REPLY_SLOW);
 	assert_string_equal(e->client.comm, got[0].client.comm);
+
+	/* the last turn's record leaves at the close: the addresses are still the connection's */
+	e = find_nth(APILAT_TRACE_RESPONSE, 1);
+	assert_non_null(e);
+	assert_int_equal(e->sport, sport);
+	assert_int_equal(e->dport, r.port);
+	assert_memory_equal(e->saddr, lo4, 4);
+	assert_int_equal(e->sent_bytes, 2);
+	assert_int_equal(e->received_bytes, REPLY_SLOW);
+	assert_true(e->duration_ns >= SLOW_MS * 1000000ULL);
 
 	e = find(APILAT_TRACE_FAILURE);
 	assert_non_null(e);
