@@ -30,8 +30,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 #include "apilat.h"
+#include "ringbuf.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -141,6 +143,175 @@ static __always_inline __u32 fail_cause(int err)
 	return APILAT_FAIL_OTHER;
 }
 
+/*
+ * ---- the trace: a block of its own; every hook returns at once unless tracing ----
+ * The program's record/turn hooks below are one call each in the handlers.
+ */
+const volatile bool trace_enabled = false;
+const volatile __u64 trace_slow_ns = APILAT_DEFAULT_TRACE_SLOW_NS;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, APILAT_TRACE_RING_BYTES);
+} apilat_trace_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, APILAT_MAX_CONNS);
+	__type(key, __u64);  /* the struct sock's address */
+	__type(value, struct apilat_trace_turn);
+} apilat_trace_turns SEC(".maps");
+
+/* The socket's own addresses: the tracepoint's are not at hand in the send and recv hooks. */
+static __always_inline void trace_addrs(struct apilat_trace_event *r, __u64 sk)
+{
+	struct sock *s = (struct sock *)sk;
+
+	if (BPF_CORE_READ(s, __sk_common.skc_family) == AF_INET6_) {
+		BPF_CORE_READ_INTO(&r->saddr, s, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r->daddr, s, __sk_common.skc_v6_daddr);
+		r->family = 6;
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)r->saddr, s, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)r->daddr, s, __sk_common.skc_daddr);
+		r->family = 4;
+	}
+	r->sport = BPF_CORE_READ(s, __sk_common.skc_num);
+	r->dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
+}
+
+static __always_inline void trace_emit(const struct apilat_client *client, __u64 sk, __u8 phase, __u8 cause,
+				       __u64 boot_ns, __u64 duration_ns, const struct apilat_trace_turn *t)
+{
+	struct apilat_trace_event *r = ringbuf_reserve(&apilat_trace_events, struct apilat_trace_event);
+
+	if (!r)
+		return;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->client = *client;
+	r->boot_ns = boot_ns;
+	r->duration_ns = duration_ns;
+	r->phase = phase;
+	r->cause = cause;
+	if (t) {
+		r->pid = t->pid;
+		if (phase == APILAT_TRACE_HANDSHAKE || phase == APILAT_TRACE_RESPONSE) {
+			r->sent_bytes = t->sent_bytes;
+			r->received_bytes = t->received_bytes;
+		}
+	}
+	if (t && t->family) {
+		__builtin_memcpy(r->saddr, t->saddr, sizeof(r->saddr));
+		__builtin_memcpy(r->daddr, t->daddr, sizeof(r->daddr));
+		r->sport = t->sport;
+		r->dport = t->dport;
+		r->family = t->family;
+	} else {
+		trace_addrs(r, sk);
+	}
+	ringbuf_submit(r);
+}
+
+/* In the connecting task: who it is, for every record of the connection. */
+static __always_inline void trace_connect_begin(__u64 sk)
+{
+	struct apilat_trace_turn t = { .pid = bpf_get_current_pid_tgid() >> 32 };
+
+	if (trace_enabled)
+		bpf_map_update_elem(&apilat_trace_turns, &sk, &t, BPF_ANY);
+}
+
+static __always_inline void trace_connected(const struct apilat_conn *c, __u64 sk)
+{
+	struct apilat_trace_turn *t;
+	struct apilat_trace_event a = {};
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	/* keep the addresses for the connection's later records */
+	if (t) {
+		trace_addrs(&a, sk);
+		__builtin_memcpy(t->saddr, a.saddr, sizeof(t->saddr));
+		__builtin_memcpy(t->daddr, a.daddr, sizeof(t->daddr));
+		t->sport = a.sport;
+		t->dport = a.dport;
+		t->family = a.family;
+	}
+	trace_emit(&c->client, sk, APILAT_TRACE_CONNECT, 0, bpf_ktime_get_boot_ns(), bpf_ktime_get_ns() - c->syn_ns, t);
+}
+
+static __always_inline void trace_failed(const struct apilat_conn *c, __u64 sk, __u32 cause)
+{
+	if (trace_enabled)
+		trace_emit(&c->client, sk, APILAT_TRACE_FAILURE, cause, bpf_ktime_get_boot_ns(),
+			   bpf_ktime_get_ns() - c->syn_ns, bpf_map_lookup_elem(&apilat_trace_turns, &sk));
+}
+
+/* The turn is over: its record, if it was slow. */
+static __always_inline void trace_flush(const struct apilat_conn *c, __u64 sk, struct apilat_trace_turn *t)
+{
+	if (t->pending)
+		trace_emit(&c->client, sk, t->phase, 0, t->first_byte_boot_ns, t->duration_ns, t);
+	t->pending = 0;
+}
+
+/* Before the handler's own turn logic: c->phase is still the one before this send. */
+static __always_inline void trace_send(const struct apilat_conn *c, __u64 sk, __u64 bytes)
+{
+	struct apilat_trace_turn *t;
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	if (!t)
+		return;
+	if (c->phase != APILAT_SENT) {
+		trace_flush(c, sk, t);
+		t->sent_bytes = 0;
+		t->received_bytes = 0;
+	}
+	t->sent_bytes += bytes;
+}
+
+/* Before the handler's own turn logic: a first response byte when c->phase is APILAT_SENT. */
+static __always_inline void trace_recv(const struct apilat_conn *c, __u64 sk, __u64 bytes)
+{
+	struct apilat_trace_turn *t;
+	__u64 ns;
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	if (!t)
+		return;
+	if (c->phase == APILAT_SENT) {
+		ns = bpf_ktime_get_ns() - c->turn_ns;
+		if (ns >= trace_slow_ns) {
+			t->pending = 1;
+			t->phase = c->turns > handshake_turns ? APILAT_TRACE_RESPONSE : APILAT_TRACE_HANDSHAKE;
+			t->duration_ns = ns;
+			t->first_byte_boot_ns = bpf_ktime_get_boot_ns();
+		}
+	}
+	t->received_bytes += bytes;
+}
+
+static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
+{
+	struct apilat_trace_turn *t;
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	if (!t)
+		return;
+	trace_flush(c, sk, t);
+	bpf_map_delete_elem(&apilat_trace_turns, &sk);
+}
+
+/* ---- the handlers ---- */
+
 static __always_inline void on_connect(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk)
 {
 	struct apilat_endpoint ep = { .port = ctx->dport };
@@ -161,6 +332,7 @@ static __always_inline void on_connect(struct trace_event_raw_inet_sock_set_stat
 	bpf_get_current_comm(conn.client.comm, sizeof(conn.client.comm));
 	conn.syn_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY);
+	trace_connect_begin(sk);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
@@ -183,6 +355,7 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (oldstate == TCP_SYN_SENT_ && newstate == TCP_ESTABLISHED_) {
 		c->established = 1;
 		observe(&c->client, APILAT_HIST_CONNECT, bpf_ktime_get_ns() - c->syn_ns);
+		trace_connected(c, sk);
 		return 0;
 	}
 	if (newstate != TCP_CLOSE_) {
@@ -200,7 +373,9 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			if (cause < APILAT_FAIL_NR)
 				n->failures[cause] += 1;
 		}
+		trace_failed(c, sk, fail_cause(err));
 	}
+	trace_close(c, sk);
 	bpf_map_delete_elem(&apilat_conns, &sk);
 	return 0;
 }
@@ -218,6 +393,7 @@ int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
 		return 0;
+	trace_send(c, sk, ctx->ret);
 	if (c->phase != APILAT_SENT) {
 		c->phase = APILAT_SENT;
 		c->turn_ns = bpf_ktime_get_ns();
@@ -246,6 +422,7 @@ int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
 		return 0;
+	trace_recv(c, sk, ctx->ret);
 	if (c->phase == APILAT_SENT) {
 		c->phase = APILAT_RECEIVING;
 		observe(&c->client, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,

@@ -150,4 +150,57 @@ struct apilat_counts {
 /* The first turns of a connection that are its TLS handshake, not requests (see bpf/apilat.bpf.c). */
 #define APILAT_DEFAULT_HANDSHAKE_TURNS 1
 
+/*
+ * ---- the trace (ksight trace apilat) ----
+ * One ring record per connect, connect failure, and handshake or response
+ * turn at least trace_slow_ns long; nothing at all unless tracing (the BPF
+ * side's trace_enabled). A turn's record leaves when the turn is over (the
+ * connection's next send or its close), so that it carries the turn's bytes.
+ */
+enum apilat_trace_phase {
+	APILAT_TRACE_CONNECT = 0,
+	APILAT_TRACE_HANDSHAKE,
+	APILAT_TRACE_RESPONSE,
+	APILAT_TRACE_FAILURE,
+	APILAT_TRACE_NR,
+};
+
+struct apilat_trace_event {
+	struct apilat_client client;
+	__u64 boot_ns;        /* CLOCK_BOOTTIME of it (a turn: its first response byte) */
+	__u64 duration_ns;    /* connect: SYN -> established or failed; turn: first send -> first byte */
+	__u64 sent_bytes;     /* a turn's */
+	__u64 received_bytes;
+	__u8 saddr[16];       /* family 4: the first 4 bytes */
+	__u8 daddr[16];
+	__u16 sport;          /* host order */
+	__u16 dport;
+	__u32 pid;            /* the process that connected (tgid); 0 if unknown */
+	__u8 phase;           /* enum apilat_trace_phase */
+	__u8 cause;           /* failures: enum apilat_fail */
+	__u8 family;          /* 4 or 6 */
+	__u8 pad[5];
+};
+
+/* A traced connection's current turn (BPF side only; in a map of its own). */
+struct apilat_trace_turn {
+	__u64 first_byte_boot_ns;
+	__u64 duration_ns;
+	__u64 sent_bytes;
+	__u64 received_bytes;
+	/* the addresses once established: at the close the socket no longer has its port */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 pid;
+	__u8 phase;           /* of the record to send at the turn's end */
+	__u8 pending;         /* the turn was slow: send it when it ends */
+	__u8 family;          /* 0 until the addresses are kept */
+	__u8 pad[5];
+};
+#define APILAT_TRACE_RING_BYTES (256 * 1024)
+/* --slow's default, in ns */
+#define APILAT_DEFAULT_TRACE_SLOW_NS 100000000ULL
+
 #endif /* KSIGHT_APILAT_H */

@@ -199,6 +199,8 @@ static int add_ringbuf(struct agent *agent, struct signal_runtime *rt)
 /* A runtime that cannot run: nothing of it stays loaded, its status stays for `probes` and probe_info. */
 static void runtime_failed(struct signal_runtime *rt)
 {
+	if (rt->def->stop && rt->priv)
+		rt->def->stop(rt);
 	signal_unload(rt);
 	if (rt->def->fini && rt->priv)
 		rt->def->fini(rt);
@@ -277,6 +279,10 @@ static void agent_stop(struct agent *agent)
 	for (i = 0; i < agent->n_runtimes; i++)
 		signal_detach(&agent->runtimes[i]);
 	pthread_mutex_unlock(&agent->runtimes_lock);
+	/* the signals' own threads may post Events and read the pod cache: stop them before those go */
+	for (i = 0; i < agent->n_runtimes; i++)
+		if (agent->runtimes[i].def->stop && agent->runtimes[i].priv)
+			agent->runtimes[i].def->stop(&agent->runtimes[i]);
 	if (agent->ringbuf)
 		ring_buffer__consume(agent->ringbuf);
 	k8s_stop(agent);

@@ -42,6 +42,9 @@ struct agent_config {
 	const char *trace_pod;                       /* trace netdrop: only this pod */
 	const char *apiservers[AGENT_MAX_LIST + 1]; /* apilat: --apiserver HOST:PORT, NULL-terminated */
 	const char *events_log;                      /* run: --events-log FILE, "-" for stdout; NULL: none */
+	uint64_t apilat_slow_ns;                     /* trace apilat: --slow (cli_parse sets the default) */
+	uint64_t apilat_p99_threshold_ns;            /* run: --apilat-p99-threshold; 0: no such Event */
+	uint64_t apilat_window_ns;                   /* run: --apilat-window */
 	bool verbose;
 };
 

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "apilat_signal.h"
+#include "apilat_trace.h"
 #include "loader.h"
 #include "signal_def.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9436"
+#define DEFAULT_APILAT_WINDOW_NS (300 * 1000000000ULL)
+#define MIN_APILAT_WINDOW_NS 1000000000ULL
 
 static void print_signals(FILE *f)
 {
@@ -76,6 +79,12 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"                           shutdown since it was mounted (needs the API; default: off)\n"
 			"      --events-log FILE    append every Kubernetes Event ksight posts (or, without the\n"
 			"                           API, would post) to FILE as a JSON line; - for stdout\n"
+			"      --apilat-p99-threshold DURATION\n"
+			"                           apilat: a Warning Event on the Node when a client's p99\n"
+			"                           response time over --apilat-window is above this\n"
+			"                           (e.g. 1s; default: off)\n"
+			"      --apilat-window DURATION\n"
+			"                           apilat: the window of that p99 (default 5m, at least 1s)\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_TRACE:
@@ -92,6 +101,9 @@ static void usage_command(FILE *f, enum agent_mode mode)
 			"      --reason NAME        netdrop: only drops of this reason (NETFILTER_DROP, ...)\n"
 			"      --namespace NS       netdrop: only drops in pods of this namespace\n"
 			"      --pod NAME           netdrop: only drops in this pod\n"
+			"      --slow DURATION      apilat: turns (request to first response byte, TLS handshake)\n"
+			"                           at least this long, e.g. 250ms, 1s, 500us (default 100ms;\n"
+			"                           0: every turn); connects and failures are always shown\n"
 			"%s%s\n", k8s_options, common_options);
 		break;
 	case MODE_PROBES:
@@ -196,7 +208,7 @@ static int check_node_conditions(const struct agent_config *cfg)
 			return 0;
 	return usage_error(cfg->mode, "--node-conditions needs the fserr signal (add it to --signals)%s", "");
 }
-enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS, OPT_EVENTS_LOG };
+enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS, OPT_EVENTS_LOG, OPT_SLOW, OPT_P99_THRESHOLD, OPT_P99_WINDOW };
 
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
@@ -217,6 +229,9 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "namespace", required_argument, NULL, 'S' },
 		{ "pod", required_argument, NULL, 'p' },
 		{ "apiserver", required_argument, NULL, 'A' },
+		{ "slow", required_argument, NULL, OPT_SLOW },
+		{ "apilat-p99-threshold", required_argument, NULL, OPT_P99_THRESHOLD },
+		{ "apilat-window", required_argument, NULL, OPT_P99_WINDOW },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -229,6 +244,8 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen = DEFAULT_LISTEN;
+	cfg->apilat_slow_ns = APILAT_DEFAULT_TRACE_SLOW_NS;
+	cfg->apilat_window_ns = DEFAULT_APILAT_WINDOW_NS;
 	if (argc < 2) {
 		usage_main(stderr);
 		return EXIT_USAGE;
@@ -304,6 +321,32 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			if (n_apiservers == AGENT_MAX_LIST)
 				return usage_error(mode, "too many --apiserver options%s", "");
 			cfg->apiservers[n_apiservers++] = optarg;
+			break;
+		}
+		case OPT_SLOW:
+			if (mode != MODE_TRACE)
+				return usage_error(mode, "--slow is an option of `ksight trace`%s", "");
+			if (apilat_parse_duration(optarg, &cfg->apilat_slow_ns))
+				return usage_error(mode, "--slow wants a duration such as 250ms, 1s or 500us, not '%s'",
+						   optarg);
+			break;
+		case OPT_P99_THRESHOLD:
+		case OPT_P99_WINDOW: {
+			const char *flag = opt == OPT_P99_THRESHOLD ? "--apilat-p99-threshold" : "--apilat-window";
+			uint64_t ns;
+
+			if (mode != MODE_RUN)
+				return usage_error(mode, "%s is an option of `ksight run`", flag);
+			if (apilat_parse_duration(optarg, &ns) ||
+			    (opt == OPT_P99_THRESHOLD ? !ns : ns < MIN_APILAT_WINDOW_NS))
+				return usage_error(mode, opt == OPT_P99_THRESHOLD ?
+						   "--apilat-p99-threshold wants a duration above 0 such as 500ms or 1s, not '%s'" :
+						   "--apilat-window wants a duration of at least 1s such as 30s or 5m, not '%s'",
+						   optarg);
+			if (opt == OPT_P99_THRESHOLD)
+				cfg->apilat_p99_threshold_ns = ns;
+			else
+				cfg->apilat_window_ns = ns;
 			break;
 		}
 		case 'N':

@@ -46,6 +46,12 @@ struct signal_def {
 	 * until the call returns). Must not block.
 	 */
 	void (*collect)(struct signal_runtime *rt, struct metrics_registry *reg);
+	/*
+	 * optional: stop the signal's own threads (idempotent), once its probes
+	 * are detached and before the Kubernetes clients (recorder, pod cache)
+	 * they may use are stopped; fini comes later
+	 */
+	void (*stop)(struct signal_runtime *rt);
 	void (*fini)(struct signal_runtime *rt);
 };
 

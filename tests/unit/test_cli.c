@@ -265,6 +265,49 @@ static void test_node_conditions_in_help(void **state)
 	assert_non_null(strstr(buf, "KsightFilesystemCorruption"));
 }
 
+static void test_apilat_durations(void **state)
+{
+	struct agent_config cfg;
+
+	(void)state;
+	/* defaults: --slow 100 ms, the p99 Event off, its window 5 min */
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", NULL }), 0);
+	assert_int_equal(cfg.apilat_slow_ns, 100000000ULL);
+	assert_int_equal(cfg.apilat_p99_threshold_ns, 0);
+	assert_int_equal(cfg.apilat_window_ns, 300000000000ULL);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "250ms", NULL }), 0);
+	assert_int_equal(cfg.apilat_slow_ns, 250000000ULL);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "500us", NULL }), 0);
+	assert_int_equal(cfg.apilat_slow_ns, 500000ULL);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "0", NULL }), 0);
+	assert_int_equal(cfg.apilat_slow_ns, 0);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apilat-p99-threshold", "1s",
+						      "--apilat-window", "30s", NULL }), 0);
+	assert_int_equal(cfg.apilat_p99_threshold_ns, 1000000000ULL);
+	assert_int_equal(cfg.apilat_window_ns, 30000000000ULL);
+	assert_int_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apilat-p99-threshold", "150ms",
+						      "--apilat-window", "2m", NULL }), 0);
+	assert_int_equal(cfg.apilat_p99_threshold_ns, 150000000ULL);
+	assert_int_equal(cfg.apilat_window_ns, 120000000000ULL);
+}
+
+static void test_apilat_durations_rejected(void **state)
+{
+	struct agent_config cfg;
+
+	(void)state;
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "100", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "fast", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "-1s", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "apilat", "--slow", "1h2", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--slow", "1s", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--apilat-p99-threshold", "1s", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "trace", "--apilat-window", "1m", NULL }), 0);
+	/* a window under a second cannot be cut in ticks that mean anything */
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apilat-window", "500ms", NULL }), 0);
+	assert_int_not_equal(parse(&cfg, (char *const[]){ "ksight", "run", "--apilat-p99-threshold", "0", NULL }), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +325,8 @@ int main(void)
 		cmocka_unit_test(test_node_conditions),
 		cmocka_unit_test(test_node_conditions_in_help),
 		cmocka_unit_test(test_events_log),
+		cmocka_unit_test(test_apilat_durations),
+		cmocka_unit_test(test_apilat_durations_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,10 @@
 #include "apilat.skel.h"
 
 #include "agent.h"
+#include "apilat_alert.h"
 #include "apilat_signal.h"
+#include "apilat_sources.h"
+#include "apilat_trace.h"
 #include "bpf_maps.h"
 #include "event.h"
 #include "k8s.h"
@@ -35,6 +38,8 @@ struct apilat_state {
 	size_t n_finite;
 	struct metric_family *hists[APILAT_HIST_NR];
 	struct metric_family *failures, *requests, *sent, *received, *connections;
+	struct apilat_sources *sources; /* the endpoint set */
+	struct apilat_alert *alert;     /* NULL: no slow-response Event */
 };
 
 /* ---- probe points ---- */
@@ -276,42 +281,9 @@ static int apilat_configure(struct signal_runtime *rt)
 		return err;
 	skel->rodata->lo_exp = lo;
 	skel->rodata->hi_exp = hi;
-	return 0;
-}
-
-static int add_endpoint(struct apilat_bpf *skel, const struct apilat_endpoint *ep, const char *from)
-{
-	__u8 one = 1;
-	int err = bpf_map__update_elem(skel->maps.apilat_endpoints, ep, sizeof(*ep), &one, sizeof(one), BPF_ANY);
-
-	if (err)
-		log_warn("apilat: cannot add the API-server endpoint %s: %s", from, strerror(-err));
-	return err;
-}
-
-static int fill_endpoints(struct signal_runtime *rt)
-{
-	const struct agent_config *cfg = rt->agent->cfg;
-	struct apilat_endpoint ep;
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	int n = 0;
-	size_t i;
-
-	for (i = 0; cfg && i < AGENT_MAX_LIST && cfg->apiservers[i]; i++) {
-		if (apilat_parse_endpoint(cfg->apiservers[i], &ep))
-			return -EINVAL; /* the CLI checked it */
-		if (!add_endpoint(rt->skel, &ep, cfg->apiservers[i]))
-			n++;
-	}
-	if (host && host[0]) {
-		if (apilat_endpoint_from(host, port ? port : "443", &ep))
-			log_warn("apilat: KUBERNETES_SERVICE_HOST/PORT (%s, %s) is not a numeric address and port: "
-				 "not measured", host, port ? port : "");
-		else if (!add_endpoint(rt->skel, &ep, "KUBERNETES_SERVICE_HOST"))
-			n++;
-	}
-	if (!n)
-		log_info("apilat: no API-server endpoint (--apiserver, KUBERNETES_SERVICE_HOST): nothing to measure");
+	/* only `ksight trace` reads records: in `run` the kernel side skips the trace block entirely */
+	skel->rodata->trace_enabled = rt->agent->trace;
+	skel->rodata->trace_slow_ns = rt->agent->cfg ? rt->agent->cfg->apilat_slow_ns : APILAT_DEFAULT_TRACE_SLOW_NS;
 	return 0;
 }
 
@@ -330,7 +302,8 @@ static int apilat_init(struct signal_runtime *rt)
 	st->agent = rt->agent;
 	err = range_of(&st->lo_exp, &st->hi_exp);
 	if (!err)
-		err = fill_endpoints(rt);
+		err = apilat_sources_new(rt->agent, bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.apilat_endpoints),
+					 &st->sources);
 	if (err) {
 		free(st);
 		return err;
@@ -362,6 +335,7 @@ static int apilat_init(struct signal_runtime *rt)
 		METRIC_GAUGE, client_label_names, N_LABELS, NULL, 0);
 	if (!st->hists[0] || !st->hists[1] || !st->hists[2] || !st->failures || !st->requests || !st->sent ||
 	    !st->received || !st->connections) {
+		apilat_sources_free(st->sources);
 		free(st);
 		return -ENOMEM;
 	}
@@ -369,9 +343,45 @@ static int apilat_init(struct signal_runtime *rt)
 	return 0;
 }
 
+static int apilat_handle_event(struct signal_runtime *rt, const void *data, size_t size)
+{
+	return apilat_trace_handle(rt->agent, data, size);
+}
+
+/* Once the agent is ready: the sources that need the API or DNS, and the slow-response Event. */
+static void apilat_warm_up(struct signal_runtime *rt)
+{
+	struct apilat_state *st = rt->priv;
+	int err;
+
+	apilat_sources_watch(st->sources);
+	err = apilat_alert_start(rt->agent, bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.apilat_hists),
+				 st->lo_exp, st->hi_exp, &st->alert);
+	if (err)
+		log_warn("apilat: cannot start the slow-response Event: %s", strerror(-err));
+}
+
+/* Before the Kubernetes clients go: the threads that use them and the map. */
+static void apilat_stop(struct signal_runtime *rt)
+{
+	struct apilat_state *st = rt->priv;
+
+	if (!st)
+		return;
+	apilat_alert_stop(st->alert);
+	st->alert = NULL;
+	apilat_sources_stop(st->sources);
+}
+
 static void apilat_fini(struct signal_runtime *rt)
 {
-	free(rt->priv);
+	struct apilat_state *st = rt->priv;
+
+	if (!st)
+		return;
+	apilat_stop(rt);
+	apilat_sources_free(st->sources);
+	free(st);
 	rt->priv = NULL;
 }
 
@@ -380,9 +390,13 @@ const struct signal_def apilat_signal = {
 	.summary = "API-server latency per client pod/process: connect, TLS handshake, request to first byte",
 	.points = apilat_points,
 	.n_points = N(apilat_points),
+	.ringbuf_map = "apilat_trace_events",
 	SIGNAL_SKELETON_FIELDS(apilat),
 	.configure = apilat_configure,
 	.init = apilat_init,
+	.handle_event = apilat_handle_event,
+	.warm_up = apilat_warm_up,
+	.stop = apilat_stop,
 	.collect = apilat_collect,
 	.fini = apilat_fini,
 };

@@ -1,0 +1,51 @@
+/*
+ * apilat's API-server endpoint set, kept in the BPF map apilat_endpoints:
+ * the union of --apiserver, KUBERNETES_SERVICE_HOST/PORT, the server of the
+ * Kubernetes configuration the agent uses (--kubeconfig, else in-cluster; a
+ * host name resolved at start and again every APILAT_RESOLVE_EVERY_S), and
+ * the ready endpoints of the default/kubernetes EndpointSlices, watched.
+ * An endpoint enters the map when a source names it and leaves when none
+ * does any more (a connection already followed stays so until it closes).
+ * Exported as ksight_apiserver_endpoints{source} and
+ * ksight_apiserver_endpoint_info{endpoint,source}.
+ */
+#ifndef KSIGHT_APILAT_SOURCES_H
+#define KSIGHT_APILAT_SOURCES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apilat_signal.h"
+
+#define APILAT_RESOLVE_EVERY_S 60
+
+struct agent;
+struct apilat_sources;
+
+/*
+ * The sources known at once (--apiserver, the environment) into the map
+ * `map_fd` (kept, not closed). 0 and *out, -EINVAL (a bad --apiserver,
+ * which the CLI refuses first), -ENOMEM.
+ */
+int apilat_sources_new(struct agent *agent, int map_fd, struct apilat_sources **out);
+
+/*
+ * Once the agent is ready (it may block on DNS): the configuration's server,
+ * and the EndpointSlices watch (unless --no-k8s or without an API).
+ */
+void apilat_sources_watch(struct apilat_sources *s);
+
+/*
+ * Every address `host` names (numeric, or resolved now: it may block), with
+ * `port`, each once, at most `cap`. The count; 0 with *gai_err (getaddrinfo's)
+ * set when it cannot be resolved.
+ */
+size_t apilat_resolve(const char *host, uint16_t port, struct apilat_endpoint *out, size_t cap, int *gai_err);
+
+/* Stop the watch and the re-resolving; idempotent, NULL-safe. The map is not touched afterwards. */
+void apilat_sources_stop(struct apilat_sources *s);
+
+/* Stop and free. NULL-safe. */
+void apilat_sources_free(struct apilat_sources *s);
+
+#endif
