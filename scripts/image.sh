@@ -18,7 +18,8 @@
 #   --rebuild-bases  make the debian bases again even if they are there
 # Environment: KSIGHT_VERSION, GIT_COMMIT (default: from the Makefile and git),
 # KSIGHT_MIRROR / KSIGHT_SECURITY_MIRROR (default: this machine's apt sources),
-# KSIGHT_IMAGE_OUT (default OUT). Needs root, buildah and debootstrap
+# KSIGHT_IMAGE_OUT (default OUT), KSIGHT_DOCKERFILE (another Dockerfile, to test
+# the image suite's checks against a broken image). Needs root, buildah and debootstrap
 # (scripts/setup.sh installs them). Logs go to build/image-logs/.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=${KSIGHT_VERSION:-$(sed -n 's/^VERSION *:= *//p' "$REPO/Makefile")}
 GIT_COMMIT=${GIT_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 IMAGE=ksight:$VERSION
+DOCKERFILE=${KSIGHT_DOCKERFILE:-$REPO/Dockerfile}
 OUT=${KSIGHT_IMAGE_OUT:-$REPO/build/ksight-$VERSION.oci.tar}
 LOGS=$REPO/build/image-logs
 SUITE=bookworm
@@ -232,7 +234,7 @@ else
 fi
 
 t=$(date +%s)
-bud=(buildah bud --isolation chroot --layers --pull-never -f "$REPO/Dockerfile" -t "$IMAGE"
+bud=(buildah bud --isolation chroot --layers --pull-never -f "$DOCKERFILE" -t "$IMAGE"
 	--build-arg "GIT_COMMIT=$GIT_COMMIT")
 [ "$NO_CACHE" = 1 ] && bud+=(--no-cache)
 log "buildah bud $IMAGE (GIT_COMMIT=$GIT_COMMIT)"

@@ -9,7 +9,7 @@
 # names (and each named package is used); no compilers, -dev packages or sources
 # came from the build stage.
 # How it runs (these take the shared kernel lock, KSIGHT_E2E_LOCK, default
-# /tmp/ksight-e2e.lock; set it empty when the caller holds it): the image's root
+# /tmp/ksight-e2e.lock, unless the caller holds it; empty: none): the image's root
 # read-only (readOnlyRootFilesystem), in the host's pid namespace (hostPID), a
 # network namespace of its own (the pod's), a fresh /proc and /sys and the
 # DaemonSet's volumes as its volumeMounts say, read from deploy/daemonset.yaml.
@@ -19,9 +19,12 @@
 # /metrics on the EXPOSEd port, and stops with exit 0 on SIGTERM.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# KSIGHT_VERSION and KSIGHT_DOCKERFILE (passed on to scripts/image.sh) build
+# another tag from another Dockerfile: to see these checks fail on a broken image
 VERSION=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
-IMAGE=ksight:$VERSION
-OUT=$ROOT/build/ksight-$VERSION.oci.tar
+export KSIGHT_VERSION=${KSIGHT_VERSION:-$VERSION}
+IMAGE=ksight:$KSIGHT_VERSION
+OUT=$ROOT/build/ksight-$KSIGHT_VERSION.oci.tar
 BASE=debian:bookworm-slim
 SIGNALS="oom fserr netdrop apilat"
 LOCK=${KSIGHT_E2E_LOCK-/tmp/ksight-e2e.lock}
@@ -54,7 +57,7 @@ fi
 
 # ---------------------------------------------------------------- build
 t=$(date +%s)
-if "$ROOT/scripts/image.sh" >"$W/build.log" 2>&1; then
+if KSIGHT_IMAGE_OUT=$OUT "$ROOT/scripts/image.sh" >"$W/build.log" 2>&1; then
 	ok build "scripts/image.sh in $(($(date +%s) - t))s: $(grep -o 'made debian.*\|there already' "$W/build.log" | head -n 1)"
 else
 	not_ok build "scripts/image.sh failed"
@@ -214,8 +217,9 @@ declare -A USED LOADED
 summary=() unnamed=()
 for lib in "${NEEDED[@]}"; do
 	path=$(awk -v l="$lib" '$1 == l && $2 == "=>" { print $3 }' <<<"$ldd_out")
+	[ "$path" = not ] && path=
 	pkg=
-	[ -n "$path" ] && [ "$path" != not ] && pkg=$(owner_of "$path")
+	[ -n "$path" ] && pkg=$(owner_of "$path")
 	summary+=("$lib<-${pkg:-?}")
 	if [ -z "$pkg" ]; then
 		unnamed+=("$lib (${path:-not found}: no package)")
@@ -346,9 +350,19 @@ signals_running() { jq -r '[.signals[] | select(.running) | .signal] | sort | jo
 want=$(tr ' ' '\n' <<<"$SIGNALS" | sort | paste -sd' ')
 [ "$NO_RUN" = 1 ] && exit $FAILED
 
-if [ -n "$LOCK" ]; then
+# `flock LOCK CMD` leaves its descriptor of LOCK open in CMD: a caller that holds
+# the lock already (flock LOCK tests/run-all.sh) is not waited for
+held=0
+for fd in /proc/$$/fd/*; do
+	[ -n "$LOCK" ] && [ "$(readlink "$fd")" = "$(readlink -f "$LOCK")" ] && held=1
+done
+if [ -n "$LOCK" ] && [ "$held" = 0 ]; then
 	exec 9>"$LOCK"
+	echo "# waiting for $LOCK"
 	flock 9
+	echo "# $LOCK taken"
+else
+	LOCK=
 fi
 # as the DaemonSet runs it: privileged
 if [ "$(jq -r .privileged <<<"$DS")" != true ]; then
