@@ -169,11 +169,7 @@ slim_root() {
 		-mindepth 1 -type d -empty -delete 2>/dev/null || true
 }
 
-# what decides a base's content: a base made with another recipe is made again
-RECIPE=$(printf '%s\n' "$SUITE" "$ARCH" "$MIRROR" "$UPDATES" "$SECURITY" "$(debootstrap --version)" \
-	"$(declare -f configure_root slim_root commit_base)" | sha256sum | cut -c1-16)
 LABEL=org.ksight.base-recipe
-
 # commit_base ROOT TAG: ROOT's files as the single layer of image TAG, with the
 # configuration Debian's images have
 commit_base() {
@@ -188,6 +184,10 @@ commit_base() {
 		--created-by "debootstrap --variant=minbase $SUITE ($tag, recipe $RECIPE)" "$ctr"
 	buildah commit --rm --quiet "$ctr" "$tag" >/dev/null
 }
+
+# what decides a base's content: a base made with another recipe is made again
+RECIPE=$(printf '%s\n' "$SUITE" "$ARCH" "$MIRROR" "$UPDATES" "$SECURITY" "$(debootstrap --version)" \
+	"$(declare -f configure_root slim_root commit_base)" | sha256sum | cut -c1-16)
 
 # the recipe label of image TAG; "none" if it was not made here, empty if absent
 base_recipe() {

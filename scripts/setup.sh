@@ -24,7 +24,7 @@ test_packages=(
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with
-	buildah debootstrap jq python3-yaml        # make image and the image suite: the engine, the debian bases
+	buildah debootstrap jq python3-yaml strace # make image and the image suite: the engine, the bases, the checks
 )
 
 packages=("${build_packages[@]}")

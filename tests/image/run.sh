@@ -402,17 +402,29 @@ CAPS=all
 
 # ENTRYPOINT + CMD (docker run) and ENTRYPOINT + args (the DaemonSet), served in
 # the pod's network namespace, scraped from it
+# With TRACE=1 it runs under strace, for the files it uses.
 SERVE='
-port=$1 log=$2
-shift 2
-"$@" >"$log" 2>&1 &
-pid=$!
+port=$1 log=$2 trace=$3 tracer=
+shift 3
+if [ "$trace" = 1 ]; then
+	# the traced process says its pid, then becomes the command (exec keeps it)
+	strace -f -qq -e trace=%file -o "$log.strace" \
+		bash -c '\''echo $$ >"$0.pid"; exec "$@"'\'' "$log" "$@" >"$log" 2>&1 &
+	tracer=$!
+	for i in $(seq 50); do pid=$(cat "$log.pid" 2>/dev/null); [ -n "$pid" ] && break; sleep 0.1; done
+	echo "traced=${pid:-none}"
+	[ -n "$pid" ] || pid=$tracer
+else
+	"$@" >"$log" 2>&1 &
+	pid=$!
+fi
 up=0
 for i in $(seq 100); do
 	if curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; then up=1; break; fi
 	kill -0 $pid 2>/dev/null || break
 	sleep 0.2
 done
+echo "up=$up"
 if [ $up = 1 ]; then
 	echo "healthz=$(curl -s "http://127.0.0.1:$port/healthz" | head -c 60 | tr -d "\n")"
 	curl -sf "http://127.0.0.1:$port/metrics" >"$log.metrics"
@@ -420,19 +432,21 @@ fi
 kill -TERM $pid 2>/dev/null
 for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 kill -0 $pid 2>/dev/null && { kill -KILL $pid; echo stuck=1; }
-wait $pid
+# strace exits with the status of the command it traced
+wait ${tracer:-$pid}
 echo "exit=$?"
 '
-serve_check() { # serve_check NAME ARGV...
-	local name=$1 out n exitc
-	shift
-	out=$(pod_run "$SERVE" "$port" "$W/$name.log" python3 "$W/exec.py" "$R" "$CAPS" "$W/env" "$@" 2>&1)
+serve_check() { # serve_check NAME TRACE ARGV...
+	local name=$1 trace=$2 out n exitc
+	shift 2
+	out=$(pod_run "$SERVE" "$port" "$W/$name.log" "$trace" python3 "$W/exec.py" "$R" "$CAPS" "$W/env" "$@" 2>&1)
 	n=$(grep -c '^ksight_' "$W/$name.log.metrics" 2>/dev/null)
 	exitc=$(sed -n 's/^exit=//p' <<<"$out")
 	if [ "${n:-0}" -gt 0 ] && { ! command -v promtool >/dev/null || promtool check metrics <"$W/$name.log.metrics" >"$W/$name.promtool" 2>&1; }; then
 		ok "$name" "$* serves /healthz ($(sed -n 's/^healthz=//p' <<<"$out")) and /metrics ($n ksight_ samples$(command -v promtool >/dev/null && echo ', promtool check metrics passes')) on :$port"
 	else
 		not_ok "$name" "$* did not serve /metrics on :$port: $(head -n 5 "$W/$name.log" | tr '\n' ' ') $(head -n 3 "$W/$name.promtool" 2>/dev/null | tr '\n' ' ')"
+		sed 's/^/#   /' <<<"$out"
 	fi
 	if [ "$exitc" = 0 ] && ! grep -q '^stuck=1' <<<"$out"; then
 		ok "$name-sigterm" "it stops with exit 0 on SIGTERM"
@@ -440,9 +454,29 @@ serve_check() { # serve_check NAME ARGV...
 		not_ok "$name-sigterm" "on SIGTERM it exited with ${exitc:-?}$(grep -q '^stuck=1' <<<"$out" && echo ', after SIGKILL')"
 	fi
 }
-serve_check serve-cmd "${ARGV[@]}"
-if [ "${DS_ARGV[*]}" != "${ARGV[*]}" ]; then
-	serve_check serve-daemonset "${DS_ARGV[@]}"
+serve_check serve-cmd 0 "${ARGV[@]}"
+# the DaemonSet's command, with the files it opens: each volume the DaemonSet
+# mounts is one ksight uses (a host path it does not need is exposure for nothing)
+serve_check serve-daemonset 1 "${DS_ARGV[@]}"
+if [ -s "$W/serve-daemonset.log.strace" ]; then
+	# what ksight opened: from its execve on (before it, bash and exec.py ran)
+	awk -v bin="$BIN" 'index($0, "execve(\"" bin "\"") { f = 1 } f' "$W/serve-daemonset.log.strace" |
+		grep -o '"/[^"]*"' | tr -d '"' | sort -u >"$W/paths"
+	used=() unused=()
+	while IFS="	" read -r host path _; do
+		if awk -v p="$path" '$0 == p || index($0, p "/") == 1 { f = 1 } END { exit !f }' "$W/paths"; then
+			used+=("$path")
+		else
+			unused+=("$path (hostPath $host)")
+		fi
+	done <"$W/mounts"
+	if [ ${#unused[@]} -eq 0 ]; then
+		ok volumes-used "ksight uses every volume the DaemonSet mounts: ${used[*]}"
+	else
+		not_ok volumes-used "the DaemonSet mounts what ksight never opens: ${unused[*]} (it uses: ${used[*]:-nothing})"
+	fi
+else
+	not_ok volumes-used "no strace of the DaemonSet's command"
 fi
 [ -n "$LOCK" ] && flock -u 9
 
