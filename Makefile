@@ -86,7 +86,8 @@ test-guest:
 	$(Q)tests/run-all.sh guest
 
 # the Dockerfile built by buildah on debootstrapped debian:bookworm(-slim) bases
-image: setup
+image:
+	$(Q)scripts/setup.sh image
 	$(Q)KSIGHT_VERSION=$(VERSION) GIT_COMMIT=$(GIT_COMMIT) scripts/image.sh
 
 bench: all $(TEST_TOOLS)

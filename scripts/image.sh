@@ -234,12 +234,18 @@ else
 fi
 
 t=$(date +%s)
+old_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE" 2>/dev/null || true)
 bud=(buildah bud --isolation chroot --layers --pull-never -f "$DOCKERFILE" -t "$IMAGE"
 	--build-arg "GIT_COMMIT=$GIT_COMMIT")
 [ "$NO_CACHE" = 1 ] && bud+=(--no-cache)
 log "buildah bud $IMAGE (GIT_COMMIT=$GIT_COMMIT)"
 logged bud.log "${bud[@]}" "$REPO"
-log "built $IMAGE in $(($(date +%s) - t))s ($(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE" | cut -c1-12))"
+new_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE")
+log "built $IMAGE in $(($(date +%s) - t))s (${new_id:0:12})"
+# the image it replaces, untagged now (kept while a container uses it)
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
+	buildah rmi "$old_id" >/dev/null 2>&1 || true
+fi
 
 rm -f "$OUT"
 logged push.log buildah push --quiet "$IMAGE" "oci-archive:$OUT:$IMAGE"
