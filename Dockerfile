@@ -1,6 +1,6 @@
 # ksight: multi-stage build on Debian bookworm.
 #   docker build --build-arg GIT_COMMIT=$(git rev-parse --short HEAD) -t ksight:0.1.0 .
-# scripts/check-image.sh checks both stages without a container engine.
+# `make image` builds it with buildah (scripts/image.sh); tests/image/run.sh checks it.
 # The build stage runs the same scripts/setup.sh and make as CI; vmlinux.h comes
 # from the build host's /sys/kernel/btf/vmlinux (CO-RE: the binary runs on any
 # BTF kernel), or pass --build-arg VMLINUX_BTF=/path inside the context.

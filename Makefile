@@ -2,6 +2,7 @@
 #   make          build build/ksight
 #   make run      install what is missing, build, start `ksight run`
 #   make test     install what is missing, build, run every test (as root)
+#   make image    build the image with buildah: build/ksight-VERSION.oci.tar (as root)
 
 OUTPUT      := build
 VERSION     := 0.1.0
@@ -54,7 +55,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup run test test-unit test-bpf test-e2e test-guest bench clean
+.PHONY: all setup run test test-unit test-bpf test-e2e test-guest bench clean image
 .DELETE_ON_ERROR:
 
 all: $(OUTPUT)/ksight
@@ -83,6 +84,11 @@ test-e2e: all $(TEST_TOOLS) $(SAN_AGENTS)
 # builds its own copy of ksight for the guest
 test-guest:
 	$(Q)tests/run-all.sh guest
+
+# the Dockerfile built by buildah on debootstrapped debian:bookworm(-slim) bases
+image:
+	$(Q)scripts/setup.sh image
+	$(Q)KSIGHT_VERSION=$(VERSION) GIT_COMMIT=$(GIT_COMMIT) scripts/image.sh
 
 bench: all $(TEST_TOOLS)
 	$(Q)tests/bench/run.sh

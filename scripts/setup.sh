@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what ksight needs on Debian 12.
 #   scripts/setup.sh build   toolchain and libraries to build and run ksight
+#   scripts/setup.sh image   what `make image` needs: buildah and debootstrap
 #   scripts/setup.sh         build + everything the tests use (default)
 # Idempotent: packages already present are not reinstalled, and apt is not
 # touched at all when nothing is missing.
@@ -25,17 +26,25 @@ test_packages=(
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with
+	python3-yaml strace                        # image suite: the DaemonSet read, the files ksight opens
 )
 
-packages=("${build_packages[@]}")
-[ "${1:-all}" = build ] || packages+=("${test_packages[@]}")
+image_packages=(
+	buildah debootstrap jq                     # make image: the engine, the debian bases, its JSON
+)
+
+case ${1:-all} in
+build) packages=("${build_packages[@]}") ;;
+image) packages=("${image_packages[@]}") ;;
+*) packages=("${build_packages[@]}" "${test_packages[@]}" "${image_packages[@]}") ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # kubectl for the manifest and `kubectl get events` tests: Debian's kubernetes-client if none
-if [ "${1:-all}" != build ] && ! command -v kubectl >/dev/null; then
+if [ "${1:-all}" = all ] && ! command -v kubectl >/dev/null; then
 	missing+=(kubernetes-client)
 fi
 

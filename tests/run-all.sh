@@ -3,8 +3,10 @@
 # e2e (real kernel, root), guest (Debian's 6.1 kernel under qemu, where kprobes
 # work), asan (the unit tests built with clang -fsanitize=address,undefined),
 # fuzz (each libFuzzer harness of tests/fuzz/ for 5 s over its seeds),
-# monitoring (promtool, amtool and the lint on monitoring/: tests/monitoring/run.sh).
-# `tests/run-all.sh [unit|bpf|e2e|guest|asan|fuzz|monitoring]...` runs a subset;
+# monitoring (promtool, amtool and the lint on monitoring/: tests/monitoring/run.sh), image
+# (the Dockerfile built with buildah and run the way the DaemonSet runs it; its
+# kernel checks take /tmp/ksight-e2e.lock themselves).
+# `tests/run-all.sh [unit|bpf|e2e|guest|asan|fuzz|monitoring|image]...` runs a subset;
 # `tests/run-all.sh fuzz-crashes` replays tests/fuzz/crashes/ (known bugs, not
 # run by default: it fails until they are fixed).
 # Ends with one line "N passed, N failed" over every test case.
@@ -12,7 +14,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e guest asan fuzz monitoring)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e guest asan fuzz monitoring image)
 
 passed=0
 failed=0
@@ -115,13 +117,18 @@ for suite in "${suites[@]}"; do
 		echo "== monitoring: alerts, rules, dashboards, monitor objects (promtool, amtool, lint)"
 		run_tap monitoring tests/monitoring/run.sh
 		;;
+	image)
+		echo "== image: buildah builds the Dockerfile; the image runs as the DaemonSet runs it"
+		need_root image || continue
+		run_tap image tests/image/run.sh
+		;;
 	fuzz-crashes)
 		echo "== fuzz-crashes: known crashing inputs (tests/fuzz/crashes/)"
 		build_target fuzz-build || continue
 		run_tap fuzz-crashes tests/fuzz/run.sh -r
 		;;
 	*)
-		echo "unknown suite $suite (unit, bpf, e2e, guest, asan, fuzz, monitoring, fuzz-crashes)" >&2; exit 2 ;;
+		echo "unknown suite $suite (unit, bpf, e2e, guest, asan, fuzz, monitoring, image, fuzz-crashes)" >&2; exit 2 ;;
 	esac
 done
 

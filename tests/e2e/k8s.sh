@@ -153,7 +153,7 @@ assert {"operator":"Exists"} in spec["tolerations"]
 assert [e for e in c["env"] if e["name"]=="NODE_NAME"][0]["valueFrom"]["fieldRef"]["fieldPath"]=="spec.nodeName"
 assert c["livenessProbe"]["httpGet"]["path"]=="/healthz" and c["readinessProbe"]["httpGet"]["path"]=="/healthz"
 mounts={m["mountPath"] for m in c["volumeMounts"]}
-assert {"/sys/kernel/btf","/sys/kernel/tracing","/sys/fs/bpf","/sys/fs/cgroup","/host/proc"} <= mounts, mounts
+assert {"/sys/kernel/btf","/sys/kernel/tracing","/sys/fs/bpf","/sys/fs/cgroup"} <= mounts, mounts
 role=[o for o in objs if o["kind"]=="ClusterRole"][0]
 rules={(r["resources"][0], tuple(r["verbs"])) for r in role["rules"]}
 assert rules=={("pods",("get","list","watch")),("events",("create","patch")),("nodes",("get",))}, rules' "$WORK/manifests.json" \
