@@ -24,11 +24,13 @@
 #include "http.h"
 #include "k8s.h"
 #include "kernel_features.h"
+#include "load_parallel.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod_resolver.h"
 #include "process_metrics.h"
+#include "startup_trace.h"
 #include "bpf_maps.h"
 #include "util.h"
 
@@ -205,23 +207,21 @@ static void runtime_failed(struct signal_runtime *rt)
 	rt->priv = NULL;
 }
 
-/* Load, initialise and attach one signal; 0 when it runs, else rt->error says why. */
-static int runtime_start(struct agent *agent, struct signal_runtime *rt, const struct load_options *lo,
-			 bool with_user_half)
+/* Initialise and attach one loaded signal; 0 when it runs, else rt->error says why. */
+static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half)
 {
 	int err;
 
-	err = signal_load(rt, lo);
-	if (err)
-		return err;
 	if (with_user_half && rt->def->init) {
 		err = rt->def->init(rt);
 		if (err) {
 			snprintf(rt->error, sizeof(rt->error), "cannot start: %s", strerror(err < 0 ? -err : EINVAL));
 			return err < 0 ? err : -EINVAL;
 		}
+		startup_mark("%s: init", rt->def->name);
 	}
 	signal_attach(rt, !with_user_half);
+	startup_mark("%s: attach", rt->def->name);
 	if (!rt->running)
 		return -ENOENT;
 	if (with_user_half && rt->def->ringbuf_map) {
@@ -234,24 +234,37 @@ static int runtime_start(struct agent *agent, struct signal_runtime *rt, const s
 	return 0;
 }
 
-/* Load and attach every selected signal; a signal that fails is reported and skipped. */
+/*
+ * Load every selected signal's object (side by side: that is most of the
+ * start-up), then initialise and attach them one by one, in table order; a
+ * signal that fails is reported and skipped.
+ */
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
-	int running = 0, i;
+	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
+	int errs[AGENT_MAX_SIGNALS];
+	int running = 0, n = 0, i;
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
 
 		if (!signal_selected(agent->cfg, ksight_signals[i]->name))
 			continue;
-		if (agent->n_runtimes == AGENT_MAX_SIGNALS) {
+		if (agent->n_runtimes + n == AGENT_MAX_SIGNALS) {
 			log_warn("%s: not started: more than %d signals", ksight_signals[i]->name, AGENT_MAX_SIGNALS);
 			continue;
 		}
-		rt = &agent->runtimes[agent->n_runtimes]; /* counted once published */
+		rt = &agent->runtimes[agent->n_runtimes + n]; /* counted once published */
 		rt->def = ksight_signals[i];
 		rt->agent = agent;
-		if (runtime_start(agent, rt, lo, with_user_half)) {
+		todo[n++] = rt;
+	}
+	signal_load_many(todo, errs, n, lo, signal_load_threads());
+	startup_mark("all objects loaded");
+	for (i = 0; i < n; i++) {
+		struct signal_runtime *rt = todo[i];
+
+		if (errs[i] || runtime_start(agent, rt, with_user_half)) {
 			if (with_user_half)
 				log_warn("%s: %s", rt->def->name, rt->error);
 			if (with_user_half)
@@ -341,6 +354,7 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 	}
 	if (env_warnings()[0])
 		log_warn("%s", env_warnings());
+	startup_mark("preflight");
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
 		char why[128];
@@ -351,7 +365,46 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 		return ret;
 	}
 	agent->btf = kernel_features_btf(kf);
+	startup_mark("kernel BTF parse");
 	return 0;
+}
+
+/*
+ * The small CO-RE copy of the kernel BTF for the selected signals (loader.h):
+ * its fd, or -errno to load against the whole BTF (KSIGHT_CORE_BTF=0 asks
+ * for that, to compare).
+ */
+static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
+{
+	const struct signal_def *defs[AGENT_MAX_SIGNALS];
+	const char *env = getenv("KSIGHT_CORE_BTF");
+	int n = 0, i, fd;
+
+	if (env && !strcmp(env, "0"))
+		return -ECANCELED;
+	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
+		if (signal_selected(agent->cfg, ksight_signals[i]->name))
+			defs[n++] = ksight_signals[i];
+	fd = signal_core_btf(defs, n, agent->btf, path, pathlen);
+	if (fd < 0)
+		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
+			 strerror(-fd));
+	startup_mark("CO-RE BTF copy");
+	return fd;
+}
+
+/* Load and attach every selected signal, CO-RE against the small copy when there is one. */
+static int agent_start_all(struct agent *agent, const struct load_options *base, bool with_user_half)
+{
+	struct load_options lo = *base;
+	char path[64];
+	int fd = agent_core_btf(agent, path, sizeof(path)), running;
+
+	lo.core_btf_path = fd >= 0 ? path : NULL;
+	running = agent_start_signals(agent, &lo, with_user_half);
+	if (fd >= 0)
+		close(fd);
+	return running;
 }
 
 /* Once every signal has read what it needs: the parsed BTF is megabytes of RSS. */
@@ -447,6 +500,7 @@ int agent_main(const struct agent_config *cfg)
 
 	if (!agent)
 		return 1;
+	startup_trace_begin();
 	/* before any thread starts, so every thread inherits the mask: signalfd gets them */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
@@ -465,6 +519,7 @@ int agent_main(const struct agent_config *cfg)
 	ret = pod_resolver_new(NULL, &agent->resolver);
 	if (ret)
 		log_warn("cannot map network namespaces to pods: %s; netns labels stay inodes", strerror(-ret));
+	startup_mark("metrics, k8s, pod resolver");
 	/* bind first: a taken port should fail before the slow BPF work */
 	if (cfg->mode == MODE_RUN) {
 		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));
@@ -472,14 +527,16 @@ int agent_main(const struct agent_config *cfg)
 			log_error("%s", err);
 			goto out;
 		}
+		startup_mark("HTTP listen");
 	}
 	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
-	if (agent_start_signals(agent, &lo, true) == 0) {
+	if (agent_start_all(agent, &lo, true) == 0) {
 		log_error("no signal could be started on this kernel (see the lines above, or `ksight probes`)");
 		goto out;
 	}
 	describe_attached(agent);
+	startup_mark("signals started");
 	if (agent->http) {
 		http_server_set_ready(agent->http, 1);
 		log_info("ready in %" PRId64 " ms; metrics on http://%s/metrics", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000,
@@ -489,9 +546,12 @@ int agent_main(const struct agent_config *cfg)
 	}
 
 	for (i = 0; i < agent->n_runtimes; i++)
-		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up)
+		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up) {
 			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
+			startup_mark("%s: warm-up", agent->runtimes[i].def->name);
+		}
 	agent_release_btf(agent);
+	startup_mark("BTF released");
 
 	ret = agent_loop(agent, &stop_signals);
 	if (ret) {
@@ -585,7 +645,7 @@ int probes_main(const struct agent_config *cfg)
 		goto out;
 	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
-	agent_start_signals(agent, &lo, false);
+	agent_start_all(agent, &lo, false);
 	if (cfg->format == OUTPUT_JSON)
 		print_probes_json(agent);
 	else
