@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -551,7 +552,9 @@ int agent_main(const struct agent_config *cfg)
 			startup_mark("%s: warm-up", agent->runtimes[i].def->name);
 		}
 	agent_release_btf(agent);
-	startup_mark("BTF released");
+	/* what start-up freed goes back to the kernel: the heaps (the loader threads' too) keep none of it */
+	malloc_trim(0);
+	startup_mark("BTF released, heap trimmed");
 
 	ret = agent_loop(agent, &stop_signals);
 	if (ret) {
