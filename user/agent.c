@@ -235,16 +235,54 @@ static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool wi
 	return 0;
 }
 
+struct start_ctx {
+	struct agent *agent;
+	struct signal_runtime **todo;
+	bool with_user_half;
+	int running;
+};
+
+/* On the starting thread, as each object is loaded: its user half, its probes (others may still load). */
+static void start_loaded(int i, int err, void *arg)
+{
+	struct start_ctx *c = arg;
+	struct signal_runtime *rt = c->todo[i];
+
+	if (err || runtime_start(c->agent, rt, c->with_user_half)) {
+		if (c->with_user_half) {
+			log_warn("%s: %s", rt->def->name, rt->error);
+			runtime_failed(rt);
+		}
+	} else {
+		c->running++;
+	}
+	agent_publish(c->agent, rt, true);
+}
+
+/* The libbpf of the kernel-BTF-typed hooks (tp_btf, fentry) parses the whole kernel BTF: the long loads. */
+static bool has_btf_hooks(const struct signal_def *def)
+{
+	size_t p, v;
+
+	for (p = 0; p < def->n_points; p++)
+		for (v = 0; v < def->points[p].n_variants; v++)
+			if (!strcmp(def->points[p].variants[v].name, "tp_btf") ||
+			    !strncmp(def->points[p].variants[v].name, "fentry", 6))
+				return true;
+	return false;
+}
+
 /*
- * Load every selected signal's object (side by side: that is most of the
- * start-up), then initialise and attach them one by one, in table order; a
- * signal that fails is reported and skipped.
+ * Load every selected signal's object, side by side (that is most of the
+ * start-up), the long loads first; each is initialised and attached as soon
+ * as it is loaded. A signal that fails is reported and skipped.
  */
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
 	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
-	int errs[AGENT_MAX_SIGNALS];
-	int running = 0, n = 0, i;
+	int order[AGENT_MAX_SIGNALS];
+	struct start_ctx c = { .agent = agent, .todo = todo, .with_user_half = with_user_half };
+	int n = 0, k = 0, i, pass;
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
@@ -260,22 +298,14 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 		rt->agent = agent;
 		todo[n++] = rt;
 	}
-	signal_load_many(todo, errs, n, lo, signal_load_threads());
-	startup_mark("all objects loaded");
-	for (i = 0; i < n; i++) {
-		struct signal_runtime *rt = todo[i];
-
-		if (errs[i] || runtime_start(agent, rt, with_user_half)) {
-			if (with_user_half)
-				log_warn("%s: %s", rt->def->name, rt->error);
-			if (with_user_half)
-				runtime_failed(rt);
-		} else {
-			running++;
-		}
-		agent_publish(agent, rt, true);
-	}
-	return running;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++)
+			if (has_btf_hooks(todo[i]->def) == (pass == 0))
+				order[k++] = i;
+	if (signal_load_many(todo, order, n, lo, signal_load_threads(), start_loaded, &c))
+		log_error("cannot load the signals: out of memory");
+	startup_mark("all signals loaded and started");
+	return c.running;
 }
 
 /*

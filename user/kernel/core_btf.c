@@ -17,14 +17,20 @@ struct name_set {
 	size_t cap, len;
 };
 
+/* Eight bytes a step: this runs for every struct, enum and typedef name of the kernel. */
 static uint64_t hash_of(const char *s, size_t n)
 {
-	uint64_t h = 14695981039346656037ULL;
-	size_t i;
+	uint64_t h = 14695981039346656037ULL ^ n, w;
 
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 1099511628211ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 1099511628211ULL;
+	return h ^ (h >> 32);
 }
 
 static char **find_slot(const struct name_set *set, const char *s, size_t n)
@@ -91,9 +97,15 @@ static size_t essential_len(const char *name)
 static const char *member_key(char *key, size_t size, const char *owner, size_t owner_len, const char *member,
 			      size_t *klen)
 {
-	int n = snprintf(key, size, "%.*s.%s", (int)owner_len, owner, member);
+	size_t mlen = strlen(member);
 
-	*klen = n > 0 && (size_t)n < size ? (size_t)n : 0;
+	*klen = 0;
+	if (owner_len + 1 + mlen >= size)
+		return key;
+	memcpy(key, owner, owner_len);
+	key[owner_len] = '.';
+	memcpy(key + owner_len + 1, member, mlen + 1);
+	*klen = owner_len + 1 + mlen;
 	return key;
 }
 
@@ -186,8 +198,8 @@ struct builder {
 	const struct name_set *types, *members;
 	__u32 *new_id;        /* kernel id -> id in the copy, 0: not copied */
 	__u32 *order;         /* id in the copy -> kernel id */
-	const char **owner;   /* kernel id of a composite -> whose members it keeps */
-	__u32 next;
+	const char **owner;   /* id in the copy of a composite -> whose members it keeps */
+	__u32 next, cap;      /* ids given in the copy; room in order and owner */
 };
 
 /* The stored key of owner's member when the objects have it (it outlives the build), else NULL. */
@@ -198,7 +210,7 @@ static const char *member_kept(const struct builder *b, const char *owner, const
 
 	if (!owner || !b->members->cap)
 		return NULL;
-	member_key(key, sizeof(key), owner, essential_len(owner), member, &klen);
+	member_key(key, sizeof(key), owner, strlen(owner), member, &klen);
 	return klen ? *find_slot(b->members, key, klen) : NULL;
 }
 
@@ -221,7 +233,7 @@ static bool pointee_named(const struct builder *b, __u32 id)
 		    btf_is_int(t) || btf_is_float(t)))
 		return false;
 	return btf_is_int(t) || btf_is_float(t) ||
-	       (name_of(b, t) && set_has(b->types, name_of(b, t), essential_len(name_of(b, t))));
+	       (name_of(b, t) && set_has(b->types, name_of(b, t), strlen(name_of(b, t))));
 }
 
 /* Mark kernel type `id` (and what it needs) for the copy; `owner` names an anonymous composite's keeper. */
@@ -247,8 +259,23 @@ static int mark(struct builder *b, __u32 id, const char *owner, int depth)
 	default:
 		break;
 	}
+	if (b->next + 1 >= b->cap) {
+		__u32 cap = b->cap ? 2 * b->cap : 1024;
+		__u32 *order = realloc(b->order, cap * sizeof(*order));
+		const char **owners;
+
+		if (!order)
+			return -ENOMEM;
+		b->order = order;
+		owners = realloc(b->owner, cap * sizeof(*owners));
+		if (!owners)
+			return -ENOMEM;
+		b->owner = owners;
+		b->cap = cap;
+	}
 	b->new_id[id] = ++b->next;
 	b->order[b->next] = id;
+	b->owner[b->next] = NULL;
 	switch (btf_kind(t)) {
 	case BTF_KIND_PTR:
 		if (pointee_named(b, t->type))
@@ -274,7 +301,7 @@ static int mark(struct builder *b, __u32 id, const char *owner, int depth)
 
 		if (name_of(b, t))
 			owner = name_of(b, t);
-		b->owner[id] = owner;
+		b->owner[b->new_id[id]] = owner;
 		for (i = 0; i < btf_vlen(t) && !err; i++, m++) {
 			const char *member = btf__name_by_offset(b->kernel, m->name_off);
 
@@ -296,7 +323,7 @@ static int mark(struct builder *b, __u32 id, const char *owner, int depth)
 static int emit_composite(struct btf *out, const struct builder *b, __u32 id, const struct btf_type *t)
 {
 	const struct btf_member *m = btf_members(t);
-	const char *owner = b->owner[id];
+	const char *owner = b->owner[b->new_id[id]];
 	int i, err;
 
 	err = btf_is_struct(t) ? btf__add_struct(out, name_of(b, t), t->size) :
@@ -397,18 +424,21 @@ static int build(const struct btf *kernel, const struct name_set *types, const s
 	int err = -ENOMEM;
 
 	b.new_id = calloc(n, sizeof(*b.new_id));
-	b.order = calloc(n, sizeof(*b.order));
-	b.owner = calloc(n, sizeof(*b.owner));
-	if (!b.new_id || !b.order || !b.owner)
+	if (!b.new_id)
 		goto out;
 	err = 0;
 	for (id = 1; id < n && !err; id++) {
 		const struct btf_type *t = btf__type_by_id(kernel, id);
-		const char *name = name_of(&b, t);
+		const char *name;
 
-		if (!name || (!btf_is_composite(t) && !btf_is_any_enum(t) && !btf_is_typedef(t) && !btf_is_fwd(t)))
+		/* the kind first: most kernel types are functions and pointers */
+		if (!btf_is_composite(t) && !btf_is_any_enum(t) && !btf_is_typedef(t) && !btf_is_fwd(t))
 			continue;
-		if (set_has(types, name, essential_len(name)))
+		name = name_of(&b, t);
+		if (!name)
+			continue;
+		/* kernel names have no ___flavor: only the objects' are cut */
+		if (set_has(types, name, strlen(name)))
 			err = mark(&b, id, NULL, 0);
 	}
 	if (err)

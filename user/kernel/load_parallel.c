@@ -2,38 +2,58 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define LOAD_MAX_THREADS 8
+#define LOAD_MAX 64
 
 struct load_queue {
 	struct signal_runtime *const *rts;
-	int *errs;
+	const int *order;
 	int n;
-	int next; /* the next runtime to take; under lock */
-	pthread_mutex_t lock;
 	const struct load_options *opts;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	/* under lock: */
+	int next;            /* the next of order[] to take */
+	int err[LOAD_MAX];
+	bool done[LOAD_MAX]; /* loaded, err[] set */
+	bool told[LOAD_MAX]; /* passed to loaded() */
 };
 
-static int take(struct load_queue *q)
+static int at(const struct load_queue *q, int k)
 {
-	int i;
-
-	pthread_mutex_lock(&q->lock);
-	i = q->next < q->n ? q->next++ : -1;
-	pthread_mutex_unlock(&q->lock);
-	return i;
+	return q->order ? q->order[k] : k;
 }
 
-/* Each runtime is touched by one thread only; the options and the kernel facts are read-only. */
+/* Load one runtime if any is left (the lock held on entry and exit); false when none is. */
+static bool load_one(struct load_queue *q)
+{
+	int i, err;
+
+	if (q->next >= q->n)
+		return false;
+	i = at(q, q->next++);
+	pthread_mutex_unlock(&q->lock);
+	/* each runtime is touched by one thread only; the options and the kernel facts are read-only */
+	err = signal_load(q->rts[i], q->opts);
+	pthread_mutex_lock(&q->lock);
+	q->err[i] = err;
+	q->done[i] = true;
+	pthread_cond_broadcast(&q->changed);
+	return true;
+}
+
 static void *worker(void *arg)
 {
 	struct load_queue *q = arg;
-	int i;
 
-	while ((i = take(q)) >= 0)
-		q->errs[i] = signal_load(q->rts[i], q->opts);
+	pthread_mutex_lock(&q->lock);
+	while (load_one(q))
+		;
+	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
 
@@ -55,25 +75,56 @@ int signal_load_threads(void)
 	return cpus > 4 ? 4 : (int)cpus;
 }
 
-int signal_load_many(struct signal_runtime *const *rts, int *errs, int n, const struct load_options *opts,
-		     int threads)
+/* A loaded runtime not yet passed to loaded(), or -1 (lock held). */
+static int ready_one(const struct load_queue *q)
 {
-	struct load_queue q = { .rts = rts, .errs = errs, .n = n, .opts = opts };
-	pthread_t tids[LOAD_MAX_THREADS];
-	int started = 0, i;
+	int i;
 
+	for (i = 0; i < q->n; i++)
+		if (q->done[i] && !q->told[i])
+			return i;
+	return -1;
+}
+
+int signal_load_many(struct signal_runtime *const *rts, const int *order, int n, const struct load_options *opts,
+		     int threads, signal_loaded_fn loaded, void *ctx)
+{
+	struct load_queue *q = calloc(1, sizeof(*q));
+	pthread_t tids[LOAD_MAX_THREADS];
+	int started = 0, told = 0, i;
+
+	if (!q || n > LOAD_MAX) {
+		free(q);
+		return -ENOMEM;
+	}
+	*q = (struct load_queue){ .rts = rts, .order = order, .n = n, .opts = opts };
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->changed, NULL);
 	if (threads > LOAD_MAX_THREADS)
 		threads = LOAD_MAX_THREADS;
-	if (threads > n)
-		threads = n;
-	pthread_mutex_init(&q.lock, NULL);
-	/* this thread is one of the loaders: threads - 1 more */
-	for (i = 1; i < threads; i++)
-		if (pthread_create(&tids[started], NULL, worker, &q) == 0)
+	for (i = 1; i < threads && i < n; i++)
+		if (pthread_create(&tids[started], NULL, worker, q) == 0)
 			started++;
-	worker(&q);
+	/* this thread: start what is loaded first, else load, else wait for another thread's load */
+	pthread_mutex_lock(&q->lock);
+	while (told < n) {
+		i = ready_one(q);
+		if (i >= 0) {
+			q->told[i] = true;
+			told++;
+			pthread_mutex_unlock(&q->lock);
+			if (loaded)
+				loaded(i, q->err[i], ctx);
+			pthread_mutex_lock(&q->lock);
+		} else if (!load_one(q)) {
+			pthread_cond_wait(&q->changed, &q->lock);
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
 	for (i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&q.lock);
+	pthread_cond_destroy(&q->changed);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
 	return 0;
 }
