@@ -231,12 +231,28 @@ def environment():
     }
 
 
+def others():
+    """Processes the benchmark did not start that share a name with what it starts."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm.startswith(("prometheus-node", "ksight", "node_exporter")):
+                found.add(int(pid))
+    return found
+
+
 def fmt(s):
     return f"{s['median']:9.1f} [{s['min']:.1f}..{s['max']:.1f}]"
 
 
 def main():
     res = {"environment": environment()}
+    before = others()
     res.update(bench_startup_and_footprint())
     res["oom"] = bench_kill_to_trace()
     k, n, o = res["ksight"], res["node_exporter"], res["oom"]
@@ -271,6 +287,11 @@ def main():
     print(f"{'OOM kill -> trace line, first kill (ms; reads kallsyms)':58} {o['first_kill_to_trace_ms']:10.3f}")
     print(f"{'OOM kill -> parent waitpid() returns (ms, median)':58} {o['kill_to_waitpid_ms_median']:10.3f}")
     print(f"{'ratio trace / waitpid':58} {o['kill_to_trace_ms_median'] / o['kill_to_waitpid_ms_median']:10.3f}")
+    # a benchmark never stops what it did not start: whatever ran before still runs
+    gone = [pid for pid in before if not os.path.exists(f"/proc/{pid}")]
+    res["foreign_processes"] = {"before": len(before), "gone": len(gone)}
+    print(f"processes of the same names not started by the benchmark: {len(before)}, "
+          f"{'none stopped' if not gone else '%d gone (stopped by someone else?)' % len(gone)}")
     os.makedirs(os.path.dirname(os.path.abspath(JSON_OUT)), exist_ok=True)
     with open(JSON_OUT, "w") as f:
         json.dump(res, f, indent=1)
