@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "startup_trace.h"
+
 #define LOAD_MAX_THREADS 8
 #define LOAD_MAX 64
 
@@ -50,6 +52,7 @@ static void *worker(void *arg)
 {
 	struct load_queue *q = arg;
 
+	startup_trace_thread();
 	pthread_mutex_lock(&q->lock);
 	while (load_one(q))
 		;

@@ -22,9 +22,10 @@ void startup_trace_begin(void)
 	began = last = clock_ns(CLOCK_MONOTONIC);
 }
 
-int startup_tracing(void)
+void startup_trace_thread(void)
 {
-	return enabled;
+	if (enabled)
+		last = clock_ns(CLOCK_MONOTONIC);
 }
 
 /* VmRSS and VmHWM (the peak) from /proc/self/status, in KiB. */
