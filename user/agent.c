@@ -438,7 +438,7 @@ static int agent_start_all(struct agent *agent, const struct load_options *base,
 	return running;
 }
 
-/* Once every signal has read what it needs: the parsed BTF is megabytes of RSS. */
+/* Once every signal has read what it needs (their init): the parsed BTF is megabytes of RSS. */
 static void agent_release_btf(struct agent *agent)
 {
 	kernel_features_close(&agent->kf);
@@ -567,7 +567,14 @@ int agent_main(const struct agent_config *cfg)
 		goto out;
 	}
 	describe_attached(agent);
-	startup_mark("signals started");
+	/*
+	 * Every signal has read what it needs from the kernel BTF (the warm-ups
+	 * do not): give its megabytes back before saying ready, and what the
+	 * loads freed with them (the loader threads' heaps too).
+	 */
+	agent_release_btf(agent);
+	malloc_trim(0);
+	startup_mark("signals started, BTF released, heap trimmed");
 	if (agent->http) {
 		http_server_set_ready(agent->http, 1);
 		log_info("ready in %" PRId64 " ms; metrics on http://%s/metrics", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000,
@@ -581,10 +588,8 @@ int agent_main(const struct agent_config *cfg)
 			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
 			startup_mark("%s: warm-up", agent->runtimes[i].def->name);
 		}
-	agent_release_btf(agent);
-	/* what start-up freed goes back to the kernel: the heaps (the loader threads' too) keep none of it */
-	malloc_trim(0);
-	startup_mark("BTF released, heap trimmed");
+	malloc_trim(0); /* what the warm-ups freed */
+	startup_mark("warm-ups done, heap trimmed");
 
 	ret = agent_loop(agent, &stop_signals);
 	if (ret) {
