@@ -8,7 +8,9 @@
  * those members point to is kept when the objects name it too, else void.
  * Relocations come out as against the whole BTF (tests/bpf/test_core_btf.c
  * compares them); one that does not resolve makes the load fail, and the
- * loader then loads again against the whole BTF.
+ * loader then loads again against the whole BTF. Type ids are the copy's:
+ * bpf_core_type_id_kernel() would be wrong against it (no object uses it;
+ * the comparison would catch one that did).
  */
 #ifndef KSIGHT_CORE_BTF_H
 #define KSIGHT_CORE_BTF_H
