@@ -366,7 +366,9 @@ static int emit_enum(struct btf *out, const struct builder *b, const struct btf_
 static int emit(struct btf *out, const struct builder *b, __u32 id)
 {
 	const struct btf_type *t = btf__type_by_id(b->kernel, id);
-	int ref = (int)b->new_id[t->type], err;
+	/* t->type is a type only for these kinds: for a struct or an enum the same word is its size */
+	bool refers = btf_is_ptr(t) || btf_is_typedef(t) || btf_is_mod(t);
+	int ref = refers ? (int)b->new_id[t->type] : 0, err;
 
 	switch (btf_kind(t)) {
 	case BTF_KIND_INT:
