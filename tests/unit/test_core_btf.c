@@ -164,11 +164,28 @@ static void test_copy_as_a_file(void **state)
 	btf__free(local);
 }
 
+/* A broken BTF file (--btf): a member of a type id past the end is refused, not read. */
+static void test_broken_kernel_btf_is_refused(void **state)
+{
+	struct btf *kernel = btf__new_empty(), *local = local_btf(), *copy = NULL;
+	const struct btf *locals[1] = { local };
+
+	assert_non_null(kernel);
+	assert_int_equal(btf__add_int(kernel, "int", 4, BTF_INT_SIGNED), 1);
+	assert_int_equal(btf__add_struct(kernel, "task", 8), 2);
+	assert_int_equal(btf__add_field(kernel, "pid", 100000, 0, 0), 0);
+	assert_true(core_btf_build(kernel, locals, 1, &copy) < 0);
+	assert_null(copy);
+	btf__free(kernel);
+	btf__free(local);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_keeps_what_the_object_reads),
 		cmocka_unit_test(test_copy_as_a_file),
+		cmocka_unit_test(test_broken_kernel_btf_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,6 +200,7 @@ struct builder {
 	__u32 *order;         /* id in the copy -> kernel id */
 	const char **owner;   /* id in the copy of a composite -> whose members it keeps */
 	__u32 next, cap;      /* ids given in the copy; room in order and owner */
+	__u32 n;              /* the kernel's type count: ids below it only (a --btf file may be broken) */
 };
 
 /* The stored key of owner's member when the objects have it (it outlives the build), else NULL. */
@@ -236,12 +237,20 @@ static bool pointee_named(const struct builder *b, __u32 id)
 	       (name_of(b, t) && set_has(b->types, name_of(b, t), strlen(name_of(b, t))));
 }
 
+/* The id in the copy of kernel type `id`; 0 (void) when not copied. */
+static __u32 copy_of(const struct builder *b, __u32 id)
+{
+	return id < b->n ? b->new_id[id] : 0;
+}
+
 /* Mark kernel type `id` (and what it needs) for the copy; `owner` names an anonymous composite's keeper. */
 static int mark(struct builder *b, __u32 id, const char *owner, int depth)
 {
 	const struct btf_type *t;
 	int i, err = 0;
 
+	if (id >= b->n)
+		return -EINVAL;
 	if (!id || b->new_id[id])
 		return 0;
 	if (depth > 256)
@@ -332,9 +341,9 @@ static int emit_composite(struct btf *out, const struct builder *b, __u32 id, co
 		const char *member = btf__name_by_offset(b->kernel, m->name_off);
 		bool anon = !member || !member[0];
 
-		if (!b->new_id[m->type] || (!anon && !member_kept(b, owner, member)))
+		if (!copy_of(b, m->type) || (!anon && !member_kept(b, owner, member)))
 			continue;
-		err = btf__add_field(out, anon ? NULL : member, (int)b->new_id[m->type],
+		err = btf__add_field(out, anon ? NULL : member, (int)copy_of(b, m->type),
 				     btf_member_bit_offset(t, i), btf_member_bitfield_size(t, i));
 	}
 	return err < 0 ? err : 0;
@@ -368,7 +377,7 @@ static int emit(struct btf *out, const struct builder *b, __u32 id)
 	const struct btf_type *t = btf__type_by_id(b->kernel, id);
 	/* t->type is a type only for these kinds: for a struct or an enum the same word is its size */
 	bool refers = btf_is_ptr(t) || btf_is_typedef(t) || btf_is_mod(t);
-	int ref = refers ? (int)b->new_id[t->type] : 0, err;
+	int ref = refers ? (int)copy_of(b, t->type) : 0, err;
 
 	switch (btf_kind(t)) {
 	case BTF_KIND_INT:
@@ -381,7 +390,7 @@ static int emit(struct btf *out, const struct builder *b, __u32 id)
 		err = btf__add_ptr(out, ref);
 		break;
 	case BTF_KIND_ARRAY:
-		err = btf__add_array(out, (int)b->new_id[btf_array(t)->index_type], (int)b->new_id[btf_array(t)->type],
+		err = btf__add_array(out, (int)copy_of(b, btf_array(t)->index_type), (int)copy_of(b, btf_array(t)->type),
 				     btf_array(t)->nelems);
 		break;
 	case BTF_KIND_TYPEDEF:
@@ -421,7 +430,7 @@ static int build(const struct btf *kernel, const struct name_set *types, const s
 		 struct btf **out)
 {
 	__u32 n = btf__type_cnt(kernel), id, k;
-	struct builder b = { .kernel = kernel, .types = types, .members = members };
+	struct builder b = { .kernel = kernel, .types = types, .members = members, .n = n };
 	struct btf *copy = NULL;
 	int err = -ENOMEM;
 
