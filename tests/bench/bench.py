@@ -290,8 +290,8 @@ def main():
     for name, key in ((f"RSS after {IDLE_SECONDS} s idle (KiB)", "rss_kib_after_idle"),
                       (f"CPU while idle, {IDLE_SECONDS} s, 15 s scrapes (% of a core)", "idle_cpu_percent"),
                       ("scrape body (bytes)", "scrape_bytes")):
-        ratio = k[key] / n[key] if n[key] else float("nan")
-        print(f"{name:46} {k[key]:24.3f} {n[key]:24.3f} {ratio:7.3f}")
+        ratio = f"{k[key] / n[key]:7.3f}" if n[key] else "    n/a"
+        print(f"{name:46} {k[key]:24.3f} {n[key]:24.3f} {ratio}")
     print(f"target start <= 2x node_exporter: {'met' if res['targets']['startup_within_2x'] else 'NOT met'} "
           f"({res['ratios']['startup']:.2f}x); RSS <= 0.5x: "
           f"{'met' if res['targets']['rss_within_half'] else 'NOT met'} ({res['ratios']['rss_after_start']:.2f}x)")
