@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,11 +25,13 @@
 #include "http.h"
 #include "k8s.h"
 #include "kernel_features.h"
+#include "load_parallel.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod_resolver.h"
 #include "process_metrics.h"
+#include "startup_trace.h"
 #include "bpf_maps.h"
 #include "util.h"
 
@@ -207,23 +210,21 @@ static void runtime_failed(struct signal_runtime *rt)
 	rt->priv = NULL;
 }
 
-/* Load, initialise and attach one signal; 0 when it runs, else rt->error says why. */
-static int runtime_start(struct agent *agent, struct signal_runtime *rt, const struct load_options *lo,
-			 bool with_user_half)
+/* Initialise and attach one loaded signal; 0 when it runs, else rt->error says why. */
+static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half)
 {
 	int err;
 
-	err = signal_load(rt, lo);
-	if (err)
-		return err;
 	if (with_user_half && rt->def->init) {
 		err = rt->def->init(rt);
 		if (err) {
 			snprintf(rt->error, sizeof(rt->error), "cannot start: %s", strerror(err < 0 ? -err : EINVAL));
 			return err < 0 ? err : -EINVAL;
 		}
+		startup_mark("%s: init", rt->def->name);
 	}
 	signal_attach(rt, !with_user_half);
+	startup_mark("%s: attach", rt->def->name);
 	if (!rt->running)
 		return -ENOENT;
 	if (with_user_half && rt->def->ringbuf_map) {
@@ -236,34 +237,77 @@ static int runtime_start(struct agent *agent, struct signal_runtime *rt, const s
 	return 0;
 }
 
-/* Load and attach every selected signal; a signal that fails is reported and skipped. */
+struct start_ctx {
+	struct agent *agent;
+	struct signal_runtime **todo;
+	bool with_user_half;
+	int running;
+};
+
+/* On the starting thread, as each object is loaded: its user half, its probes (others may still load). */
+static void start_loaded(int i, int err, void *arg)
+{
+	struct start_ctx *c = arg;
+	struct signal_runtime *rt = c->todo[i];
+
+	if (err || runtime_start(c->agent, rt, c->with_user_half)) {
+		if (c->with_user_half) {
+			log_warn("%s: %s", rt->def->name, rt->error);
+			runtime_failed(rt);
+		}
+	} else {
+		c->running++;
+	}
+	agent_publish(c->agent, rt, true);
+}
+
+/* The libbpf of the kernel-BTF-typed hooks (tp_btf, fentry) parses the whole kernel BTF: the long loads. */
+static bool has_btf_hooks(const struct signal_def *def)
+{
+	size_t p, v;
+
+	for (p = 0; p < def->n_points; p++)
+		for (v = 0; v < def->points[p].n_variants; v++)
+			if (!strcmp(def->points[p].variants[v].name, "tp_btf") ||
+			    !strncmp(def->points[p].variants[v].name, "fentry", 6))
+				return true;
+	return false;
+}
+
+/*
+ * Load every selected signal's object, side by side (that is most of the
+ * start-up), the long loads first; each is initialised and attached as soon
+ * as it is loaded. A signal that fails is reported and skipped.
+ */
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
-	int running = 0, i;
+	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
+	int order[AGENT_MAX_SIGNALS];
+	struct start_ctx c = { .agent = agent, .todo = todo, .with_user_half = with_user_half };
+	int n = 0, k = 0, i, pass;
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
 
 		if (!signal_selected(agent->cfg, ksight_signals[i]->name))
 			continue;
-		if (agent->n_runtimes == AGENT_MAX_SIGNALS) {
+		if (agent->n_runtimes + n == AGENT_MAX_SIGNALS) {
 			log_warn("%s: not started: more than %d signals", ksight_signals[i]->name, AGENT_MAX_SIGNALS);
 			continue;
 		}
-		rt = &agent->runtimes[agent->n_runtimes]; /* counted once published */
+		rt = &agent->runtimes[agent->n_runtimes + n]; /* counted once published */
 		rt->def = ksight_signals[i];
 		rt->agent = agent;
-		if (runtime_start(agent, rt, lo, with_user_half)) {
-			if (with_user_half)
-				log_warn("%s: %s", rt->def->name, rt->error);
-			if (with_user_half)
-				runtime_failed(rt);
-		} else {
-			running++;
-		}
-		agent_publish(agent, rt, true);
+		todo[n++] = rt;
 	}
-	return running;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++)
+			if (has_btf_hooks(todo[i]->def) == (pass == 0))
+				order[k++] = i;
+	if (signal_load_many(todo, order, n, lo, signal_load_threads(), start_loaded, &c))
+		log_error("cannot load the signals: out of memory");
+	startup_mark("all signals loaded and started");
+	return c.running;
 }
 
 /*
@@ -347,6 +391,7 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 	}
 	if (env_warnings()[0])
 		log_warn("%s", env_warnings());
+	startup_mark("preflight");
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
 		char why[128];
@@ -357,10 +402,49 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 		return ret;
 	}
 	agent->btf = kernel_features_btf(kf);
+	startup_mark("kernel BTF parse");
 	return 0;
 }
 
-/* Once every signal has read what it needs: the parsed BTF is megabytes of RSS. */
+/*
+ * The small CO-RE copy of the kernel BTF for the selected signals (loader.h):
+ * its fd, or -errno to load against the whole BTF (KSIGHT_CORE_BTF=0 asks
+ * for that, to compare).
+ */
+static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
+{
+	const struct signal_def *defs[AGENT_MAX_SIGNALS];
+	const char *env = getenv("KSIGHT_CORE_BTF");
+	int n = 0, i, fd;
+
+	if (env && !strcmp(env, "0"))
+		return -ECANCELED;
+	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
+		if (signal_selected(agent->cfg, ksight_signals[i]->name))
+			defs[n++] = ksight_signals[i];
+	fd = signal_core_btf(defs, n, agent->btf, path, pathlen);
+	if (fd < 0)
+		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
+			 strerror(-fd));
+	startup_mark("CO-RE BTF copy");
+	return fd;
+}
+
+/* Load and attach every selected signal, CO-RE against the small copy when there is one. */
+static int agent_start_all(struct agent *agent, const struct load_options *base, bool with_user_half)
+{
+	struct load_options lo = *base;
+	char path[64];
+	int fd = agent_core_btf(agent, path, sizeof(path)), running;
+
+	lo.core_btf_path = fd >= 0 ? path : NULL;
+	running = agent_start_signals(agent, &lo, with_user_half);
+	if (fd >= 0)
+		close(fd);
+	return running;
+}
+
+/* Once every signal has read what it needs (their init): the parsed BTF is megabytes of RSS. */
 static void agent_release_btf(struct agent *agent)
 {
 	kernel_features_close(&agent->kf);
@@ -453,6 +537,7 @@ int agent_main(const struct agent_config *cfg)
 
 	if (!agent)
 		return 1;
+	startup_trace_begin();
 	/* before any thread starts, so every thread inherits the mask: signalfd gets them */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
@@ -471,6 +556,7 @@ int agent_main(const struct agent_config *cfg)
 	ret = pod_resolver_new(NULL, &agent->resolver);
 	if (ret)
 		log_warn("cannot map network namespaces to pods: %s; netns labels stay inodes", strerror(-ret));
+	startup_mark("metrics, k8s, pod resolver");
 	/* bind first: a taken port should fail before the slow BPF work */
 	if (cfg->mode == MODE_RUN) {
 		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));
@@ -478,14 +564,23 @@ int agent_main(const struct agent_config *cfg)
 			log_error("%s", err);
 			goto out;
 		}
+		startup_mark("HTTP listen");
 	}
 	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
-	if (agent_start_signals(agent, &lo, true) == 0) {
+	if (agent_start_all(agent, &lo, true) == 0) {
 		log_error("no signal could be started on this kernel (see the lines above, or `ksight probes`)");
 		goto out;
 	}
 	describe_attached(agent);
+	/*
+	 * Every signal has read what it needs from the kernel BTF (the warm-ups
+	 * do not): give its megabytes back before saying ready, and what the
+	 * loads freed with them (the loader threads' heaps too).
+	 */
+	agent_release_btf(agent);
+	malloc_trim(0);
+	startup_mark("signals started, BTF released, heap trimmed");
 	if (agent->http) {
 		http_server_set_ready(agent->http, 1);
 		log_info("ready in %" PRId64 " ms; metrics on http://%s/metrics", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000,
@@ -495,9 +590,12 @@ int agent_main(const struct agent_config *cfg)
 	}
 
 	for (i = 0; i < agent->n_runtimes; i++)
-		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up)
+		if (agent->runtimes[i].running && agent->runtimes[i].def->warm_up) {
 			agent->runtimes[i].def->warm_up(&agent->runtimes[i]);
-	agent_release_btf(agent);
+			startup_mark("%s: warm-up", agent->runtimes[i].def->name);
+		}
+	malloc_trim(0); /* what the warm-ups freed */
+	startup_mark("warm-ups done, heap trimmed");
 
 	ret = agent_loop(agent, &stop_signals);
 	if (ret) {
@@ -591,7 +689,7 @@ int probes_main(const struct agent_config *cfg)
 		goto out;
 	lo = (struct load_options){ .btf_path = cfg->btf_path, .kf = &agent->kf,
 				    .probe_overrides = cfg->probe_overrides };
-	agent_start_signals(agent, &lo, false);
+	agent_start_all(agent, &lo, false);
 	if (cfg->format == OUTPUT_JSON)
 		print_probes_json(agent);
 	else

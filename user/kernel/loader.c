@@ -6,7 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
+
+#include "core_btf.h"
+#include "startup_trace.h"
 
 struct section_lookup {
 	struct bpf_object *obj;
@@ -85,10 +89,10 @@ static void destroy_object(struct signal_runtime *rt)
 	rt->obj = NULL;
 }
 
-/* Open the skeleton and set its rodata; 0 or -errno (nothing left open on failure). */
-static int open_configured(struct signal_runtime *rt, const struct load_options *opts)
+/* Open the skeleton (CO-RE against core_btf) and set its rodata; 0 or -errno (nothing left open on failure). */
+static int open_configured(struct signal_runtime *rt, const char *core_btf)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = opts->btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = core_btf);
 	void *skel = rt->def->open(&oo);
 	int err;
 
@@ -158,7 +162,7 @@ static void rule_out_program(struct signal_runtime *rt, const char *program, int
  * The whole object failed to load: load each candidate program alone to find
  * the ones this kernel refuses. Returns how many were ruled out.
  */
-static int find_refused_programs(struct signal_runtime *rt, const struct load_options *opts)
+static int find_refused_programs(struct signal_runtime *rt, const char *core_btf)
 {
 	char names[64][64];
 	struct bpf_program *prog;
@@ -169,7 +173,7 @@ static int find_refused_programs(struct signal_runtime *rt, const struct load_op
 			snprintf(names[n++], sizeof(names[0]), "%s", bpf_program__name(prog));
 	destroy_object(rt);
 	for (i = 0; i < n; i++) {
-		err = open_configured(rt, opts);
+		err = open_configured(rt, core_btf);
 		if (err)
 			return err;
 		set_autoload(rt, names[i]);
@@ -196,6 +200,7 @@ static bool any_candidate(const struct signal_runtime *rt)
 
 int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 {
+	const char *core_btf = opts->core_btf_path ? opts->core_btf_path : opts->btf_path;
 	struct section_lookup sl;
 	size_t p;
 	int err, attempt;
@@ -211,17 +216,19 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 				 rt->def->name, rt->def->points[p].name, PROBE_MAX_VARIANTS);
 			return -E2BIG;
 		}
-	err = open_configured(rt, opts);
+	err = open_configured(rt, core_btf);
 	if (err) {
 		snprintf(rt->error, sizeof(rt->error), "cannot open the %s BPF object: %s", rt->def->name,
 			 strerror(-err));
 		return err;
 	}
+	startup_mark("%s: open", rt->def->name);
 	sl.obj = rt->obj;
 	for (p = 0; p < rt->def->n_points; p++)
 		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
 			   override_for(opts->probe_overrides, rt->def->name, rt->def->points[p].name),
 			   &rt->status[p]);
+	startup_mark("%s: plan", rt->def->name);
 
 	for (attempt = 0; attempt < 16; attempt++) {
 		if (!any_candidate(rt)) {
@@ -231,7 +238,7 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 			return -ENOTSUP;
 		}
 		if (!rt->skel) {
-			err = open_configured(rt, opts);
+			err = open_configured(rt, core_btf);
 			if (err) {
 				snprintf(rt->error, sizeof(rt->error), "cannot open the %s BPF object: %s",
 					 rt->def->name, strerror(-err));
@@ -240,9 +247,16 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 		}
 		set_autoload(rt, NULL);
 		err = bpf_object__load(rt->obj);
+		startup_mark("%s: load (try %d)%s", rt->def->name, attempt + 1, err ? " failed" : "");
 		if (!err)
 			return 0;
-		if (find_refused_programs(rt, opts) <= 0) {
+		if (core_btf != opts->btf_path) {
+			/* a relocation the small copy lacks: the whole BTF decides, before anything is ruled out */
+			core_btf = opts->btf_path;
+			destroy_object(rt);
+			continue;
+		}
+		if (find_refused_programs(rt, core_btf) <= 0) {
 			snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: %s",
 				 rt->def->name, strerror(-err));
 			destroy_object(rt);
@@ -253,6 +267,34 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 	snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: gave up after 16 tries",
 		 rt->def->name);
 	return -ELOOP;
+}
+
+#define CORE_MAX_OBJECTS 16
+
+int signal_core_btf(const struct signal_def *const *defs, int n, const struct btf *kernel, char *path,
+		    unsigned long pathlen)
+{
+	const struct btf *locals[CORE_MAX_OBJECTS] = { NULL };
+	void *skels[CORE_MAX_OBJECTS] = { NULL };
+	struct btf *copy = NULL;
+	int i, err;
+
+	if (n > CORE_MAX_OBJECTS)
+		return -E2BIG;
+	/* opening reads only the object's ELF and its own BTF, not the kernel's */
+	for (i = 0; i < n; i++) {
+		skels[i] = defs[i]->open(NULL);
+		locals[i] = skels[i] ? bpf_object__btf(defs[i]->object(skels[i])) : NULL;
+	}
+	err = core_btf_build(kernel, locals, n, &copy);
+	for (i = 0; i < n; i++)
+		if (skels[i])
+			defs[i]->destroy(skels[i]);
+	if (err)
+		return err;
+	err = core_btf_to_file(copy, path, pathlen);
+	btf__free(copy);
+	return err;
 }
 
 static bool kernel_has_kprobes(void)

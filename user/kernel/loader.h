@@ -6,8 +6,11 @@
 
 #include "signal_def.h"
 
+struct btf;
+
 struct load_options {
 	const char *btf_path;                /* NULL: the kernel's own BTF */
+	const char *core_btf_path;           /* a small copy for CO-RE (core_btf.h), or NULL: btf_path */
 	const struct kernel_features *kf;
 	const char *const *probe_overrides;  /* "signal/point=variant", NULL-terminated, or NULL */
 };
@@ -15,10 +18,19 @@ struct load_options {
 /*
  * Plan every probe point, then load the candidates; a program the kernel
  * refuses is ruled out (LOAD_FAILED, with the reason) and the rest loaded
- * again. Returns 0 when something loaded, else -errno with rt->error set and
- * nothing left open (rt->skel and rt->obj NULL).
+ * again. An object that does not load against core_btf_path is loaded
+ * against btf_path before any program is ruled out. Returns 0 when something
+ * loaded, else -errno with rt->error set and nothing left open (rt->skel and
+ * rt->obj NULL).
  */
 int signal_load(struct signal_runtime *rt, const struct load_options *opts);
+
+/*
+ * The small CO-RE copy (core_btf.h) of `kernel` for signals defs[0..n), as a
+ * file: path set, returns its fd (close it when every load is done) or -errno.
+ */
+int signal_core_btf(const struct signal_def *const *defs, int n, const struct btf *kernel, char *path,
+		    unsigned long pathlen);
 
 /*
  * Attach each point's candidates in preference order until one attaches;

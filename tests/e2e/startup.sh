@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Start-up with all four signals: each object is loaded once when the kernel
+# refuses nothing (no program-by-program reloads), CO-RE against the small
+# copy of the kernel BTF (no fallback to the whole one), the objects loaded
+# side by side; and none of that changes a single probe decision: `ksight
+# probes` says the same with the copy or the whole BTF, one loader thread
+# or several.
+. "$(dirname "$0")/lib.sh"
+
+SIGNALS="oom fserr netdrop apilat"
+
+KSIGHT_STARTUP_TRACE=1 start_run trace || { not_ok "ksight run with every signal becomes ready"; exit 1; }
+ok "ksight run with every signal becomes ready"
+for s in $SIGNALS; do
+	expect_eq "$s: its object loaded once" "$(grep -c "startup: $s: load (try " "$WORK/trace.err")" 1
+	check "$s: loaded on the first try" grep -q "startup: $s: load (try 1) " "$WORK/trace.err"
+	check "$s: attached" grep -q "ksight: $s: attached" "$WORK/trace.err"
+done
+check "the CO-RE copy of the kernel BTF was made" grep -q "startup: CO-RE BTF copy" "$WORK/trace.err"
+check "no fallback to the whole kernel BTF" sh -c "! grep -q 'small copy of the kernel BTF' '$WORK/trace.err'"
+check "every phase's line says how long it took" \
+	sh -c "grep 'startup: ' '$WORK/trace.err' | grep -qvE ' [0-9]+\.[0-9]{2} ms \(at +[0-9]+\.[0-9]{2} ms, rss [0-9]+ KiB, peak [0-9]+ KiB\)$' && exit 1 || exit 0"
+for s in $SIGNALS; do
+	check "$s: probe_info shows an attached variant" \
+		sh -c "curl -sf 'http://127.0.0.1:$PORT/metrics' | grep -q '^ksight_probe_info{signal=\"$s\",.*state=\"attached\"}'"
+done
+
+# the same decisions however the objects are loaded
+"$KSIGHT" probes -o json >"$WORK/default.json" 2>"$WORK/default.err"
+KSIGHT_LOAD_THREADS=1 "$KSIGHT" probes -o json >"$WORK/one.json" 2>/dev/null
+KSIGHT_CORE_BTF=0 "$KSIGHT" probes -o json >"$WORK/whole.json" 2>/dev/null
+check "probes: every signal listed" sh -c "for s in $SIGNALS; do grep -q \"\\\"signal\\\":\\\"\$s\\\"\" '$WORK/default.json' || exit 1; done"
+check "probes: one loader thread decides the same" cmp -s "$WORK/default.json" "$WORK/one.json"
+check "probes: the whole kernel BTF decides the same as the copy" cmp -s "$WORK/default.json" "$WORK/whole.json"
+exit $E2E_FAILED
