@@ -117,6 +117,12 @@ int k8s_start(struct agent *agent)
 	return 0;
 }
 
+const struct k8s_config *k8s_api_config(const struct agent *agent)
+{
+	/* the pod cache exists exactly when k8s_start() found a working configuration */
+	return agent->pods ? &k8s_cfg : NULL;
+}
+
 void k8s_stop(struct agent *agent)
 {
 	/* first: what it held goes to the recorder, which still runs */
