@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "fserr_pv.h"
+#include "fserr_signal.h"
 
 static int parse(const char *json, char *out, size_t len)
 {
@@ -79,6 +80,32 @@ static void test_no_api(void **state)
 	fserr_pvs_free(NULL);
 }
 
+/* The Pod Event names the claim when the API told it, the PV alone when not. */
+static void test_message(void **state)
+{
+	const char *const mps[] = { "/var/lib/kubelet/pods/u/volumes/kubernetes.io~csi/pv-xyz/mount" };
+	struct fserr_place place = { .device = "loop3", .fstype = "ext4", .mountpoints = mps, .n_listed = 1,
+				     .n_mounts = 1 };
+	struct fserr_volume vol = { .pod_uid = "u", .plugin = "kubernetes.io~csi", .name = "pv-xyz",
+				    .pvc = "data/claim" };
+	struct fserr_event e = { .kind = FSERR_KIND_IO, .source = FSERR_SRC_BLOCK_RQ_ERROR, .has = FSERR_HAS_ERRNO,
+				 .error = -EIO };
+	char msg[2048];
+
+	fserr_message(&e, &place, &vol, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "Volume pv-xyz (PersistentVolume pv-xyz, PersistentVolumeClaim data/claim) "
+				    "of this pod is on loop3: I/O error EIO on loop3"));
+	vol.pvc[0] = '\0';
+	fserr_message(&e, &place, &vol, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "Volume pv-xyz (PersistentVolume pv-xyz) of this pod is on loop3: "));
+	/* not a CSI volume: no PV, so no claim even if one were set */
+	snprintf(vol.plugin, sizeof(vol.plugin), "kubernetes.io~empty-dir");
+	snprintf(vol.pvc, sizeof(vol.pvc), "data/claim");
+	fserr_message(&e, &place, &vol, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "Volume pv-xyz of this pod is on loop3: "));
+	assert_null(strstr(msg, "PersistentVolumeClaim"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -87,6 +114,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_pv),
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_no_api),
+		cmocka_unit_test(test_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

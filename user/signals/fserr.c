@@ -523,12 +523,13 @@ static int fserr_init(struct signal_runtime *rt)
 		free(st);
 		return -ENOMEM;
 	}
+	/* before the first mount table: its CSI volumes' claims are asked for at once */
+	st->pvs = fserr_pvs_new(k8s_api_config(rt->agent));
 	/* without the host's mountinfo, records still name the device */
 	if (fserr_mounts_watch_open(&st->mounts, FSERR_MOUNTINFO) == 0) {
 		refresh_mounts(st);
 	}
 	export_recorded_errors(st);
-	st->pvs = fserr_pvs_new(k8s_api_config(rt->agent));
 	rt->priv = st;
 	return 0;
 }
@@ -623,7 +624,6 @@ static void claims(struct fserr_state *st, struct fserr_where *w)
 
 	for (i = 0; st->pvs && i < w->n_vols; i++) {
 		const char *pv = fserr_volume_pv(&w->vols[i]);
-
 		int err;
 
 		if (!pv)
