@@ -3,8 +3,10 @@
 # counted exactly against the superblock's errors_count (also in a storm the
 # kernel log rate-limits), xfs corruption and shutdown, ENOSPC from a loop
 # device on a full tmpfs, a pod volume bind-mounted under a kubelet-shaped
-# root -> the Event on that Pod, and the per-device record rate limit.
-# Not covered here: FUSE-backed EIO, the Node condition, the 6.1 guest.
+# root -> the Event on that Pod, a CSI volume whose PV's claimRef names the
+# PVC in the trace and the Pod's Event, and the per-device record rate limit.
+# Elsewhere: FUSE-backed EIO, partitions, devices gone (fserr_io.sh), the Node
+# condition, the 6.1 guest.
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs mkfs.xfs xfs_db xfs_io losetup dmesg; do

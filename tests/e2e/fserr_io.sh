@@ -6,7 +6,8 @@
 # is one failed read of the backing file). Then a partitioned loop device
 # (losetup -P) whose second partition sits on the failing range: the record
 # names the partition and its mount point, not the whole disk. Then a device
-# detached before its record is enriched.
+# detached before its record is enriched, and one removed altogether (an
+# unknown major:minor).
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs losetup sfdisk blockdev; do
@@ -168,6 +169,30 @@ got_new() { echo $(($(trace_py "$L2" 'len(recs)') + $(trace_py "$P2" 'len(recs)'
 eventually "detached: the record still comes ($((r1 - r0)) failed read)" 10 $((r1 - r0)) got_new
 expect_eq "detached: it names the disk (the partition table is gone), not mounted, EIO" \
 	"$(trace_py "$L2" '[(r["device"], r["mountpoints"], r["errno"]) for r in recs[-1:]]')" "[('$L2', [], 'EIO')]"
+
+# --- 4: an unknown major:minor: a loop device this ksight trace never saw, removed altogether
+# (LOOP_CTL_REMOVE: no sysfs entry left) before the record is read -> named by its numbers
+loop_attach DEV3 "$F1/disk" || not_ok "unknown: loop device"
+L3=$(basename "$DEV3")
+N3=$(cat "/sys/class/block/$L3/dev")
+echo "arm 0 4096" >"$F1/control"
+kill -STOP "$TRACE_PID"
+dd if="$DEV3" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null
+losetup -d "$DEV3"
+python3 -c 'import fcntl,os,sys,time
+fd = os.open("/dev/loop-control", os.O_RDWR)
+for _ in range(50):  # the detach finishes asynchronously: EBUSY until it has
+    try:
+        fcntl.ioctl(fd, 0x4C81, int(sys.argv[1])); break  # LOOP_CTL_REMOVE
+    except OSError:
+        time.sleep(0.1)' "${N3#*:}"
+check "unknown: $L3 ($N3) has no sysfs entry left" sh -c "! test -e /sys/dev/block/$N3"
+kill -CONT "$TRACE_PID"
+check "unknown: the record names the device by its numbers" wait_for 10 sh -c "grep -q '\"device\":\"$N3\"' '$WORK/trace.out'"
+expect_eq "unknown: major, minor, no mount, EIO" \
+	"$(trace_py "$N3" '[("%d:%d" % (r["major"], r["minor"]), r["mountpoints"], r["fstype"], r["errno"], r["disk"]) for r in recs]')" \
+	"[('$N3', [], '', 'EIO', None)]"
+echo disarm >"$F1/control"
 
 check "ksight run is still serving" curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
 kill "$TRACE_PID" "$RUN_PID"; wait "$TRACE_PID" "$RUN_PID" 2>/dev/null
