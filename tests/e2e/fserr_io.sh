@@ -149,28 +149,8 @@ part_delta() { echo $(($(fs_errors "$L2" "" io block_rq_error) - m0 - ($(eio_rea
 eventually "partition: ksight_fs_errors_total counts them on the disk the kernel names" 10 0 part_delta
 echo "# partition: counted $(($(fs_errors "$L2" "" io block_rq_error) - m0)), the server failed $(($(eio_reads "$F2") - r0))"
 
-# --- 3: detached before its record is enriched: ksight trace stopped, the error, the device gone
-echo disarm >"$F2/control"
-cat "$MNTP2/victim" >/dev/null
-umount "$MNTP2"
-echo "arm $lo $hi" >"$F2/control"
-before=$(trace_py "$L2" 'len(recs)')
-n2=$(trace_py "$P2" 'len(recs)')
-kill -STOP "$TRACE_PID"
-r0=$(eio_reads "$F2")
-dd if="/dev/$P2" of=/dev/null bs=4096 skip=$((plo / 4096)) count=1 iflag=direct status=none 2>/dev/null
-r1=$(eio_reads "$F2")
-umount "$MNTP1"
-losetup -d "$DEV2"
-wait_for 5 sh -c "! test -e /sys/class/block/$P2"
-check "detached: the partitions are gone before ksight trace reads the record" sh -c "! test -e /sys/class/block/$P2"
-kill -CONT "$TRACE_PID"
-got_new() { echo $(($(trace_py "$L2" 'len(recs)') + $(trace_py "$P2" 'len(recs)') - before - n2)); }
-eventually "detached: the record still comes ($((r1 - r0)) failed read)" 10 $((r1 - r0)) got_new
-expect_eq "detached: it names the disk (the partition table is gone), not mounted, EIO" \
-	"$(trace_py "$L2" '[(r["device"], r["mountpoints"], r["errno"]) for r in recs[-1:]]')" "[('$L2', [], 'EIO')]"
-
-# --- 4: an unknown major:minor: a loop device this ksight trace never saw, removed altogether
+# --- 3: an unknown major:minor: a loop device this ksight trace never saw (a number not used
+# above: loop0 and the partitioned disk are still attached), removed altogether
 # (LOOP_CTL_REMOVE: no sysfs entry left) before the record is read -> named by its numbers
 loop_attach DEV3 "$F1/disk" || not_ok "unknown: loop device"
 L3=$(basename "$DEV3")
@@ -193,6 +173,27 @@ expect_eq "unknown: major, minor, no mount, EIO" \
 	"$(trace_py "$N3" '[("%d:%d" % (r["major"], r["minor"]), r["mountpoints"], r["fstype"], r["errno"], r["disk"]) for r in recs]')" \
 	"[('$N3', [], '', 'EIO', None)]"
 echo disarm >"$F1/control"
+
+# --- 4: detached before its record is enriched: ksight trace stopped, the error, the device gone
+echo disarm >"$F2/control"
+cat "$MNTP2/victim" >/dev/null
+umount "$MNTP2"
+echo "arm $lo $hi" >"$F2/control"
+before=$(trace_py "$L2" 'len(recs)')
+n2=$(trace_py "$P2" 'len(recs)')
+kill -STOP "$TRACE_PID"
+r0=$(eio_reads "$F2")
+dd if="/dev/$P2" of=/dev/null bs=4096 skip=$((plo / 4096)) count=1 iflag=direct status=none 2>/dev/null
+r1=$(eio_reads "$F2")
+umount "$MNTP1"
+losetup -d "$DEV2"
+wait_for 5 sh -c "! test -e /sys/class/block/$P2"
+check "detached: the partitions are gone before ksight trace reads the record" sh -c "! test -e /sys/class/block/$P2"
+kill -CONT "$TRACE_PID"
+got_new() { echo $(($(trace_py "$L2" 'len(recs)') + $(trace_py "$P2" 'len(recs)') - before - n2)); }
+eventually "detached: the record still comes ($((r1 - r0)) failed read)" 10 $((r1 - r0)) got_new
+expect_eq "detached: it names the disk (the partition table is gone), not mounted, EIO" \
+	"$(trace_py "$L2" '[(r["device"], r["mountpoints"], r["errno"]) for r in recs[-1:]]')" "[('$L2', [], 'EIO')]"
 
 check "ksight run is still serving" curl -sf "http://127.0.0.1:$PORT/healthz" -o /dev/null
 kill "$TRACE_PID" "$RUN_PID"; wait "$TRACE_PID" "$RUN_PID" 2>/dev/null
