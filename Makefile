@@ -146,6 +146,11 @@ $(OUTPUT)/tests/%: tests/e2e/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+# the FUSE server that fails reads (fserr e2e): the only tool linked with libfuse3
+$(OUTPUT)/tests/fuse_eio: tests/e2e/fuse_eio.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags fuse3 2>/dev/null) $< -o $@ $(shell pkg-config --libs fuse3 2>/dev/null)
+
 # compiles the resolver in (#include), so it is rebuilt with it
 $(OUTPUT)/tests/pod_resolve: user/k8s/pod_resolver.c user/k8s/cgroup_identity.c $(USER_HEADERS)
 

@@ -23,6 +23,7 @@ test_packages=(
 	prometheus-alertmanager                    # amtool check-config; the monitoring e2e's Alertmanager
 	iproute2 util-linux procps curl            # e2e tests: netns, loop devices, ps, scrapes
 	e2fsprogs xfsprogs                         # e2e fserr: ext4 and xfs images, debugfs, xfs_db, xfs_io
+	libfuse3-dev fuse3 fdisk                   # e2e fserr: a FUSE file failing reads (EIO), sfdisk
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with

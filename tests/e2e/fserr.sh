@@ -3,8 +3,10 @@
 # counted exactly against the superblock's errors_count (also in a storm the
 # kernel log rate-limits), xfs corruption and shutdown, ENOSPC from a loop
 # device on a full tmpfs, a pod volume bind-mounted under a kubelet-shaped
-# root -> the Event on that Pod, and the per-device record rate limit.
-# Not covered here: FUSE-backed EIO, the Node condition, the 6.1 guest.
+# root -> the Event on that Pod, a CSI volume whose PV's claimRef names the
+# PVC in the trace and the Pod's Event, and the per-device record rate limit.
+# Elsewhere: FUSE-backed EIO, partitions, devices gone (fserr_io.sh), the Node
+# condition, the 6.1 guest.
 . "$(dirname "$0")/lib.sh"
 
 for tool in mkfs.ext4 debugfs mkfs.xfs xfs_db xfs_io losetup dmesg; do
@@ -140,6 +142,38 @@ ev=[e for e in json.load(sys.stdin) if e["involvedObject"]["kind"]=="Node" and e
 print("%d:%d" % (len(ev), ev[0]["count"] if ev else 0))'
 }
 eventually "pod volume: the Node Event is the same signature, not re-sent within a minute" 15 "1:1" node_count
+
+# --- 2b: a CSI volume of another pod: the PV's spec.claimRef names the PVC, in the trace and in the Pod's Event
+POD2_UID=6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0
+ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"data","name":"db-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"db","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"db","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
+	"$POD2_UID" "$NODE" "$(printf 'bcdef012%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
+ctl POST /persistentvolumes '{"metadata":{"name":"pv-xyz"},"spec":{"capacity":{"storage":"32Mi"},"csi":{"driver":"test.csi.example","volumeHandle":"h-1"},"claimRef":{"kind":"PersistentVolumeClaim","namespace":"data","name":"claim"}}}' >/dev/null
+CSI=$KROOT/pods/$POD2_UID/volumes/kubernetes.io~csi/pv-xyz/mount
+mount_at "$CSI" --bind "$EXT4_MNT" || not_ok "csi volume: bind mount"
+eventually "csi volume: the second pod is listed" 15 2 metric_value ksight_k8s_pods
+before=$(trace_py "$EXT4" 'len(recs)')
+ls "$CSI/dir" >/dev/null 2>&1
+check "csi volume: a new record" wait_for 10 sh -c "[ \$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if sys.argv[2] in l))' '$WORK/trace.out' '\"device\":\"$EXT4\"') -gt $before ]"
+expect_eq "csi volume: the trace's volumes entry names pod, PV and PVC" \
+	"$(trace_py "$EXT4" "[(v['pod'], v['plugin'], v['volume'], v['pv'], v['pvc']) for v in recs[-1]['volumes'] if v['pod_uid']=='$POD2_UID']")" \
+	"[('data/db-1', 'kubernetes.io~csi', 'pv-xyz', 'pv-xyz', 'data/claim')]"
+expect_eq "csi volume: a volume without a PV has no PVC" \
+	"$(trace_py "$EXT4" '[v["pvc"] for v in recs[-1]["volumes"] if v["volume"]=="scratch"]')" "[None]"
+expect_eq "csi volume: both pods in the trace" "$(trace_py "$EXT4" 'sorted(recs[-1]["pods"])')" "['data/db-0', 'data/db-1']"
+pvc_event() {
+	ctl GET /events | python3 -c 'import json,sys
+ev=[e for e in json.load(sys.stdin) if e["involvedObject"]["kind"]=="Pod" and e["involvedObject"]["name"]=="db-1"]
+ok=[e for e in ev if e["involvedObject"]["uid"]==sys.argv[1] and
+    "Volume pv-xyz (PersistentVolume pv-xyz, PersistentVolumeClaim data/claim) of this pod is on " + sys.argv[2] in e["message"]]
+print("%d/%d" % (len(ok), len(ev)))' "$POD2_UID" "$EXT4"
+}
+eventually "csi volume: the Event on that Pod names the PVC" 15 "1/1" pvc_event
+pv_gets() { ctl GET /requests | python3 -c 'import json,sys
+print(sum(1 for r in json.load(sys.stdin) if "/persistentvolumes/pv-xyz" in json.dumps(r)))'; }
+ls "$CSI/dir" >/dev/null 2>&1
+sleep 1
+# ksight run and ksight trace each asked once; the second error is answered from their caches
+expect_eq "csi volume: the PV is read once per agent, then cached" "$(pv_gets)" 2
 
 # --- 3: an error storm: more errors than the kernel prints, more than the rate limit lets through
 STORM=${FSERR_STORM:-100000}

@@ -465,6 +465,7 @@ class State:
         self.slices = {}               # (ns, name) -> EndpointSlice
         self.floor = self.rv           # watches from an RV below this get 410
         self.events = {}               # (ns, name) -> event (insertion order)
+        self.pvs = {}                  # name -> PersistentVolume (cluster-scoped)
         self.requests = []
         self.faults = []
         self.hang_until = 0.0
@@ -586,6 +587,7 @@ CORE_V1 = [
         ["create", "delete", "get", "list", "patch", "update", "watch"], short=["ns"]),
     res("nodes", "node", "Node", False, short=["no"]),
     res("nodes/status", "", "Node", False, ["get", "patch", "update"]),
+    res("persistentvolumes", "persistentvolume", "PersistentVolume", False, short=["pv"]),
     res("pods", "pod", "Pod", True, short=["po"], cats=["all"]),
     res("pods/log", "", "Pod", True, ["get"]),
     res("pods/status", "", "Pod", True, ["get", "patch", "update"]),
@@ -1190,6 +1192,27 @@ class ApiHandler(BaseHandler):
             if m not in ("GET", "HEAD"):
                 return self.method_not_allowed()
             return self.reply(200, self.ns_obj(rest[1]))
+        # /api/v1/persistentvolumes[/NAME]: GET and LIST (cluster-scoped; the control API stores them)
+        if rest == ["persistentvolumes"]:
+            if m not in ("GET", "HEAD"):
+                return self.method_not_allowed()
+            with st.cond:
+                items = [copy.deepcopy(v) for v in st.pvs.values()]
+                rv = str(st.rv)
+            if wants_table(accept):
+                return self.reply(200, generic_table(items, rv))
+            return self.reply(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": rv}, "items": items})
+        if len(rest) == 2 and rest[0] == "persistentvolumes":
+            if m not in ("GET", "HEAD"):
+                return self.method_not_allowed()
+            with st.cond:
+                pv = copy.deepcopy(st.pvs.get(rest[1]))
+            if pv is None:
+                return self.not_found(("persistentvolumes", rest[1]))
+            if wants_table(accept):
+                return self.reply(200, generic_table([pv], pv["metadata"]["resourceVersion"]))
+            return self.reply(200, pv)
         if rest == ["events"]:
             return self.events_list(None) if m in ("GET", "HEAD") else self.method_not_allowed()
         if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "events":
@@ -1790,6 +1813,20 @@ class ControlHandler(BaseHandler):
             if obj is None:
                 return self.bad("no pod with uid %s" % parts[1], 404)
             return self.send_json(200, obj)
+        if path == "/persistentvolumes":
+            if m == "GET":
+                with st.cond:
+                    return self.send_json(200, list(st.pvs.values()))
+            if m == "POST":
+                return self.pv_upsert(st, body)
+        if len(parts) == 2 and parts[0] == "persistentvolumes" and m == "DELETE":
+            with st.cond:
+                pv = st.pvs.pop(parts[1], None)
+                if pv:
+                    st.bump()
+            if pv is None:
+                return self.bad("no persistentvolume %s" % parts[1], 404)
+            return self.send_json(200, pv)
         if path == "/endpointslices":
             if m == "GET":
                 with st.cond:
@@ -1972,6 +2009,26 @@ class ControlHandler(BaseHandler):
             typ = "MODIFIED" if old else "ADDED"
             st.record_pod_change(typ, old, copy.deepcopy(obj), "endpointslices")
         log.info("endpointslice %s %s/%s rv=%s", typ, key[0], key[1], meta["resourceVersion"])
+        return self.send_json(200, {"type": typ, "object": obj})
+
+    def pv_upsert(self, st, obj):
+        # no watch of PVs (ksight GETs them): stored, not recorded in the change history
+        if not isinstance(obj, dict) or not get_path(obj, "metadata.name"):
+            return self.bad("body must be a PersistentVolume with metadata.name")
+        obj = copy.deepcopy(obj)
+        obj["kind"], obj["apiVersion"] = "PersistentVolume", "v1"
+        obj.setdefault("spec", {})
+        meta = obj["metadata"]
+        meta.pop("namespace", None)
+        with st.cond:
+            old = st.pvs.get(meta["name"])
+            meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp",
+                            old["metadata"].get("creationTimestamp") if old else now_rfc3339())
+            meta["resourceVersion"] = str(st.bump())
+            st.pvs[meta["name"]] = obj
+            typ = "MODIFIED" if old else "ADDED"
+        log.info("persistentvolume %s %s rv=%s", typ, meta["name"], meta["resourceVersion"])
         return self.send_json(200, {"type": typ, "object": obj})
 
     def slice_delete(self, st, ns, name):

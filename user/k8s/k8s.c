@@ -156,6 +156,12 @@ fail:
 	return ret;
 }
 
+const struct k8s_config *k8s_api_config(const struct agent *agent)
+{
+	/* the pod cache exists exactly when k8s_start() found a working configuration */
+	return agent->pods ? &k8s_cfg : NULL;
+}
+
 void k8s_stop(struct agent *agent)
 {
 	struct node_condition_sender *s;

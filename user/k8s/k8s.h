@@ -30,6 +30,13 @@ int k8s_start(struct agent *agent);
 /* Post the held Events (see k8s_record_pod_event), flush pending ones (bounded wait), stop the threads. */
 void k8s_stop(struct agent *agent);
 
+/*
+ * The API's configuration, for a signal that makes its own client (fserr
+ * GETs PersistentVolumes); NULL when there is no API. Valid until k8s_stop().
+ */
+struct k8s_config;
+const struct k8s_config *k8s_api_config(const struct agent *agent);
+
 /* Fill ev's namespace/pod/container from the pod cache, when it knows them. */
 void k8s_resolve(const struct agent *agent, struct event_common *ev);
 

@@ -27,6 +27,8 @@
 #include "fserr_condition.h"
 #include "fserr_late.h"
 #include "fserr_mounts.h"
+#include "fserr_parts.h"
+#include "fserr_pv.h"
 #include "fserr_pods.h"
 #include "fserr_signal.h"
 #include "k8s.h"
@@ -80,6 +82,8 @@ struct fserr_state {
 	/* the HTTP thread's alone (collect): xfs points attached after start-up */
 	struct fserr_late *late;
 	struct fserr_condition_watch *condition; /* --node-conditions; its own lock */
+	/* PV -> claim over the API (NULL without one): its own thread and lock */
+	struct fserr_pvs *pvs;
 	struct metric_family *errors, *recorded, *first_error, *last_error, *suppressed, *uncounted;
 };
 
@@ -244,8 +248,10 @@ void fserr_message(const struct fserr_event *e, const struct fserr_place *where,
 	if (vol) {
 		const char *pv = fserr_volume_pv(vol);
 
-		len = (size_t)snprintf(out, outlen, "Volume %s%s%s%s of this pod is on %s: ", vol->name,
-				       pv ? " (PersistentVolume " : "", pv ? pv : "", pv ? ")" : "", where->device);
+		len = (size_t)snprintf(out, outlen, "Volume %s%s%s%s%s%s of this pod is on %s: ", vol->name,
+				       pv ? " (PersistentVolume " : "", pv ? pv : "",
+				       pv && vol->pvc[0] ? ", PersistentVolumeClaim " : "", pv ? vol->pvc : "",
+				       pv ? ")" : "", where->device);
 	}
 	if (len >= outlen)
 		return;
@@ -282,11 +288,35 @@ static int fserr_configure(struct signal_runtime *rt)
 	return 0;
 }
 
+/*
+ * Ask for the claims of the CSI volumes mounted now, without waiting, so a
+ * record finds them answered. Bounded: a node with more of them than the
+ * cache holds asks for the rest when their errors come.
+ */
+static void prefetch_claims(struct fserr_state *st)
+{
+	const struct fserr_mounts *t = &st->mounts.table;
+	struct fserr_volume v;
+	size_t i, asked = 0;
+	char claim[FSERR_PVC_LEN];
+
+	for (i = 0; i < t->n && asked < FSERR_PV_CACHE / 2; i++) {
+		if (fserr_volume_of(st->kubelet_root, t->v[i].mountpoint, &v) || !fserr_volume_pv(&v))
+			continue;
+		fserr_pvs_claim(st->pvs, fserr_volume_pv(&v), claim, sizeof(claim), 0);
+		asked++;
+	}
+}
+
 /* Refresh the mount table when it changed; called with st->lock held. */
 static void refresh_mounts(struct fserr_state *st)
 {
+	unsigned long reads = st->mounts.reads;
+
 	if (fserr_mounts_watch_refresh(&st->mounts) == 0)
 		st->have_mounts = true;
+	if (st->pvs && st->mounts.reads != reads)
+		prefetch_claims(st);
 }
 
 /* The first mount's fstype of major:minor, or "". */
@@ -495,6 +525,8 @@ static int fserr_init(struct signal_runtime *rt)
 		free(st);
 		return -ENOMEM;
 	}
+	/* before the first mount table: its CSI volumes' claims are asked for at once */
+	st->pvs = fserr_pvs_new(k8s_api_config(rt->agent));
 	/* without the host's mountinfo, records still name the device */
 	if (fserr_mounts_watch_open(&st->mounts, FSERR_MOUNTINFO) == 0) {
 		refresh_mounts(st);
@@ -513,6 +545,7 @@ static void fserr_fini(struct signal_runtime *rt)
 	if (!st)
 		return;
 	fserr_condition_watch_stop(st->condition);
+	fserr_pvs_free(st->pvs);
 	fserr_late_free(st->late);
 	fserr_mounts_watch_close(&st->mounts);
 	pthread_mutex_destroy(&st->lock);
@@ -522,7 +555,9 @@ static void fserr_fini(struct signal_runtime *rt)
 
 /* Everything a record is enriched with, copied out of the shared table. */
 struct fserr_where {
-	struct fserr_devinfo dev;
+	struct fserr_devinfo dev;     /* the partition's when the failed request was on one */
+	unsigned int major, minor;    /* of dev */
+	char disk[64];                /* the whole disk's name when dev is its partition, else "" */
 	char mountpoints[FSERR_MAX_LISTED][256];
 	const char *mp_ptrs[FSERR_MAX_LISTED];
 	size_t n_listed, n_mounts;
@@ -532,7 +567,8 @@ struct fserr_where {
 
 static void locate(struct fserr_state *st, const struct fserr_event *e, struct fserr_where *w)
 {
-	unsigned int major = FSERR_DEV_MAJOR(e->dev), minor = FSERR_DEV_MINOR(e->dev), pmaj, pmin;
+	unsigned int major = FSERR_DEV_MAJOR(e->dev), minor = FSERR_DEV_MINOR(e->dev);
+	struct fserr_partition part;
 	struct fserr_devinfo tmp;
 	size_t idx[FSERR_MAX_LISTED], i;
 	const struct fserr_mounts *t = &st->mounts.table;
@@ -540,13 +576,22 @@ static void locate(struct fserr_state *st, const struct fserr_event *e, struct f
 	pthread_mutex_lock(&st->lock);
 	refresh_mounts(st);
 	w->dev = *devinfo(st, e->dev, &tmp);
-	/* a failed request names the whole disk: its filesystem is on the partition holding the sector */
-	if (st->have_mounts && e->kind == FSERR_KIND_IO && !fserr_mounts_find(t, major, minor, idx, 0) &&
-	    !fserr_partition_of(FSERR_SYSFS, major, minor, e->sector, &pmaj, &pmin)) {
-		major = pmaj;
-		minor = pmin;
+	/*
+	 * A failed request names the whole disk: the record is about the
+	 * partition holding the sector (its name, its mounts). A disk gone
+	 * (loop detached) has no partitions left: the record stays the disk's.
+	 */
+	if (e->kind == FSERR_KIND_IO && (e->has & FSERR_HAS_SECTOR) &&
+	    !fserr_partition_of(FSERR_SYSFS, major, minor, e->sector, &part)) {
+		snprintf(w->disk, sizeof(w->disk), "%s", w->dev.name);
+		snprintf(w->dev.name, sizeof(w->dev.name), "%s", part.name);
+		major = part.major;
+		minor = part.minor;
+		w->dev.dev = (__u32)(major << FSERR_MINOR_BITS | minor);
 		snprintf(w->dev.fstype, sizeof(w->dev.fstype), "%s", mounted_fstype(st, major, minor));
 	}
+	w->major = major;
+	w->minor = minor;
 	if (st->have_mounts) {
 		w->n_mounts = fserr_mounts_find(t, major, minor, idx, FSERR_MAX_LISTED);
 		/* a record says what is mounted now; the cache may remember the device's previous life */
@@ -568,6 +613,32 @@ static void locate(struct fserr_state *st, const struct fserr_event *e, struct f
 		}
 	}
 	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * The claims of the record's CSI volumes. The first PV not answered yet may
+ * hold the record FSERR_PV_WAIT_MS (once per PV and cache lifetime: the
+ * answer, or its failure, is kept); the others of the record do not wait.
+ */
+#define FSERR_PV_WAIT_MS 1000
+
+static void claims(struct fserr_state *st, struct fserr_where *w)
+{
+	int wait_ms = FSERR_PV_WAIT_MS;
+	size_t i;
+
+	for (i = 0; st->pvs && i < w->n_vols; i++) {
+		const char *pv = fserr_volume_pv(&w->vols[i]);
+		int err;
+
+		if (!pv)
+			continue;
+		err = fserr_pvs_claim(st->pvs, pv, w->vols[i].pvc, sizeof(w->vols[i].pvc), wait_ms);
+		if (err)
+			w->vols[i].pvc[0] = '\0';
+		if (err == -EAGAIN)
+			wait_ms = 0;
+	}
 }
 
 /* A pod's names from the API's cache; false when unknown (no API, or not yet listed). */
@@ -676,6 +747,7 @@ static int fserr_handle_event(struct signal_runtime *rt, const void *data, size_
 		return -ENOMEM;
 	}
 	locate(st, e, w);
+	claims(st, w);
 	snprintf(comm, sizeof(comm), "%.*s", KSIGHT_COMM_LEN, e->comm);
 	record_function(e, function, sizeof(function));
 	err = errno_name(e);
@@ -685,8 +757,9 @@ static int fserr_handle_event(struct signal_runtime *rt, const void *data, size_
 	ev.comm = comm;
 	obj = event_json(rt->agent, &ev);
 	event_json_add_string(obj, "device", w->dev.name);
-	json_object_object_add(obj, "major", json_object_new_int64(FSERR_DEV_MAJOR(e->dev)));
-	json_object_object_add(obj, "minor", json_object_new_int64(FSERR_DEV_MINOR(e->dev)));
+	json_object_object_add(obj, "major", json_object_new_int64(w->major));
+	json_object_object_add(obj, "minor", json_object_new_int64(w->minor));
+	json_object_object_add(obj, "disk", w->disk[0] ? json_object_new_string(w->disk) : NULL);
 	event_json_add_string(obj, "fstype", w->dev.fstype);
 	arr = json_object_new_array();
 	for (i = 0; i < w->n_listed; i++)
@@ -730,6 +803,7 @@ static int fserr_handle_event(struct signal_runtime *rt, const void *data, size_
 		event_json_add_string(v, "plugin", w->vols[i].plugin);
 		event_json_add_string(v, "volume", w->vols[i].name);
 		json_object_object_add(v, "pv", pv ? json_object_new_string(pv) : NULL);
+		json_object_object_add(v, "pvc", w->vols[i].pvc[0] ? json_object_new_string(w->vols[i].pvc) : NULL);
 		json_object_array_add(vols, v);
 	}
 	json_object_object_add(obj, "pods", arr);

@@ -65,14 +65,4 @@ int fserr_mounts_watch_open(struct fserr_mounts_watch *w, const char *path);
 int fserr_mounts_watch_refresh(struct fserr_mounts_watch *w);
 void fserr_mounts_watch_close(struct fserr_mounts_watch *w);
 
-/*
- * Block requests fail on the whole disk (block_rq_error names the disk's
- * dev_t), filesystems sit on its partitions: the partition of disk
- * major:minor holding `sector` (512-byte units), from the start, size
- * and dev files of the partitions under <sysfs>/dev/block/MAJ:MIN.
- * Returns 0 with the partition in pmajor and pminor, or -ENOENT.
- */
-int fserr_partition_of(const char *sysfs_root, unsigned int major, unsigned int minor,
-		       unsigned long long sector, unsigned int *pmajor, unsigned int *pminor);
-
 #endif

@@ -17,6 +17,7 @@ struct fserr_volume {
 	char plugin[64];   /* "kubernetes.io~csi", "kubernetes.io~empty-dir", ...; "" for a subPath */
 	char name[254];    /* the volume's name; for kubernetes.io~csi the PV's name */
 	bool subpath;      /* a subPath mount of the volume */
+	char pvc[508];     /* "namespace/name" of the PV's claim when the API told it, else "" */
 };
 
 /* 0 and *out when mountpoint is a pod volume under kubelet_root, else -ENOENT. */
