@@ -24,6 +24,8 @@ test_packages=(
 	python3 openssl libssl-dev                 # the fake Kubernetes API server, test TLS servers
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with
+	qemu-system-x86 busybox-static cpio        # guest suite: Debian's kernels under qemu, busybox initramfs
+	kmod xz-utils zstd                         # guest suite: depmod for the kernel's modules.dep, unpacking modules
 )
 
 packages=("${build_packages[@]}")
