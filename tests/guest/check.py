@@ -458,6 +458,8 @@ def check_fserr():
     else:
         expect_eq("probes: fserr is running", sig.get("running"), True)
         expect_eq("probes: fserr has no error", sig.get("error"), None)
+        if blocks.get("fserr.verbose"):
+            note("fserr: the kernel refused a program; libbpf says:"); dump("fserr.verbose", 60)
     def states(point):
         _, p, var = probe_of("fserr", point)
         return (p or {}).get("attached"), {k: (x.get("state"), x.get("reason") or "") for k, x in var.items()}

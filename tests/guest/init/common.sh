@@ -38,9 +38,8 @@ PORT=9100  # ksight run's --listen ports, one more each time
 
 say "kernel $(uname -r)"
 say "cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-# what this kernel's mark_victim carries: pid only (before 6.9) or the victim's details
-FMT=/sys/kernel/tracing/events/oom/mark_victim/format
-block mark_victim.format $FMT
-grep -q 'field:uid_t uid;' $FMT && VARIANTS="$VARIANTS tp_btf"
-say "variants $VARIANTS"
-
+# what ksight says of every probe point on this kernel (each scenario checks its signal's)
+ksight probes -o json >/tmp/probes.out 2>/tmp/probes.err
+say "probes exit $?"
+block probes /tmp/probes.out
+block probes.err /tmp/probes.err

@@ -16,6 +16,12 @@ awk '$3 == "__ext4_error" || $3 == "xfs_do_force_shutdown" { print $3 }' /proc/k
 grep -qw xfs /proc/filesystems && echo xfs-loaded >>/tmp/fserr.tps
 block fserr.have /tmp/fserr.tps
 have() { grep -qx "$1" /tmp/fserr.tps; }
+# a program the kernel refuses: libbpf's own account (the verifier's log) for the report
+if grep -q load_failed /tmp/probes.out; then
+	ksight probes fserr -v >/tmp/fserr.verbose 2>&1
+	grep -v '^libbpf: prog .*: -- BEGIN\|^libbpf: prog .*: -- END' /tmp/fserr.verbose | tail -n 60 >/tmp/fserr.verbose.tail
+	block fserr.verbose /tmp/fserr.verbose.tail
+fi
 
 FS=/tmp/fs
 mkdir -p $FS /mnt/ext4 /mnt/xfs /mnt/tiny
@@ -28,8 +34,9 @@ fserr_run() {
 	rpid=$!
 	ksight trace fserr -o json --probe fserr/$2 >/tmp/$1.trace 2>/tmp/$1.trace.err &
 	tpid=$!
+	fname=$1
 	run_ready() { wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid; }
-	trace_ready() { grep -q 'ready in' /tmp/$1.trace.err || ! alive $tpid; }
+	trace_ready() { grep -q 'ready in' /tmp/$fname.trace.err || ! alive $tpid; }
 	wait_for 240 run_ready; wait_for 240 trace_ready
 	if wget -q -O /dev/null http://127.0.0.1:$PORT/healthz && grep -q 'ready in' /tmp/$1.trace.err; then
 		say "check ok $1: ksight run and trace are ready"
