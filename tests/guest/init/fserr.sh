@@ -14,6 +14,8 @@ for t in ext4/ext4_error ext4/ext4_shutdown block/block_rq_error block/block_rq_
 done >/tmp/fserr.tps
 awk '$3 == "__ext4_error" || $3 == "xfs_do_force_shutdown" { print $3 }' /proc/kallsyms | sort -u >>/tmp/fserr.tps
 grep -qw xfs /proc/filesystems && echo xfs-loaded >>/tmp/fserr.tps
+# xfs's own types (xfs_mount, its tracepoints' records) are in the module's BTF (5.11+)
+[ -e /sys/kernel/btf/xfs ] && echo xfs-btf >>/tmp/fserr.tps
 block fserr.have /tmp/fserr.tps
 have() { grep -qx "$1" /tmp/fserr.tps; }
 # a program the kernel refuses: libbpf's own account (the verifier's log) for the report
@@ -118,9 +120,19 @@ say "fserr io variants $IO_VARIANTS"
 for v in $IO_VARIANTS; do
 	n=fserr-io-$v
 	fserr_run $n block_error=$v || continue
+	# the kernel's own account of each failed request: block_rq_complete's (and
+	# block_rq_error's) error field, through ftrace
+	echo 0 >$TR/tracing_on; echo >$TR/trace; : >$TR/set_event
+	for e in $EV/block/block_rq_complete $EV/block/block_rq_error; do [ -d $e ] && echo 1 >$e/enable; done
+	echo 1 >$TR/tracing_on
 	# the first 8M fill the tmpfs, the rest fail (dd stops at the first failed write)
 	dd if=/dev/zero of=$dev bs=1M count=16 oflag=direct status=none 2>/tmp/$n.dd
 	say "fserr $n dd_exit $?"
+	sleep 1
+	echo 0 >$TR/tracing_on
+	grep -E 'block_rq_(complete|error):' $TR/trace >/tmp/$n.ftrace
+	: >$TR/set_event
+	block $n.ftrace /tmp/$n.ftrace
 	fserr_scrape $n >/tmp/$n.after
 	block $n.after /tmp/$n.after
 	fserr_stop $n
