@@ -9,7 +9,7 @@
 #
 # A probe variant is "proven" when every check made under `with proving("signal/point=variant")`
 # passed, and at least one was made.
-import json, os, re, sys
+import contextlib, json, os, re, sys
 from contextlib import contextmanager
 
 text = open(sys.argv[1], errors="replace").read()
@@ -638,8 +638,14 @@ def check_fserr():
         if len(health) == 0:
             # nothing to match: the corruption points are not proven by this kernel
             note(f"{name}: this kernel reports no health event for a bad directory block: ksight must count none")
-        with proving(f"fserr/xfs_corruption={'none-reported' if not health else 'health-events'}"):
-            expect_eq(f"{name}: corruption counted as the kernel's health events count it ({sources})", got, float(len(health)))
+        # proven (in the summary) only where the kernel reported some
+        # the points that fired (xfs_inode_mark_sick -> xfs_inode, xfs_ag_* -> xfs_group), with the
+        # variant ksight used for each
+        pts = sorted(set({"ag": "xfs_group", "group": "xfs_group"}.get(k.split("_")[1], "xfs_" + k.split("_")[1])
+                         for k in kinds.split()))
+        for pt in pts: current.append(f"fserr/{pt}={states(pt)[0]}")
+        expect_eq(f"{name}: corruption counted as the kernel's health events count it ({sources})", got, float(len(health)))
+        current[:] = [f"fserr/xfs_shutdown={v}"]
         shut, ssrc = errors(f"{name}.after", xfs, "shutdown", "xfs")
         expect_eq(f"{name}: exactly one shutdown ({ssrc})", shut, 1.0)
         if "xfs/xfs_force_shutdown" in have:
