@@ -97,35 +97,42 @@ static __always_inline struct fserr_bucket *bucket_of(__u32 dev, __u64 now)
 }
 
 /*
- * Token bucket per device, lock-free (tracing programs cannot take
- * bpf_spin_lock): one CPU wins the refill by compare-and-swap of last_ns, a
- * token is taken by an atomic subtract and given back when there was none.
+ * Token bucket per device. Tracing programs cannot take bpf_spin_lock, and
+ * atomics that return a value (fetch-add, compare-and-swap: 5.12) are refused
+ * by older kernels in any instruction of a program, reached or not (5.10's
+ * verifier checks every one before it runs), so the bucket is updated with
+ * plain loads and stores: two CPUs at the same instant may both take the last
+ * token, at most one extra record per CPU. The counts are exact regardless
+ * (fserr_counts), and every error not recorded is counted as suppressed.
  */
 static __always_inline bool record_allowed(__u32 dev)
 {
-	__s64 cap = (__s64)records_burst * 1000;
+	__s64 cap = (__s64)records_burst * 1000, tokens;
 	__u64 now = bpf_ktime_get_ns(), last, delta;
 	struct fserr_bucket *b = bucket_of(dev, now);
-	__s64 add;
 
 	if (!b)
 		return true;
 	last = b->last_ns;
+	tokens = b->tokens_milli;
 	if (now > last) {
 		delta = now - last;
 		if (delta > 1000000000000ULL) /* 1000 s: more than refills any bucket, no overflow */
 			delta = 1000000000000ULL;
-		add = (__s64)(delta * records_per_sec / 1000000); /* milli-tokens */
-		if (add > 0 && __sync_bool_compare_and_swap(&b->last_ns, last, now)) {
-			__sync_fetch_and_add(&b->tokens_milli, add);
-			if (b->tokens_milli > cap)
-				b->tokens_milli = cap;
+		/* milli-tokens; last_ns moves only when one is added, so slow trickles add up */
+		if (delta * records_per_sec / 1000000 > 0) {
+			tokens += (__s64)(delta * records_per_sec / 1000000);
+			if (tokens > cap)
+				tokens = cap;
+			b->last_ns = now;
 		}
 	}
-	if (__sync_fetch_and_add(&b->tokens_milli, -1000) >= 1000)
+	if (tokens >= 1000) {
+		b->tokens_milli = tokens - 1000;
 		return true;
-	__sync_fetch_and_add(&b->tokens_milli, 1000);
-	__sync_fetch_and_add(&b->suppressed, 1);
+	}
+	b->tokens_milli = tokens;
+	__sync_fetch_and_add(&b->suppressed, 1); /* result unused: a plain atomic add, any kernel */
 	return false;
 }
 

@@ -28,6 +28,8 @@ test_packages=(
 	nftables socat iputils-ping                # netdrop e2e: drop rules, traffic
 	bpftrace                                   # netdrop benchmark: the tool to compare with
 	python3-yaml strace                        # image suite: the DaemonSet read, the files ksight opens
+	qemu-system-x86 busybox-static cpio        # guest suite: Debian's kernels under qemu, busybox initramfs
+	kmod xz-utils zstd                         # guest suite: depmod for the kernel's modules.dep, unpacking modules
 )
 
 image_packages=(
