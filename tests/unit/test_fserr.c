@@ -163,6 +163,50 @@ static void test_xfs_not_loaded_is_said(void **state)
 	assert_string_equal(why, "tracepoint ext4/ext4_nothing is not in tracefs on this kernel");
 }
 
+/* Every tracepoint and section is there; only the xfs module's BTF is not (5.10: before 5.11). */
+static bool every_tracefs_event(void *ctx, const char *category, const char *name)
+{
+	return true;
+}
+
+static bool no_module_btf(void *ctx, const char *module)
+{
+	return false;
+}
+
+static const char *any_section(void *ctx, const char *program)
+{
+	return strstr(program, "_kp") ? "kprobe/f" : "tracepoint/xfs/x";
+}
+
+static void test_xfs_without_module_btf_is_unsupported(void **state)
+{
+	struct kernel_features kf = { .has_tracefs_event = every_tracefs_event, .has_module_btf = no_module_btf };
+	struct point_status st;
+	bool any_xfs = false;
+	size_t p, v;
+
+	for (p = 0; p < fserr_signal.n_points; p++) {
+		const struct probe_point *pt = &fserr_signal.points[p];
+		bool xfs = !strncmp(pt->name, "xfs_", 4);
+
+		if (!xfs)
+			continue;
+		any_xfs = true;
+		/* xfs's programs read xfs's own types: CO-RE finds them only in the module's BTF */
+		assert_int_equal(probe_plan(pt, &kf, any_section, NULL, NULL, &st), 0);
+		for (v = 0; v < pt->n_variants; v++) {
+			assert_int_equal(st.variants[v].state, VARIANT_UNSUPPORTED);
+			assert_non_null(strstr(st.variants[v].reason, "/sys/kernel/btf/xfs"));
+		}
+		/* with the module's BTF (or a simulated kernel that does not say) they are candidates */
+		kf.has_module_btf = NULL;
+		assert_int_equal(probe_plan(pt, &kf, any_section, NULL, NULL, &st), (int)pt->n_variants);
+		kf.has_module_btf = no_module_btf;
+	}
+	assert_true(any_xfs);
+}
+
 static char *handle(struct signal_runtime *rt, const struct fserr_event *e)
 {
 	static char line[8192];
@@ -272,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_xfs_not_loaded_is_said),
+		cmocka_unit_test(test_xfs_without_module_btf_is_unsupported),
 		cmocka_unit_test(test_record_to_json),
 	};
 

@@ -40,6 +40,14 @@ static bool has_tracefs_event(void *ctx, const char *category, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static bool has_module_btf(void *ctx, const char *module)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/kernel/btf/%s", module);
+	return access(path, F_OK) == 0;
+}
+
 static bool has_btf_function(void *ctx, const char *name)
 {
 	return btf__find_by_name_kind(ctx, name, BTF_KIND_FUNC) > 0;
@@ -144,6 +152,7 @@ void kernel_features_from_btf(struct kernel_features *kf, struct btf *btf)
 		.has_tracefs_event = has_tracefs_event,
 		.has_btf_function = has_btf_function,
 		.btf_arg_matches = btf_arg_matches,
+		.has_module_btf = has_module_btf,
 	};
 }
 

@@ -77,6 +77,16 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 	return -EINVAL;
 }
 
+int probe_check_module_btf(const struct probe_variant *v, const struct kernel_features *kf, char *why,
+			   size_t whylen)
+{
+	if (!v->module_btf || !kf->has_module_btf || kf->has_module_btf(kf->ctx, v->module_btf))
+		return 0;
+	snprintf(why, whylen, "no BTF for the %s module (/sys/kernel/btf/%s, 5.11+): its programs "
+		 "could not read %s's own types", v->module_btf, v->module_btf, v->module_btf);
+	return -ENOENT;
+}
+
 /* The BTF argument checks of program `program` (section `section`); 0 or -ENOENT with why. */
 static int check_args(const struct probe_variant *v, const char *program, const char *section,
 		      const struct kernel_features *kf, char *why, size_t whylen)
@@ -119,7 +129,7 @@ static int check_variant(const struct probe_variant *v, const struct kernel_feat
 		if (err)
 			return err;
 	}
-	return 0;
+	return probe_check_module_btf(v, kf, why, whylen);
 }
 
 int probe_plan(const struct probe_point *point, const struct kernel_features *kf,

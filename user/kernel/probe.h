@@ -47,6 +47,13 @@ struct probe_variant {
 	const char *programs[PROBE_MAX_PROGRAMS + 1];
 	/* BTF argument checks, for any of the programs; ended by PROBE_ARG_END */
 	struct probe_arg args[PROBE_MAX_ARGS + 1];
+	/*
+	 * The programs read this module's own types (xfs_mount, its
+	 * tracepoints' records): CO-RE finds them only in the module's BTF,
+	 * /sys/kernel/btf/<module> (5.11+). Without it they would load, attach
+	 * and read nothing. NULL: vmlinux types only.
+	 */
+	const char *module_btf;
 };
 
 struct probe_point {
@@ -87,6 +94,8 @@ struct kernel_features {
 	bool (*has_btf_function)(void *ctx, const char *name);
 	/* the hook of `section` ("tp_btf/x", "fentry/x") has an argument as `arg` says */
 	bool (*btf_arg_matches)(void *ctx, const char *section, const struct probe_arg *arg);
+	/* the kernel has BTF for module <name> (NULL: a simulated kernel that does not say: yes) */
+	bool (*has_module_btf)(void *ctx, const char *module);
 };
 
 /* Maps a program name to its ELF section (from the BPF object), or NULL. */
@@ -104,6 +113,10 @@ int probe_plan(const struct probe_point *point, const struct kernel_features *kf
 /* "tp_btf/mark_victim" -> what it needs; 0 if the kernel has it, else -ENOENT with why. */
 int probe_check_section(const char *section, const struct kernel_features *kf, char *why,
 			size_t whylen);
+
+/* A variant that reads a module's types (module_btf): 0 if its BTF is there, else -ENOENT with why. */
+int probe_check_module_btf(const struct probe_variant *v, const struct kernel_features *kf, char *why,
+			   size_t whylen);
 
 const char *variant_state_name(enum variant_state state); /* "attached", ... */
 

@@ -102,33 +102,34 @@ static const struct probe_variant block_error_variants[] = {
 	{ .name = "complete", .programs = { "fserr_block_rq_complete_tp" } },
 };
 
+/* every xfs variant reads xfs's own types (see probe_variant.module_btf) */
 static const struct probe_variant xfs_shutdown_variants[] = {
-	{ .name = "tracepoint", .programs = { "fserr_xfs_force_shutdown_tp" } },
-	{ .name = "kprobe", .programs = { "fserr_xfs_do_force_shutdown_kp" } },
+	{ .name = "tracepoint", .programs = { "fserr_xfs_force_shutdown_tp" }, .module_btf = "xfs" },
+	{ .name = "kprobe", .programs = { "fserr_xfs_do_force_shutdown_kp" }, .module_btf = "xfs" },
 };
 
 static const struct probe_variant xfs_fs_health_variants[] = {
 	{ .name = "tracepoint", .programs = { "fserr_xfs_fs_mark_corrupt_tp", "fserr_xfs_fs_mark_sick_tp",
-					      "fserr_xfs_fs_unfixed_corruption_tp" } },
-	{ .name = "sick", .programs = { "fserr_xfs_fs_sick_only_tp" } },
+					      "fserr_xfs_fs_unfixed_corruption_tp" }, .module_btf = "xfs" },
+	{ .name = "sick", .programs = { "fserr_xfs_fs_sick_only_tp" }, .module_btf = "xfs" },
 };
 
 static const struct probe_variant xfs_group_health_variants[] = {
 	{ .name = "tracepoint", .programs = { "fserr_xfs_group_mark_corrupt_tp", "fserr_xfs_group_mark_sick_tp",
-					      "fserr_xfs_group_unfixed_corruption_tp" } },
+					      "fserr_xfs_group_unfixed_corruption_tp" }, .module_btf = "xfs" },
 	{ .name = "ag", .programs = { "fserr_xfs_ag_mark_corrupt_tp", "fserr_xfs_ag_mark_sick_tp",
-				      "fserr_xfs_ag_unfixed_corruption_tp" } },
-	{ .name = "ag_sick", .programs = { "fserr_xfs_ag_sick_only_tp" } },
+				      "fserr_xfs_ag_unfixed_corruption_tp" }, .module_btf = "xfs" },
+	{ .name = "ag_sick", .programs = { "fserr_xfs_ag_sick_only_tp" }, .module_btf = "xfs" },
 };
 
 static const struct probe_variant xfs_inode_health_variants[] = {
 	{ .name = "tracepoint", .programs = { "fserr_xfs_inode_mark_corrupt_tp", "fserr_xfs_inode_mark_sick_tp",
-					      "fserr_xfs_inode_unfixed_corruption_tp" } },
-	{ .name = "sick", .programs = { "fserr_xfs_inode_sick_only_tp" } },
+					      "fserr_xfs_inode_unfixed_corruption_tp" }, .module_btf = "xfs" },
+	{ .name = "sick", .programs = { "fserr_xfs_inode_sick_only_tp" }, .module_btf = "xfs" },
 };
 
 static const struct probe_variant xfs_btree_variants[] = {
-	{ .name = "tracepoint", .programs = { "fserr_xfs_btree_corrupt_tp" } },
+	{ .name = "tracepoint", .programs = { "fserr_xfs_btree_corrupt_tp" }, .module_btf = "xfs" },
 };
 
 #define POINT(n, v) { .name = n, .variants = v, .n_variants = sizeof(v) / sizeof(v[0]) }

@@ -48,7 +48,7 @@ static int pick_variant(const struct signal_runtime *rt, size_t p, struct bpf_ob
 	int i;
 
 	for (v = 0; v < pt->n_variants; v++) {
-		bool ok = true;
+		bool ok = !probe_check_module_btf(&pt->variants[v], kf, why, sizeof(why));
 
 		for (i = 0; ok && pt->variants[v].programs[i]; i++) {
 			const char *section = section_of(obj, pt->variants[v].programs[i]);
