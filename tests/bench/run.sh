@@ -20,3 +20,5 @@ make --no-print-directory all build/tests/memhog >/dev/null
 python3 tests/bench/bench.py "$@"
 # the added cost per dropped packet, ksight vs bpftrace
 python3 tests/bench/netdrop.py "$@"
+# the added cost per API-server request, and unrelated loopback TCP with and without apilat
+python3 tests/bench/apilat.py "$@"

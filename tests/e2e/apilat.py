@@ -96,12 +96,16 @@ def exact_quantile(q, values):
     return s[rank - 1]
 
 
+TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8
+
+
 def tcp_info(sock):
-    """(smoothed RTT in s, total retransmits) from struct tcp_info: 8 bytes of u8
-    fields, then u32s; tcpi_rtt is the 16th (us), tcpi_total_retrans the 24th."""
+    """(smoothed RTT in s, total retransmits, state) from struct tcp_info: 8 bytes
+    of u8 fields (tcpi_state first), then u32s; tcpi_rtt is the 16th (us),
+    tcpi_total_retrans the 24th."""
     raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
     u32 = struct.unpack_from("24I", raw, 8)
-    return u32[15] / 1e6, u32[23]
+    return u32[15] / 1e6, u32[23], raw[0]
 
 
 def client(args):
@@ -119,12 +123,14 @@ def client(args):
         conn.sendall(b"GET 0\n")
         conn.recv(RESPONSE_BYTES)
         conn.sendall(b"RESET\n")
-        try:
-            while conn.recv(RESPONSE_BYTES):
-                pass
-            print("closed")
-        except ConnectionResetError:
-            print("reset")
+        # a RST closes the socket at once, a FIN leaves it in CLOSE_WAIT (TLS may
+        # report either as an end of file)
+        deadline = time.monotonic() + 5
+        state = tcp_info(conn)[2]
+        while state not in (TCP_CLOSE, TCP_CLOSE_WAIT) and time.monotonic() < deadline:
+            time.sleep(0.01)
+            state = tcp_info(conn)[2]
+        print({TCP_CLOSE: "reset", TCP_CLOSE_WAIT: "closed"}.get(state, "open"))
         return
     if args.watch:
         conn.sendall(b"WATCH %d 100\n" % args.watch)
@@ -150,11 +156,11 @@ def client(args):
                 sys.exit("server closed")
             got += more
         lat.append(t1 - t0)
-        rtts.append(tcp_info(raw)[0])
+        rtts.append(tcp_info(conn)[0])
     # stay connected until told: the connection gauge is checked meanwhile
     if args.hold:
         time.sleep(args.hold)
-    retrans = tcp_info(raw)[1]
+    retrans = tcp_info(conn)[1]
     conn.close()
     print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
                       "rtt_p50": exact_quantile(0.5, rtts) if rtts else 0, "total_retrans": retrans,

@@ -3,9 +3,11 @@
 # node, so both views are measured.
 #   RTT: ksight_apiserver_rtt_seconds agrees with what the client's socket says (TCP_INFO),
 #     and is rate-limited (at most one sample per connection per 100 ms);
-#   retransmits: nftables drops a share of the client's packets (a namespace of its own):
-#     ksight_apiserver_retransmits_total == the socket's tcpi_total_retrans, and client +
-#     server retransmits == the namespace's Tcp RetransSegs;
+#   retransmits: nftables drops a share of the data packets each way as they arrive (a
+#     namespace of its own; in the output hook the sender would see the drop as an error and
+#     send again as new data, no retransmit; SYNs, bare ACKs and FINs pass, so nothing is
+#     retransmitted once the client read its TCP_INFO): ksight_apiserver_retransmits_total ==
+#     the socket's tcpi_total_retrans, and client + server == the namespace's Tcp RetransSegs;
 #   reset: the server resets the connection mid-stream (SO_LINGER 0) ->
 #     ksight_apiserver_connection_resets_total 1, and no connect failure;
 #   server side: ksight_apiserver_server_* counts the N requests, their delay, the
@@ -101,11 +103,11 @@ expect_eq "reset: one connection reset" "$(num "ksight_apiserver_connection_rese
 expect_eq "reset: not a connect failure" "$(grep -c 'comm="apit-reset",cause=' "$WORK/scrape.txt")" 0
 expect_eq "reset: the RTT client had none" "$(num "ksight_apiserver_connection_resets_total{$(series apit-rtt)}")" 0
 
-# ---- retransmits: 15% of the client's packets dropped, in a namespace of its own ----
+# ---- retransmits: 10% of the data packets each way lost on arrival, in a namespace of its own ----
 defer "ip netns del $NS"
 if ip netns add "$NS" && ip -n "$NS" link set lo up &&
-	printf 'table inet apitcp {\n chain out {\n  type filter hook output priority 0;\n  tcp dport %s numgen random mod 100 < 15 drop\n }\n}\n' \
-		"$PR" | ip netns exec "$NS" nft -f -; then
+	printf 'table inet apitcp {\n chain in {\n  type filter hook input priority 0;\n  tcp dport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 64 numgen random mod 100 < 10 drop\n }\n}\n' \
+		"$PR" "$PR" | ip netns exec "$NS" nft -f -; then
 	start_server 127.0.0.1 "$PR" "$NS"
 	cp "$WORK/before.txt" "$WORK/scrape.txt"
 	scrape >"$WORK/scrape.txt"
@@ -113,13 +115,15 @@ if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 	segs0=$(ip netns exec "$NS" $PY netstat Tcp:RetransSegs)
 	ip netns exec "$NS" $PY client --comm apit-retr --host 127.0.0.1 --port "$PR" --delay-ms 1 -n 40 \
 		>"$WORK/retr.json" || not_ok "the retransmit client completes"
+	sleep 1 # the last retransmit timers of the server (its data is all acknowledged by then)
 	segs=$(($(ip netns exec "$NS" $PY netstat Tcp:RetransSegs) - segs0))
 	want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total_retrans"])' "$WORK/retr.json")
 	scrape >"$WORK/scrape.txt"
 	got=$(num "ksight_apiserver_retransmits_total{$(series apit-retr)}")
-	check "retransmits: some happened ($want)" test "${want:-0}" -ge 1
+	check "retransmits: the client retransmitted ($want)" test "${want:-0}" -ge 1
 	expect_eq "retransmits: the client's counter == its socket's tcpi_total_retrans" "$got" "$want"
 	srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
+	check "retransmits: the server retransmitted ($srv)" test "$srv" -ge 1
 	expect_eq "retransmits: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
 else
 	not_ok "a network namespace with an nftables random drop is made"
