@@ -344,7 +344,11 @@ int BPF_KPROBE(apilat_send_kp, struct sock *sk, void *msg, __u64 size)
 	return 0;
 }
 
-/* Before 6.3: tcp_cleanup_rbuf(sk, copied), called by tcp_recvmsg once it copied. */
+/*
+ * Before 6.3: tcp_cleanup_rbuf(sk, copied), called by tcp_recvmsg once it
+ * copied. A receive that must wait for more (MSG_WAITALL, SO_RCVLOWAT) calls
+ * it before waiting too, with what it has so far: those bytes count twice.
+ */
 SEC("kprobe/tcp_cleanup_rbuf")
 int BPF_KPROBE(apilat_recv_kp, struct sock *sk, int copied)
 {
