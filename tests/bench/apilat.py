@@ -16,10 +16,16 @@ ever slows a run down); the report gives per-condition medians over the rounds a
 the medians of the paired differences: ns added per request, % lost on unrelated
 traffic (target < 2%).
 
+Then, once, the kernel's own accounting of the BPF programs (BPF_ENABLE_STATS,
+on only while this benchmark holds its fd): ns per run of each apilat program
+over the same workloads, and the programs' ns per API-server request and per
+unrelated request/response, free of the noise of the timings above.
+
 Run as root, alone on the machine (it shares the kernel and CPUs with any e2e test):
   python3 tests/bench/apilat.py [--quick]   (make bench runs it too)
 Writes build/bench-apilat.json. Stops only processes it started.
 """
+import ctypes
 import json
 import os
 import signal
@@ -183,6 +189,61 @@ def measure(api, other, sink):
             "bulk_mbps": max(bulk(sink.port, BULK_BYTES) for _ in range(REPS))}
 
 
+SYS_BPF, BPF_ENABLE_STATS, BPF_STATS_RUN_TIME = 321, 32, 0
+
+
+def enable_bpf_stats():
+    """An fd that keeps run_time_ns/run_cnt counting (for as long as it is open)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(8)
+    fd = libc.syscall(SYS_BPF, BPF_ENABLE_STATS, attr, 8)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS")
+    return fd
+
+
+def prog_stats(pid):
+    """{program name: (run_cnt, run_time_ns)} of the BPF programs process pid holds
+    (their fds' fdinfo; names from bpftool by id)."""
+    progs = {}
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            fields = dict(line.split(":", 1) for line in open(os.path.join(fdinfo, fd)) if ":" in line)
+        except OSError:
+            continue
+        if "prog_id" in fields and "run_cnt" in fields:
+            progs[int(fields["prog_id"])] = (int(fields["run_cnt"]), int(fields["run_time_ns"]))
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
+    names = {p["id"]: p.get("name", "?") for p in json.loads(out)}
+    return {names.get(i, str(i)): v for i, v in progs.items()}
+
+
+def stats_delta(after, before):
+    return {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in after.items()}
+
+
+def program_costs(api, other, sink):
+    """ns spent in apilat's programs per API-server request and per unrelated request/response."""
+    fd = enable_bpf_stats()
+    tool = Ksight(api.port)
+    try:
+        out = {}
+        for name, port in (("apiserver rr", api.port), ("unrelated rr", other.port)):
+            before = prog_stats(tool.proc.pid)
+            rr(port, RR_COUNT)
+            d = stats_delta(prog_stats(tool.proc.pid), before)
+            out[name] = {"per_program": d, "ns_per_request": sum(v[1] for v in d.values()) / RR_COUNT}
+        before = prog_stats(tool.proc.pid)
+        bulk(sink.port, BULK_BYTES)
+        d = stats_delta(prog_stats(tool.proc.pid), before)
+        out["unrelated bulk"] = {"per_program": d, "ns_per_mib": sum(v[1] for v in d.values()) / (BULK_BYTES >> 20)}
+    finally:
+        tool.stop()
+        os.close(fd)
+    return out
+
+
 def main():
     if os.geteuid():
         raise SystemExit("bench: needs root")
@@ -191,6 +252,14 @@ def main():
     try:
         api, other, sink = Server("rr"), Server("rr"), Server("bulk")
         servers = [api, other, sink]
+        costs = program_costs(api, other, sink)
+        for name, c in costs.items():
+            per = ", ".join("%s %.0f ns x %d" % (k, v[1] / v[0] if v[0] else 0, v[0])
+                            for k, v in sorted(c["per_program"].items()) if v[0])
+            if "ns_per_request" in c:
+                print("programs, %s: %.0f ns per request (%s)" % (name, c["ns_per_request"], per), flush=True)
+            else:
+                print("programs, %s: %.0f ns per MiB (%s)" % (name, c["ns_per_mib"], per), flush=True)
         rounds = {"none": [], "ksight": []}
         for r in range(ROUNDS):
             for kind in (["none", "ksight"] if r % 2 == 0 else ["ksight", "none"]):
@@ -236,7 +305,7 @@ def main():
           (med["bulk_mbps"]["none"], med["bulk_mbps"]["ksight"], loss_bulk))
     print("  target: under 2%% loss on unrelated traffic: %s" %
           ("met" if max(loss_rr, loss_bulk) < 2 else "NOT met"))
-    result = {"rounds": ROUNDS, "reps": REPS, "rr_count": RR_COUNT, "bulk_bytes": BULK_BYTES, "per_round": rounds,
+    result = {"program_costs": costs, "rounds": ROUNDS, "reps": REPS, "rr_count": RR_COUNT, "bulk_bytes": BULK_BYTES, "per_round": rounds,
               "median": med, "added_ns_per_api_request": added_api, "unrelated_rr_loss_pct": loss_rr,
               "unrelated_bulk_loss_pct": loss_bulk}
     with open(os.path.join(ROOT, "build", "bench-apilat.json"), "w") as f:
