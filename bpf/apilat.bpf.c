@@ -16,12 +16,12 @@
  *                          local address and port are looked up in the same set;
  *                          a hit makes a server-side entry (no client identity)
  *   any -> CLOSE with sk_err ECONNRESET (EPIPE after a FIN): a connection reset
- * Probe points send, recv: tracepoint/sock/sock_{send,recv}_length (6.3+;
- * process context, after the protocol's sendmsg/recvmsg returned); on older
+ * Probe points send, recv: tp_btf/ or tracepoint/sock/sock_{send,recv}_length
+ * (6.3+; process context, after the protocol's sendmsg/recvmsg returned); on older
  * kernels kprobe/tcp_sendmsg (its entry: the bytes asked to be sent, not the
  * bytes accepted) and kprobe/tcp_cleanup_rbuf (the bytes tcp_recvmsg copied,
  * MSG_PEEK included).
- * Probe point rtt: tracepoint/tcp/tcp_probe (its skaddr field, 6.x; the
+ * Probe point rtt: tp_btf/tcp_probe, or tracepoint/tcp/tcp_probe (its skaddr field, 6.x; the
  * kprobe/tcp_rcv_established variant elsewhere: the same place, the first
  * statement of tcp_rcv_established), one sample per connection per
  * APILAT_RTT_INTERVAL_NS of the smoothed RTT (srtt_us >> 3, before this
@@ -335,6 +335,28 @@ int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
 	return 0;
 }
 
+/*
+ * The same tracepoints raw (BTF): their arguments, without the record a
+ * tracepoint/ program gets filled for it (that filling, paid on every socket
+ * of the machine, costs more than the program).
+ */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(apilat_send_btf, struct sock *sk, int ret, int flags)
+{
+	/* no protocol test: the connection table only holds TCP sockets */
+	if (ret > 0)
+		on_send((__u64)sk, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(apilat_recv_btf, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && !(flags & MSG_PEEK_))
+		on_recv((__u64)sk, ret);
+	return 0;
+}
+
 /* Before 6.3: tcp_sendmsg(sk, msg, size) at entry, TCP sockets only. */
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(apilat_send_kp, struct sock *sk, void *msg, __u64 size)
@@ -380,6 +402,13 @@ SEC("tracepoint/tcp/tcp_probe")
 int apilat_rtt(struct trace_event_raw_tcp_probe *ctx)
 {
 	on_rtt((__u64)ctx->skaddr, ctx->srtt);
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(apilat_rtt_btf, struct sock *sk, const struct sk_buff *skb)
+{
+	on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
 	return 0;
 }
 

@@ -53,17 +53,23 @@ struct apilat_state {
 static const struct probe_variant state_variants[] = {
 	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
 };
-/* sock_{send,recv}_length: 6.3+; before, the TCP functions they stand for */
+/*
+ * sock_{send,recv}_length: 6.3+, raw (tp_btf: no record to fill, the cheaper)
+ * or not; before, the TCP functions they stand for
+ */
 static const struct probe_variant send_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_send_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_send" } },
 	{ .name = "kprobe", .programs = { "apilat_send_kp" } },
 };
 static const struct probe_variant recv_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_recv_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_recv" } },
 	{ .name = "kprobe", .programs = { "apilat_recv_kp" } },
 };
-/* tcp_probe with skaddr (6.x), else the function it is the first statement of */
+/* tcp_probe raw, or with skaddr (6.x), else the function it is the first statement of */
 static const struct probe_variant rtt_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_rtt_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_rtt" } },
 	{ .name = "kprobe", .programs = { "apilat_rtt_kp" } },
 };
