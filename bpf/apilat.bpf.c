@@ -12,8 +12,21 @@
  *   SYN_SENT -> ESTABLISHED  connect duration
  *   SYN_SENT -> CLOSE        connect failure, cause from sk_err
  *   any -> CLOSE             the entry goes
- * Probe points send, recv: tracepoint/sock/sock_{send,recv}_length (6.3+;
- * process context, after the protocol's sendmsg/recvmsg returned).
+ *   LISTEN -> SYN_RECV       a child socket accepted by a listener (softirq): its
+ *                          local address and port are looked up in the same set;
+ *                          a hit makes a server-side entry (no client identity)
+ *   any -> CLOSE with sk_err ECONNRESET (EPIPE after a FIN): a connection reset
+ * Probe points send, recv: tp_btf/ or tracepoint/sock/sock_{send,recv}_length
+ * (6.3+; process context, after the protocol's sendmsg/recvmsg returned); on older
+ * kernels kprobe/tcp_sendmsg (its entry: the bytes asked to be sent, not the
+ * bytes accepted) and kprobe/tcp_cleanup_rbuf (the bytes tcp_recvmsg copied,
+ * MSG_PEEK included).
+ * Probe point rtt: tp_btf/tcp_probe, or tracepoint/tcp/tcp_probe (its skaddr field, 6.x; the
+ * kprobe/tcp_rcv_established variant elsewhere: the same place, the first
+ * statement of tcp_rcv_established), one sample per connection per
+ * APILAT_RTT_INTERVAL_NS of the smoothed RTT (srtt_us >> 3, before this
+ * segment's ACK is processed).
+ * Probe point retransmit: tracepoint/tcp/tcp_retransmit_skb (4.16).
  *
  * A turn starts at the first send after the peer last sent data (or the
  * connection's first send) and ends at the first data received after it:
@@ -25,6 +38,10 @@
  * handshake histogram, not to the response one nor to requests. On HTTP/2
  * a turn is "the client sent, then the server answered something": many
  * streams in flight make one turn, timed to the first frame back.
+ * On the server side the roles swap: a turn opens at the first data received
+ * after the server last sent and closes at the server's first send after it
+ * (request received -> first response byte sent), the first handshake_turns
+ * of them being the TLS handshake again.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -43,7 +60,9 @@ const volatile __u32 handshake_turns = APILAT_DEFAULT_HANDSHAKE_TURNS;
 
 #define TCP_ESTABLISHED_ 1
 #define TCP_SYN_SENT_    2
+#define TCP_SYN_RECV_    3
 #define TCP_CLOSE_       7
+#define TCP_LISTEN_      10
 #define IPPROTO_TCP_     6
 #define AF_INET_         2
 #define AF_INET6_        10
@@ -55,6 +74,7 @@ const volatile __u32 handshake_turns = APILAT_DEFAULT_HANDSHAKE_TURNS;
 #define ENETUNREACH_     101
 #define EHOSTDOWN_       112
 #define ENETDOWN_        100
+#define EPIPE_           32
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -84,6 +104,14 @@ struct {
 	__type(value, struct apilat_counts);
 } apilat_counts SEC(".maps");
 
+/* The server side's totals: one entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct apilat_counts);
+} apilat_server_counts SEC(".maps");
+
 /* Never written: the zeroed first value of a new histogram or counter (too big for the stack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -106,9 +134,9 @@ static __always_inline void *lookup_or_init(void *map, const void *key)
 	return bpf_map_lookup_elem(map, key);
 }
 
-static __always_inline void observe(const struct apilat_client *client, __u32 kind, __u64 ns)
+static __always_inline void observe(const struct apilat_conn *c, __u32 kind, __u64 ns)
 {
-	struct apilat_hist_key key = { .client = *client, .kind = kind };
+	struct apilat_hist_key key = { .client = c->client, .kind = kind, .server = c->server };
 	struct apilat_hist *h = lookup_or_init(&apilat_hists, &key);
 	__u32 b = apilat_bucket(ns, lo_exp, hi_exp);
 
@@ -120,9 +148,13 @@ static __always_inline void observe(const struct apilat_client *client, __u32 ki
 	h->sum_ns += ns;
 }
 
-static __always_inline struct apilat_counts *counts_of(const struct apilat_client *client)
+static __always_inline struct apilat_counts *counts_of(const struct apilat_conn *c)
 {
-	return lookup_or_init(&apilat_counts, client);
+	__u32 zero = 0;
+
+	if (c->server)
+		return bpf_map_lookup_elem(&apilat_server_counts, &zero);
+	return lookup_or_init(&apilat_counts, &c->client);
 }
 
 static __always_inline __u32 fail_cause(int err)
@@ -312,27 +344,35 @@ static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
 
 /* ---- the handlers ---- */
 
-static __always_inline void on_connect(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk)
+/*
+ * The connect (remote address) of a client, or the accept (local address) of
+ * a server-side child: is that address an API-server endpoint?
+ */
+static __always_inline void on_open(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk, bool server)
 {
-	struct apilat_endpoint ep = { .port = ctx->dport };
-	struct apilat_conn conn = { .phase = APILAT_IDLE };
+	struct apilat_endpoint ep = { .port = server ? ctx->sport : ctx->dport };
+	struct apilat_conn conn = { .phase = APILAT_IDLE, .server = server };
 
 	/* helper reads: the verifier refuses loads through a ctx pointer plus an offset */
 	if (ctx->family == AF_INET6_)
-		bpf_probe_read_kernel(ep.addr, 16, ctx->daddr_v6);
+		bpf_probe_read_kernel(ep.addr, 16, server ? ctx->saddr_v6 : ctx->daddr_v6);
 	else {
 		/* the v4-mapped form, whatever daddr_v6 holds on this kernel */
 		ep.addr[10] = 0xff;
 		ep.addr[11] = 0xff;
-		bpf_probe_read_kernel(&ep.addr[12], 4, ctx->daddr);
+		bpf_probe_read_kernel(&ep.addr[12], 4, server ? ctx->saddr : ctx->daddr);
 	}
 	if (!bpf_map_lookup_elem(&apilat_endpoints, &ep))
 		return;
-	conn.client.cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(conn.client.comm, sizeof(conn.client.comm));
+	if (!server) {
+		/* process context: the connecting task */
+		conn.client.cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(conn.client.comm, sizeof(conn.client.comm));
+	}
 	conn.syn_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY);
-	trace_connect_begin(sk);
+	if (!server)
+		trace_connect_begin(sk);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
@@ -346,7 +386,11 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->protocol != IPPROTO_TCP_)
 		return 0;
 	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
-		on_connect(ctx, sk);
+		on_open(ctx, sk, false);
+		return 0;
+	}
+	if (oldstate == TCP_LISTEN_ && newstate == TCP_SYN_RECV_) {
+		on_open(ctx, sk, true);
 		return 0;
 	}
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
@@ -354,8 +398,12 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (oldstate == TCP_SYN_SENT_ && newstate == TCP_ESTABLISHED_) {
 		c->established = 1;
-		observe(&c->client, APILAT_HIST_CONNECT, bpf_ktime_get_ns() - c->syn_ns);
+		observe(c, APILAT_HIST_CONNECT, bpf_ktime_get_ns() - c->syn_ns);
 		trace_connected(c, sk);
+		return 0;
+	}
+	if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
+		c->established = 1;
 		return 0;
 	}
 	if (newstate != TCP_CLOSE_) {
@@ -366,7 +414,7 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (oldstate == TCP_SYN_SENT_) {
 		int err = BPF_CORE_READ((struct sock *)sk, sk_err);
 
-		n = counts_of(&c->client);
+		n = counts_of(c);
 		if (n) {
 			__u32 cause = fail_cause(err);
 
@@ -374,62 +422,227 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 				n->failures[cause] += 1;
 		}
 		trace_failed(c, sk, fail_cause(err));
+	} else if (oldstate != TCP_SYN_RECV_) {
+		/* tcp_reset() sets sk_err before tcp_done() closes: ECONNRESET, EPIPE in CLOSE_WAIT */
+		int err = BPF_CORE_READ((struct sock *)sk, sk_err);
+
+		if (err == ECONNRESET_ || err == EPIPE_) {
+			n = counts_of(c);
+			if (n)
+				n->resets += 1;
+		}
 	}
 	trace_close(c, sk);
 	bpf_map_delete_elem(&apilat_conns, &sk);
 	return 0;
 }
 
+/* The side that asks: opens a turn unless one is open. */
+static __always_inline void turn_ask(struct apilat_conn *c, struct apilat_counts *n)
+{
+	if (c->phase == APILAT_SENT)
+		return;
+	c->phase = APILAT_SENT;
+	c->turn_ns = bpf_ktime_get_ns();
+	c->turns += 1;
+	if (c->turns > handshake_turns && n)
+		n->requests += 1;
+}
+
+/* The side that answers: its first data closes the open turn. */
+static __always_inline void turn_answer(struct apilat_conn *c)
+{
+	if (c->phase != APILAT_SENT)
+		return;
+	c->phase = APILAT_RECEIVING;
+	observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
+		bpf_ktime_get_ns() - c->turn_ns);
+}
+
+/* len bytes sent on the socket sk (any socket: the connection table is the filter). */
+static __always_inline void on_send(__u64 sk, __u64 len)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	struct apilat_counts *n;
+
+	if (!c)
+		return;
+	n = counts_of(c);
+	if (c->server) {
+		turn_answer(c);
+	} else {
+		trace_send(c, sk, len); /* before the turn logic: it needs the phase before this send */
+		turn_ask(c, n);
+	}
+	if (n)
+		n->sent_bytes += len;
+}
+
+static __always_inline void on_recv(__u64 sk, __u64 len)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	struct apilat_counts *n;
+
+	if (!c)
+		return;
+	n = counts_of(c);
+	if (c->server) {
+		turn_ask(c, n);
+	} else {
+		trace_recv(c, sk, len);
+		turn_answer(c);
+	}
+	if (n)
+		n->received_bytes += len;
+}
+
 SEC("tracepoint/sock/sock_send_length")
 int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
 {
-	__u64 sk = (__u64)ctx->sk;
-	struct apilat_conn *c;
-	struct apilat_counts *n;
-
 	/* every socket's sends come here: the cheapest tests first, then the connection table */
 	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP_)
 		return 0;
-	c = bpf_map_lookup_elem(&apilat_conns, &sk);
-	if (!c)
-		return 0;
-	trace_send(c, sk, ctx->ret);
-	if (c->phase != APILAT_SENT) {
-		c->phase = APILAT_SENT;
-		c->turn_ns = bpf_ktime_get_ns();
-		c->turns += 1;
-		if (c->turns > handshake_turns) {
-			n = counts_of(&c->client);
-			if (n)
-				n->requests += 1;
-		}
-	}
-	n = counts_of(&c->client);
-	if (n)
-		n->sent_bytes += ctx->ret;
+	on_send((__u64)ctx->sk, ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/sock/sock_recv_length")
 int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
-	__u64 sk = (__u64)ctx->sk;
-	struct apilat_conn *c;
-	struct apilat_counts *n;
-
 	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_) || ctx->protocol != IPPROTO_TCP_)
 		return 0;
+	on_recv((__u64)ctx->sk, ctx->ret);
+	return 0;
+}
+
+/*
+ * The same tracepoints raw (BTF): their arguments, without the record a
+ * tracepoint/ program gets filled for it (that filling, paid on every socket
+ * of the machine, costs more than the program).
+ */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(apilat_send_btf, struct sock *sk, int ret, int flags)
+{
+	/* no protocol test: the connection table only holds TCP sockets */
+	if (ret > 0)
+		on_send((__u64)sk, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(apilat_recv_btf, struct sock *sk, int ret, int flags)
+{
+	if (ret > 0 && !(flags & MSG_PEEK_))
+		on_recv((__u64)sk, ret);
+	return 0;
+}
+
+/* Before 6.3: tcp_sendmsg(sk, msg, size) at entry, TCP sockets only. */
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(apilat_send_kp, struct sock *sk, void *msg, __u64 size)
+{
+	if (size)
+		on_send((__u64)sk, size);
+	return 0;
+}
+
+/*
+ * Before 6.3: tcp_cleanup_rbuf(sk, copied), called by tcp_recvmsg once it
+ * copied. A receive that must wait for more (MSG_WAITALL, SO_RCVLOWAT) calls
+ * it before waiting too, with what it has so far: those bytes count twice.
+ */
+SEC("kprobe/tcp_cleanup_rbuf")
+int BPF_KPROBE(apilat_recv_kp, struct sock *sk, int copied)
+{
+	if (copied > 0)
+		on_recv((__u64)sk, copied);
+	return 0;
+}
+
+static __always_inline void on_rtt(__u64 sk, __u32 srtt_us)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	__u64 now;
+
+	if (!c || !srtt_us)
+		return;
+	now = bpf_ktime_get_ns();
+	if (c->rtt_ns && now - c->rtt_ns < APILAT_RTT_INTERVAL_NS)
+		return;
+	c->rtt_ns = now;
+	observe(c, APILAT_HIST_RTT, (__u64)srtt_us * 1000);
+}
+
+/*
+ * Every segment an established socket receives: one hash lookup for the
+ * others. skaddr is a 6.x field: where it is missing this fails to load and
+ * the kprobe variant is used.
+ */
+SEC("tracepoint/tcp/tcp_probe")
+int apilat_rtt(struct trace_event_raw_tcp_probe *ctx)
+{
+	on_rtt((__u64)ctx->skaddr, ctx->srtt);
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(apilat_rtt_btf, struct sock *sk, const struct sk_buff *skb)
+{
+	on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	return 0;
+}
+
+SEC("kprobe/tcp_rcv_established")
+int BPF_KPROBE(apilat_rtt_kp, struct sock *sk)
+{
+	on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	return 0;
+}
+
+/* Before tcp_retransmit_skb got its own class it was DEFINE_EVENT(tcp_event_sk_skb, ...). */
+struct trace_event_raw_tcp_event_sk_skb___apilat {
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+/* Through a helper: two direct loads of two layouts become one ctx pointer computation the verifier refuses. */
+#define CTX_READ(dst, c, field) bpf_core_read(&(dst), sizeof(dst), &(c)->field)
+
+/*
+ * A retransmitted skb: as many segments as tcp_skb_pcount() (what
+ * TcpRetransSegs and tcpi_total_retrans add). 6.x also fires for a retransmit
+ * that failed (err != 0), which was not sent: not counted.
+ */
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int apilat_retransmit(void *ctx)
+{
+	const struct sk_buff *skb;
+	struct apilat_counts *n;
+	struct apilat_conn *c;
+	struct tcp_skb_cb *cb;
+	__u64 sk;
+	__u16 segs;
+
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
+		struct trace_event_raw_tcp_retransmit_skb *t = ctx;
+
+		if (bpf_core_field_exists(t->err) && t->err)
+			return 0;
+		CTX_READ(sk, t, skaddr);
+		CTX_READ(skb, t, skbaddr);
+	} else {
+		struct trace_event_raw_tcp_event_sk_skb___apilat *t = ctx;
+
+		CTX_READ(sk, t, skaddr);
+		CTX_READ(skb, t, skbaddr);
+	}
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
 		return 0;
-	trace_recv(c, sk, ctx->ret);
-	if (c->phase == APILAT_SENT) {
-		c->phase = APILAT_RECEIVING;
-		observe(&c->client, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
-			bpf_ktime_get_ns() - c->turn_ns);
-	}
-	n = counts_of(&c->client);
+	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	n = counts_of(c);
 	if (n)
-		n->received_bytes += ctx->ret;
+		n->retransmits += segs ? segs : 1;
 	return 0;
 }

@@ -85,10 +85,14 @@ struct apilat_endpoint {
 };
 #define APILAT_MAX_ENDPOINTS 64
 
+/*
+ * A turn is opened by the side that asks (a client's send, a server's
+ * receive) and closed by the first data of the side that answers.
+ */
 enum apilat_phase {
-	APILAT_IDLE = 0,      /* no send since the peer last sent */
-	APILAT_SENT,          /* a turn is open: waiting for the first response byte */
-	APILAT_RECEIVING,     /* the response is coming in */
+	APILAT_IDLE = 0,      /* nothing asked since the last answer */
+	APILAT_SENT,          /* a turn is open: waiting for the first byte of the answer */
+	APILAT_RECEIVING,     /* the answer is coming */
 };
 
 /* Who a connection belongs to: captured when it sends its SYN (process context). */
@@ -97,28 +101,42 @@ struct apilat_client {
 	char comm[KSIGHT_COMM_LEN];
 };
 
+/*
+ * A connection to the API server (client side: its client as captured at
+ * connect) or, on a node that serves it, one accepted by a listener on an
+ * API-server address (server side: client zeroed, server 1).
+ */
 struct apilat_conn {
 	struct apilat_client client;
 	__u64 syn_ns;
-	__u64 turn_ns;        /* when the open turn's first send happened */
+	__u64 turn_ns;        /* when the open turn was asked */
+	__u64 rtt_ns;         /* when the last RTT sample was taken (0: none yet) */
 	__u32 turns;          /* turns started so far */
 	__u8 phase;           /* enum apilat_phase */
 	__u8 established;
-	__u8 pad[2];
+	__u8 server;          /* accepted here (server side), not connected from here */
+	__u8 pad;
 };
 #define APILAT_MAX_CONNS 16384
+
+/*
+ * RTT samples: at most one per connection per this interval (tcp_probe fires
+ * on every segment received; the smoothed RTT barely moves between them).
+ */
+#define APILAT_RTT_INTERVAL_NS 100000000ULL
 
 enum apilat_hist_kind {
 	APILAT_HIST_CONNECT = 0,
 	APILAT_HIST_HANDSHAKE,
 	APILAT_HIST_RESPONSE,
+	APILAT_HIST_RTT,      /* smoothed RTT (tcp_probe's srtt) */
 	APILAT_HIST_NR,
 };
 
 struct apilat_hist_key {
-	struct apilat_client client;
+	struct apilat_client client; /* zero on the server side */
 	__u32 kind;           /* enum apilat_hist_kind */
-	__u32 pad;
+	__u32 server;         /* 1: the server side's histogram */
 };
 
 /* Per-bucket counts (not cumulative) and the sum, in ns. */
@@ -137,14 +155,23 @@ enum apilat_fail {
 	APILAT_FAIL_NR,
 };
 
-/* Totals per client (all u64: summed per CPU by bpf_percpu_sum_u64). */
+/*
+ * Totals per client, or of the server side (apilat_server_counts); all u64:
+ * summed per CPU by bpf_percpu_sum_u64. Bytes are those this end sent and
+ * received; resets are established connections ended by a RST from the peer
+ * (sk_err ECONNRESET, or EPIPE after the peer's FIN).
+ */
 struct apilat_counts {
 	__u64 requests;
 	__u64 sent_bytes;
 	__u64 received_bytes;
+	__u64 retransmits;    /* segments retransmitted by this end (tcp_retransmit_skb) */
+	__u64 resets;
 	__u64 failures[APILAT_FAIL_NR];
 };
-#define APILAT_COUNT_FIELDS (3 + APILAT_FAIL_NR)
+#define APILAT_COUNT_FIELDS (sizeof(struct apilat_counts) / sizeof(__u64))
+/* the index of a field among the u64s, for the summed copy */
+#define APILAT_COUNT_IDX(field) (__builtin_offsetof(struct apilat_counts, field) / sizeof(__u64))
 #define APILAT_MAX_CLIENTS 1024
 
 /* The first turns of a connection that are its TLS handshake, not requests (see bpf/apilat.bpf.c). */

@@ -33,13 +33,17 @@ make --no-print-directory all build/tests/memhog >/dev/null
 python3 tests/bench/bench.py "${quick[@]}" --json "$json"
 # the added cost per dropped packet, ksight vs bpftrace (writes build/bench-netdrop.json)
 python3 tests/bench/netdrop.py "${quick[@]}"
+# the added cost per API-server request, and unrelated loopback TCP with and without apilat
+# (writes build/bench-apilat.json)
+python3 tests/bench/apilat.py "${quick[@]}"
 # one file for the whole run
-python3 - "$json" build/bench-netdrop.json <<'PY'
+python3 - "$json" build/bench-netdrop.json build/bench-apilat.json <<'PY'
 import json, sys
 with open(sys.argv[1]) as f:
     res = json.load(f)
-with open(sys.argv[2]) as f:
-    res["netdrop"] = json.load(f)
+for key, path in (("netdrop", sys.argv[2]), ("apilat", sys.argv[3])):
+    with open(path) as f:
+        res[key] = json.load(f)
 with open(sys.argv[1], "w") as f:
     json.dump(res, f, indent=1)
 PY

@@ -9,12 +9,20 @@ latencies on one kept-alive connection.
   apilat.py client ... --watch K   one watch request, K events pushed 100 ms apart
   apilat.py connect --host H --port P [--comm NAME]   (expects a refusal)
   apilat.py quantile Q FILE SERIES  histogram_quantile over scraped buckets
+  apilat.py client ... --reset     one request, then the server resets the connection
+      (SO_LINGER 0 close): prints "reset" when the client sees ECONNRESET
+  apilat.py overflow --host H --port P -n N --ready F --done F   a listener with a
+      backlog of 1 that never accepts, N non-blocking connects to it
+  apilat.py netstat KEY...   values of /proc/net/{snmp,netstat} counters ("TcpExt:ListenDrops")
+The client's JSON also carries what its socket says of itself (TCP_INFO): the
+median smoothed RTT after each answer ("rtt_p50", s) and tcpi_total_retrans.
 """
 import argparse
 import json
 import math
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -39,6 +47,10 @@ def serve_conn(conn):
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 words = line.split()
+                if words[0] == b"RESET":
+                    # an abortive close: RST instead of FIN, as a crashing server does
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 if words[0] == b"WATCH":
                     # a watch: the answer's first event, then one every interval, unasked
                     for _ in range(int(words[1])):
@@ -84,6 +96,18 @@ def exact_quantile(q, values):
     return s[rank - 1]
 
 
+TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8
+
+
+def tcp_info(sock):
+    """(smoothed RTT in s, total retransmits, state) from struct tcp_info: 8 bytes
+    of u8 fields (tcpi_state first), then u32s; tcpi_rtt is the 16th (us),
+    tcpi_total_retrans the 24th."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    u32 = struct.unpack_from("24I", raw, 8)
+    return u32[15] / 1e6, u32[23], raw[0]
+
+
 def client(args):
     set_comm(args.comm)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -94,7 +118,20 @@ def client(args):
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.connect((args.host, args.port))
     conn = ctx.wrap_socket(raw)
-    lat = []
+    lat, rtts = [], []
+    if args.reset:
+        conn.sendall(b"GET 0\n")
+        conn.recv(RESPONSE_BYTES)
+        conn.sendall(b"RESET\n")
+        # a RST closes the socket at once, a FIN leaves it in CLOSE_WAIT (TLS may
+        # report either as an end of file)
+        deadline = time.monotonic() + 5
+        state = tcp_info(conn)[2]
+        while state not in (TCP_CLOSE, TCP_CLOSE_WAIT) and time.monotonic() < deadline:
+            time.sleep(0.01)
+            state = tcp_info(conn)[2]
+        print({TCP_CLOSE: "reset", TCP_CLOSE_WAIT: "closed"}.get(state, "open"))
+        return
     if args.watch:
         conn.sendall(b"WATCH %d 100\n" % args.watch)
         got = b""
@@ -119,11 +156,14 @@ def client(args):
                 sys.exit("server closed")
             got += more
         lat.append(t1 - t0)
+        rtts.append(tcp_info(conn)[0])
     # stay connected until told: the connection gauge is checked meanwhile
     if args.hold:
         time.sleep(args.hold)
+    retrans = tcp_info(conn)[1]
     conn.close()
     print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
+                      "rtt_p50": exact_quantile(0.5, rtts) if rtts else 0, "total_retrans": retrans,
                       "latencies": lat}))
 
 
@@ -142,6 +182,50 @@ def connect(args):
         print("timeout")
         return
     print("connected")
+
+
+def overflow(args):
+    """A listener whose accept queue (backlog 1) fills: the kernel drops the
+    rest of the handshakes (ListenOverflows, ListenDrops) and the clients retry.
+    The clients go after 2 s (no more retries then); the listener stays until
+    --done exists, so its counters can be read while they stand still."""
+    lsock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((args.host, args.port))
+    lsock.listen(1)
+    conns = []
+    for _ in range(args.n):
+        c = socket.socket(lsock.family)
+        c.setblocking(False)
+        try:
+            c.connect((args.host, args.port))
+        except BlockingIOError:
+            pass
+        conns.append(c)
+    time.sleep(2)
+    for c in conns:
+        c.close()
+    time.sleep(0.5)
+    open(args.ready, "w").write("ready\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            open(args.done).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    lsock.close()
+
+
+def netstat(args):
+    values = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = open(path).read().splitlines()
+        for names, nums in zip(lines[0::2], lines[1::2]):
+            prefix = names.split(":")[0]
+            for k, v in zip(names.split()[1:], nums.split()[1:]):
+                values["%s:%s" % (prefix, k)] = v
+    print(" ".join(values[k] for k in args.keys))
 
 
 def parse_buckets(text, series):
@@ -224,6 +308,15 @@ def main():
     c.add_argument("--comm")
     c.add_argument("--hold", type=float, default=0)
     c.add_argument("--watch", type=int, default=0, help="one WATCH request, then this many pushed events")
+    c.add_argument("--reset", action="store_true", help="one request, then the server resets the connection")
+    o = sub.add_parser("overflow")
+    o.add_argument("--host", required=True)
+    o.add_argument("--port", type=int, required=True)
+    o.add_argument("-n", type=int, required=True)
+    o.add_argument("--ready", required=True)
+    o.add_argument("--done", required=True)
+    ns = sub.add_parser("netstat")
+    ns.add_argument("keys", nargs="+")
     k = sub.add_parser("connect")
     k.add_argument("--host", required=True)
     k.add_argument("--port", type=int, required=True)
@@ -235,7 +328,8 @@ def main():
     qp.add_argument("series")
     qp.add_argument("--count", action="store_true")
     args = p.parse_args()
-    {"server": server, "client": client, "connect": connect, "quantile": quantile}[args.cmd](args)
+    {"server": server, "client": client, "connect": connect, "quantile": quantile,
+     "overflow": overflow, "netstat": netstat}[args.cmd](args)
 
 
 if __name__ == "__main__":

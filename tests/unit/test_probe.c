@@ -88,7 +88,7 @@ static const struct probe_point point = { "mark_victim", variants, 5 };
 
 static int plan(struct fake_kernel *k, const char *only, struct point_status *st)
 {
-	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
 
 	return probe_plan(&point, &kf, sections, NULL, only, st);
 }
@@ -181,7 +181,7 @@ static void test_program_in_state(void **state)
 static void test_check_section_forms(void **state)
 {
 	struct fake_kernel k = { true, true, true, true, true, false };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
 	char why[128];
 
 	assert_int_equal(probe_check_section("tp/oom/mark_victim", &kf, why, sizeof(why)), 0);
@@ -206,7 +206,7 @@ static const struct probe_point pair_point = { "pair", pair_variants, 2 };
 static void test_every_program_checked(void **state)
 {
 	struct fake_kernel k = { .btf_mark_victim = true, .mark_victim_passes_task = true };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
 	struct point_status st;
 
 	assert_int_equal(probe_plan(&pair_point, &kf, sections, NULL, NULL, &st), 1);
@@ -226,7 +226,7 @@ static const struct probe_variant misplaced_variants[] = {
 static void test_args_need_a_btf_hook(void **state)
 {
 	struct fake_kernel k = { .tracefs_mark_victim = true };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
 	const struct probe_point pt = { "misplaced", misplaced_variants, 1 };
 	struct point_status st;
 

@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "apilat_alert.h"
+#include "apilat_server.h"
 #include "apilat_signal.h"
 #include "apilat_sources.h"
 #include "apilat_trace.h"
@@ -32,6 +33,14 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define N_LABELS 4 /* namespace, pod, container, comm */
 
+/* The server side: families without client labels, and the listeners' drops. */
+struct apilat_server_view {
+	struct metric_family *hists[APILAT_HIST_NR]; /* no connect duration: NULL */
+	struct metric_family *requests, *sent, *received, *connections, *retransmits, *resets, *listen_drops;
+	struct apilat_listen_drops drops;
+	bool warned;
+};
+
 struct apilat_state {
 	struct agent *agent;
 	uint32_t lo_exp, hi_exp;
@@ -40,6 +49,8 @@ struct apilat_state {
 	struct metric_family *failures, *requests, *sent, *received, *connections;
 	struct apilat_sources *sources; /* the endpoint set */
 	struct apilat_alert *alert;     /* NULL: no slow-response Event */
+	struct metric_family *retransmits, *resets;
+	struct apilat_server_view server;
 };
 
 /* ---- probe points ---- */
@@ -47,17 +58,36 @@ struct apilat_state {
 static const struct probe_variant state_variants[] = {
 	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
 };
+/*
+ * sock_{send,recv}_length: 6.3+, raw (tp_btf: no record to fill, the cheaper)
+ * or not; before, the TCP functions they stand for
+ */
 static const struct probe_variant send_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_send_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_send" } },
+	{ .name = "kprobe", .programs = { "apilat_send_kp" } },
 };
 static const struct probe_variant recv_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_recv_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_recv" } },
+	{ .name = "kprobe", .programs = { "apilat_recv_kp" } },
+};
+/* tcp_probe raw, or with skaddr (6.x), else the function it is the first statement of */
+static const struct probe_variant rtt_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_rtt_btf" } },
+	{ .name = "tracepoint", .programs = { "apilat_rtt" } },
+	{ .name = "kprobe", .programs = { "apilat_rtt_kp" } },
+};
+static const struct probe_variant retransmit_variants[] = {
+	{ .name = "tracepoint", .programs = { "apilat_retransmit" } },
 };
 
 static const struct probe_point apilat_points[] = {
 	{ .name = "sock_state", .variants = state_variants, .n_variants = N(state_variants) },
 	{ .name = "send", .variants = send_variants, .n_variants = N(send_variants) },
 	{ .name = "recv", .variants = recv_variants, .n_variants = N(recv_variants) },
+	{ .name = "rtt", .variants = rtt_variants, .n_variants = N(rtt_variants) },
+	{ .name = "retransmit", .variants = retransmit_variants, .n_variants = N(retransmit_variants) },
 };
 
 /* ---- labels ---- */
@@ -96,6 +126,8 @@ struct row {
 	uint64_t sum;
 	uint64_t values[APILAT_MAX_BUCKETS]; /* buckets, or the counts' fields */
 };
+
+#define ROW_SERVER 0x100 /* or'ed into a row's kind: the server side's */
 
 struct walk {
 	const struct apilat_state *st;
@@ -139,8 +171,11 @@ static int visit_hist(const void *key, const void *value, void *arg)
 	if (k->kind >= APILAT_HIST_NR)
 		return 0;
 	bpf_percpu_sum_u64(&w->shape, value, N(sums), sums);
-	client_labels(w->st, &k->client, &l);
-	r = row_for(w, &l, k->kind);
+	if (k->server)
+		memset(&l, 0, sizeof(l));
+	else
+		client_labels(w->st, &k->client, &l);
+	r = row_for(w, &l, k->kind | (k->server ? ROW_SERVER : 0));
 	if (!r)
 		return -ENOMEM;
 	r->sum += sums[0];
@@ -174,8 +209,11 @@ static int visit_conn(const void *key, const void *value, void *arg)
 	struct client_labels l;
 	struct row *r;
 
-	client_labels(w->st, &c->client, &l);
-	r = row_for(w, &l, 0);
+	if (c->server)
+		memset(&l, 0, sizeof(l));
+	else
+		client_labels(w->st, &c->client, &l);
+	r = row_for(w, &l, c->server ? ROW_SERVER : 0);
 	if (!r)
 		return -ENOMEM;
 	r->values[0] += c->established;
@@ -195,6 +233,112 @@ static const char *const cause_names[APILAT_FAIL_NR] = {
 	[APILAT_FAIL_UNREACHABLE] = "unreachable", [APILAT_FAIL_OTHER] = "other",
 };
 
+/* ---- TCP counters and the server side ---- */
+
+static void collect_tcp_counts(struct apilat_state *st, const char *const *l, const uint64_t *v)
+{
+	metrics_counter_set(st->retransmits, l, (double)v[APILAT_COUNT_IDX(retransmits)]);
+	metrics_counter_set(st->resets, l, (double)v[APILAT_COUNT_IDX(resets)]);
+}
+
+struct endpoint_set {
+	struct apilat_endpoint eps[APILAT_MAX_ENDPOINTS];
+	size_t n;
+};
+
+static int visit_endpoint(const void *key, const void *value, void *arg)
+{
+	struct endpoint_set *set = arg;
+
+	(void)value;
+	if (set->n < APILAT_MAX_ENDPOINTS)
+		memcpy(&set->eps[set->n++], key, sizeof(set->eps[0]));
+	return 0;
+}
+
+/* The listeners on the endpoint set's addresses, whoever filled it (flags, env, EndpointSlices). */
+static void collect_listen_drops(struct apilat_state *st, struct apilat_bpf *skel)
+{
+	struct endpoint_set set = { .n = 0 };
+	int err;
+
+	err = bpf_map_walk(bpf_map__fd(skel->maps.apilat_endpoints), visit_endpoint, &set);
+	if (!err)
+		err = apilat_listen_drops_read(&st->server.drops, set.eps, set.n);
+	if (err && !st->server.warned) {
+		log_warn("apilat: the listeners' drops cannot be read (sock_diag): %s", strerror(-err));
+		st->server.warned = true;
+	}
+	metrics_counter_set(st->server.listen_drops, NULL, (double)st->server.drops.total);
+}
+
+static void collect_server(struct apilat_state *st, struct apilat_bpf *skel)
+{
+	struct apilat_server_view *sv = &st->server;
+	uint64_t v[APILAT_COUNT_FIELDS];
+	__u32 zero = 0;
+
+	if (bpf_map_sum_u64(bpf_map__fd(skel->maps.apilat_server_counts), &zero, N(v), v) == 0) {
+		metrics_counter_set(sv->requests, NULL, (double)v[APILAT_COUNT_IDX(requests)]);
+		metrics_counter_set(sv->sent, NULL, (double)v[APILAT_COUNT_IDX(sent_bytes)]);
+		metrics_counter_set(sv->received, NULL, (double)v[APILAT_COUNT_IDX(received_bytes)]);
+		metrics_counter_set(sv->retransmits, NULL, (double)v[APILAT_COUNT_IDX(retransmits)]);
+		metrics_counter_set(sv->resets, NULL, (double)v[APILAT_COUNT_IDX(resets)]);
+	}
+	collect_listen_drops(st, skel);
+}
+
+static int init_tcp_families(struct apilat_state *st, struct metrics_registry *reg, const double *bounds)
+{
+	static const char *const names[] = { "namespace", "pod", "container", "comm" };
+	struct apilat_server_view *sv = &st->server;
+
+	st->hists[APILAT_HIST_RTT] = metrics_family(reg, "ksight_apiserver_rtt_seconds",
+		"Smoothed round-trip time (the kernel's srtt) of connections to the API server, at most one sample "
+		"per connection per 100 ms.", METRIC_HISTOGRAM, names, N_LABELS, bounds, st->n_finite);
+	st->retransmits = metrics_family(reg, "ksight_apiserver_retransmits_total",
+		"TCP segments clients retransmitted on their connections to the API server.",
+		METRIC_COUNTER, names, N_LABELS, NULL, 0);
+	st->resets = metrics_family(reg, "ksight_apiserver_connection_resets_total",
+		"Established connections to the API server that a reset from the server ended.",
+		METRIC_COUNTER, names, N_LABELS, NULL, 0);
+	sv->hists[APILAT_HIST_HANDSHAKE] = metrics_family(reg, "ksight_apiserver_server_tls_handshake_duration_seconds",
+		"On a node serving the API server: time from a connection's first data received (the TLS ClientHello) "
+		"to the server's first send.", METRIC_HISTOGRAM, NULL, 0, bounds, st->n_finite);
+	sv->hists[APILAT_HIST_RESPONSE] = metrics_family(reg, "ksight_apiserver_server_response_duration_seconds",
+		"On a node serving the API server: time from a request's first byte received to the first byte of the "
+		"response sent.", METRIC_HISTOGRAM, NULL, 0, bounds, st->n_finite);
+	sv->hists[APILAT_HIST_RTT] = metrics_family(reg, "ksight_apiserver_server_rtt_seconds",
+		"On a node serving the API server: smoothed round-trip time of its accepted connections, at most one "
+		"sample per connection per 100 ms.", METRIC_HISTOGRAM, NULL, 0, bounds, st->n_finite);
+	sv->requests = metrics_family(reg, "ksight_apiserver_server_requests_total",
+		"On a node serving the API server: requests (turns after the TLS handshake) it received.",
+		METRIC_COUNTER, NULL, 0, NULL, 0);
+	sv->sent = metrics_family(reg, "ksight_apiserver_server_sent_bytes_total",
+		"On a node serving the API server: bytes it sent to its clients.", METRIC_COUNTER, NULL, 0, NULL, 0);
+	sv->received = metrics_family(reg, "ksight_apiserver_server_received_bytes_total",
+		"On a node serving the API server: bytes it received from its clients.",
+		METRIC_COUNTER, NULL, 0, NULL, 0);
+	sv->connections = metrics_family(reg, "ksight_apiserver_server_connections",
+		"On a node serving the API server: established connections it accepted, now.",
+		METRIC_GAUGE, NULL, 0, NULL, 0);
+	sv->retransmits = metrics_family(reg, "ksight_apiserver_server_retransmits_total",
+		"On a node serving the API server: TCP segments it retransmitted to its clients.",
+		METRIC_COUNTER, NULL, 0, NULL, 0);
+	sv->resets = metrics_family(reg, "ksight_apiserver_server_connection_resets_total",
+		"On a node serving the API server: established connections a reset from the client ended.",
+		METRIC_COUNTER, NULL, 0, NULL, 0);
+	sv->listen_drops = metrics_family(reg, "ksight_apiserver_server_listen_drops_total",
+		"On a node serving the API server: connection attempts the kernel dropped at its listeners (accept "
+		"or SYN queue full), counted by each listener: their share of TcpExtListenDrops.",
+		METRIC_COUNTER, NULL, 0, NULL, 0);
+	if (!st->hists[APILAT_HIST_RTT] || !st->retransmits || !st->resets || !sv->hists[APILAT_HIST_HANDSHAKE] ||
+	    !sv->hists[APILAT_HIST_RESPONSE] || !sv->hists[APILAT_HIST_RTT] || !sv->requests || !sv->sent ||
+	    !sv->received || !sv->connections || !sv->retransmits || !sv->resets || !sv->listen_drops)
+		return -ENOMEM;
+	return 0;
+}
+
 static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *reg)
 {
 	struct apilat_state *st = rt->priv;
@@ -210,7 +354,11 @@ static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *r
 			for (c = 0; c < N_LABELS; c++)
 				l[c] = r->labels.v[c];
 			/* the kernel keeps +Inf right after the finite buckets, as metrics wants it */
-			metrics_histogram_set(st->hists[r->kind], l, r->values, (double)r->sum / 1e9);
+			if (!(r->kind & ROW_SERVER))
+				metrics_histogram_set(st->hists[r->kind], l, r->values, (double)r->sum / 1e9);
+			else if (st->server.hists[r->kind & ~ROW_SERVER])
+				metrics_histogram_set(st->server.hists[r->kind & ~ROW_SERVER], NULL, r->values,
+						      (double)r->sum / 1e9);
 		}
 	}
 	free(w.rows);
@@ -223,14 +371,15 @@ static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *r
 
 			for (c = 0; c < N_LABELS; c++)
 				l[c] = w.rows[i].labels.v[c];
-			metrics_counter_set(st->requests, l, (double)v[0]);
-			metrics_counter_set(st->sent, l, (double)v[1]);
-			metrics_counter_set(st->received, l, (double)v[2]);
+			metrics_counter_set(st->requests, l, (double)v[APILAT_COUNT_IDX(requests)]);
+			metrics_counter_set(st->sent, l, (double)v[APILAT_COUNT_IDX(sent_bytes)]);
+			metrics_counter_set(st->received, l, (double)v[APILAT_COUNT_IDX(received_bytes)]);
+			collect_tcp_counts(st, l, v);
 			for (c = 0; c < APILAT_FAIL_NR; c++) {
-				if (!v[3 + c])
+				if (!v[APILAT_COUNT_IDX(failures) + c])
 					continue;
 				l[N_LABELS] = cause_names[c];
-				metrics_counter_set(st->failures, l, (double)v[3 + c]);
+				metrics_counter_set(st->failures, l, (double)v[APILAT_COUNT_IDX(failures) + c]);
 			}
 		}
 	}
@@ -238,18 +387,26 @@ static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *r
 
 	w = (struct walk){ .st = st };
 	if (walk_map(skel->maps.apilat_conns, visit_conn, &w) == 0) {
+		double server_conns = 0;
+
 		/* a gauge of what is open now: rebuilt at each scrape */
 		metrics_family_clear(st->connections);
 		for (i = 0; i < w.n; i++) {
 			const char *l[N_LABELS];
 
+			if (w.rows[i].kind & ROW_SERVER) {
+				server_conns += (double)w.rows[i].values[0];
+				continue;
+			}
 			for (c = 0; c < N_LABELS; c++)
 				l[c] = w.rows[i].labels.v[c];
 			if (w.rows[i].values[0])
 				metrics_gauge_set(st->connections, l, (double)w.rows[i].values[0]);
 		}
+		metrics_gauge_set(st->server.connections, NULL, server_conns);
 	}
 	free(w.rows);
+	collect_server(st, skel);
 	(void)reg;
 }
 
@@ -334,7 +491,7 @@ static int apilat_init(struct signal_runtime *rt)
 		"Established connections to the API server now.",
 		METRIC_GAUGE, client_label_names, N_LABELS, NULL, 0);
 	if (!st->hists[0] || !st->hists[1] || !st->hists[2] || !st->failures || !st->requests || !st->sent ||
-	    !st->received || !st->connections) {
+	    !st->received || !st->connections || init_tcp_families(st, reg, bounds)) {
 		apilat_sources_free(st->sources);
 		free(st);
 		return -ENOMEM;

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# apilat, the TCP half: a TLS "API server" on 127.0.0.1, registered with --apiserver, on this
+# node, so both views are measured.
+#   RTT: ksight_apiserver_rtt_seconds agrees with what the client's socket says (TCP_INFO),
+#     and is rate-limited (at most one sample per connection per 100 ms);
+#   retransmits: nftables drops a share of the data packets each way as they arrive (a
+#     namespace of its own; in the output hook the sender would see the drop as an error and
+#     send again as new data, no retransmit; SYNs, bare ACKs and FINs pass, so nothing is
+#     retransmitted once the client read its TCP_INFO): ksight_apiserver_retransmits_total ==
+#     the socket's tcpi_total_retrans, and client + server == the namespace's Tcp RetransSegs;
+#   reset: the server resets the connection mid-stream (SO_LINGER 0) ->
+#     ksight_apiserver_connection_resets_total 1, and no connect failure;
+#   server side: ksight_apiserver_server_* counts the N requests, their delay, the
+#     handshake, bytes, the open connection; a listener with a backlog of 1 on a registered
+#     port flooded with connects: ksight_apiserver_server_listen_drops_total == the kernel's
+#     ListenDrops delta (== ListenOverflows here).
+. "$(dirname "$0")/lib.sh"
+
+PY="python3 $ROOT/tests/e2e/apilat.py"
+N=50
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
+	-subj /CN=apilat-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
+
+# start_server HOST PORT [NETNS]: the TLS server in the background, stopped at exit
+start_server() {
+	local ready=$WORK/ready.$2
+	${3:+ip netns exec "$3"} $PY server --cert "$WORK/cert.pem" --key "$WORK/key.pem" --host "$1" --port "$2" \
+		--ready "$ready" &
+	defer "kill $!"
+	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
+}
+
+P=$(free_port)
+PR=$(free_port)
+PO=$(free_port)
+NS=ksight-apitcp-$$
+start_server 127.0.0.1 "$P"
+
+KUBERNETES_SERVICE_HOST='' start_run apitcp --signals apilat \
+	--apiserver "127.0.0.1:$P" --apiserver "127.0.0.1:$PR" --apiserver "127.0.0.1:$PO" ||
+	{ not_ok "ksight run starts"; finish; }
+
+series() { printf 'namespace="",pod="",container="",comm="%s"' "$1"; }
+count_of() { # FAMILY SERIES: the histogram's count in $WORK/scrape.txt
+	$PY quantile 0 "$WORK/scrape.txt" "$1{$2}" --count
+}
+num() { # 'name{labels}' or name, from $WORK/scrape.txt (0 if absent)
+	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v == "" ? 0 : v }' "$WORK/scrape.txt"
+}
+within() { # NAME GOT WANT TOLERANCE
+	if awk -v g="$2" -v w="$3" -v t="$4" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= t) }'; then
+		ok "$1: $2 vs $3"
+	else
+		not_ok "$1: $2 vs $3, more than $4 off"
+	fi
+}
+
+scrape >"$WORK/before.txt"
+cp "$WORK/before.txt" "$WORK/scrape.txt"
+srv_req0=$(num ksight_apiserver_server_requests_total)
+srv_resp0=$(count_of ksight_apiserver_server_response_duration_seconds "")
+srv_hs0=$(count_of ksight_apiserver_server_tls_handshake_duration_seconds "")
+srv_recv0=$(num ksight_apiserver_server_received_bytes_total)
+
+# ---- RTT and the server side: N requests of 20 ms on one connection ----
+T0=$SECONDS
+$PY client --comm apit-rtt --host 127.0.0.1 --port "$P" --delay-ms 20 -n $N >"$WORK/rtt.json" ||
+	not_ok "the RTT client completes"
+ELAPSED=$((SECONDS - T0 + 1))
+scrape >"$WORK/scrape.txt"
+rtt_n=$(count_of ksight_apiserver_rtt_seconds "$(series apit-rtt)")
+check "RTT: samples taken ($rtt_n)" test "${rtt_n:-0}" -ge 1
+check "RTT: at most one sample per 100 ms ($rtt_n in ${ELAPSED}s)" test "${rtt_n:-0}" -le $((ELAPSED * 10 + 1))
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rtt_p50"])' "$WORK/rtt.json")
+got=$($PY quantile 0.5 "$WORK/scrape.txt" "ksight_apiserver_rtt_seconds{$(series apit-rtt)}")
+within "RTT: histogram_quantile(0.5) vs the socket's own median tcpi_rtt" "$got" "$want" 0.25
+
+expect_eq "server: $N requests" $(($(num ksight_apiserver_server_requests_total) - srv_req0)) $N
+expect_eq "server: $N response samples" \
+	$(($(count_of ksight_apiserver_server_response_duration_seconds "") - srv_resp0)) $N
+expect_eq "server: one TLS handshake" \
+	$(($(count_of ksight_apiserver_server_tls_handshake_duration_seconds "") - srv_hs0)) 1
+got=$($PY quantile 0.5 "$WORK/scrape.txt" "ksight_apiserver_server_response_duration_seconds{}")
+within "server: histogram_quantile(0.5) of the turn vs its 20 ms delay" "$got" 0.020 0.15
+# each request is "GET 20\n" in one TLS 1.3 record (7 + 22 bytes), after a handshake of a few KB
+got=$(($(num ksight_apiserver_server_received_bytes_total) - srv_recv0))
+check "server: received bytes, the $N requests and the handshake ($got)" \
+	awk -v g="$got" -v n=$N 'BEGIN { exit !(g >= n * 29 && g <= n * 29 + 8192) }'
+expect_eq "server: no per-client labels" \
+	"$(grep -c '^ksight_apiserver_server_requests_total{' "$WORK/scrape.txt")" 0
+$PY client --comm apit-hold --host 127.0.0.1 --port "$P" --delay-ms 1 -n 1 --hold 3 >/dev/null &
+HOLD=$!
+eventually "server: the open connection is counted" 5 1 metric_value ksight_apiserver_server_connections
+wait $HOLD
+eventually "server: and no longer once closed" 5 0 metric_value ksight_apiserver_server_connections
+
+# ---- reset mid-stream ----
+expect_eq "reset: the client sees ECONNRESET" \
+	"$($PY client --comm apit-reset --host 127.0.0.1 --port "$P" --delay-ms 0 -n 0 --reset)" reset
+scrape >"$WORK/scrape.txt"
+expect_eq "reset: one connection reset" "$(num "ksight_apiserver_connection_resets_total{$(series apit-reset)}")" 1
+expect_eq "reset: not a connect failure" "$(grep -c 'comm="apit-reset",cause=' "$WORK/scrape.txt")" 0
+expect_eq "reset: the RTT client had none" "$(num "ksight_apiserver_connection_resets_total{$(series apit-rtt)}")" 0
+
+# ---- retransmits: 10% of the data packets each way lost on arrival, in a namespace of its own ----
+defer "ip netns del $NS"
+if ip netns add "$NS" && ip -n "$NS" link set lo up &&
+	printf 'table inet apitcp {\n chain in {\n  type filter hook input priority 0;\n  tcp dport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 64 numgen random mod 100 < 10 drop\n }\n}\n' \
+		"$PR" "$PR" | ip netns exec "$NS" nft -f -; then
+	start_server 127.0.0.1 "$PR" "$NS"
+	cp "$WORK/before.txt" "$WORK/scrape.txt"
+	scrape >"$WORK/scrape.txt"
+	srv_retr0=$(num ksight_apiserver_server_retransmits_total)
+	segs0=$(ip netns exec "$NS" $PY netstat Tcp:RetransSegs)
+	ip netns exec "$NS" $PY client --comm apit-retr --host 127.0.0.1 --port "$PR" --delay-ms 1 -n 40 \
+		>"$WORK/retr.json" || not_ok "the retransmit client completes"
+	sleep 1 # the last retransmit timers of the server (its data is all acknowledged by then)
+	segs=$(($(ip netns exec "$NS" $PY netstat Tcp:RetransSegs) - segs0))
+	want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total_retrans"])' "$WORK/retr.json")
+	scrape >"$WORK/scrape.txt"
+	got=$(num "ksight_apiserver_retransmits_total{$(series apit-retr)}")
+	check "retransmits: the client retransmitted ($want)" test "${want:-0}" -ge 1
+	expect_eq "retransmits: the client's counter == its socket's tcpi_total_retrans" "$got" "$want"
+	srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
+	check "retransmits: the server retransmitted ($srv)" test "$srv" -ge 1
+	expect_eq "retransmits: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
+else
+	not_ok "a network namespace with an nftables random drop is made"
+fi
+
+# ---- the accept queue of a registered port overflows ----
+read -r ovf0 drops0 <<<"$($PY netstat TcpExt:ListenOverflows TcpExt:ListenDrops)"
+scrape >"$WORK/scrape.txt"
+k0=$(num ksight_apiserver_server_listen_drops_total)
+$PY overflow --host 127.0.0.1 --port "$PO" -n 20 --ready "$WORK/ovf.ready" --done "$WORK/ovf.done" &
+OVF=$!
+wait_for 15 test -f "$WORK/ovf.ready" || not_ok "the overflow helper runs"
+read -r ovf drops <<<"$($PY netstat TcpExt:ListenOverflows TcpExt:ListenDrops)"
+scrape >"$WORK/scrape.txt"
+touch "$WORK/ovf.done"
+wait $OVF
+k=$(($(num ksight_apiserver_server_listen_drops_total) - k0))
+check "overflow: the kernel dropped handshakes ($((drops - drops0)))" test $((drops - drops0)) -ge 1
+expect_eq "overflow: listen drops == the kernel's ListenDrops delta" "$k" $((drops - drops0))
+expect_eq "overflow: == its ListenOverflows delta too" "$k" $((ovf - ovf0))
+finish
