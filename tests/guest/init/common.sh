@@ -31,6 +31,8 @@ check "mount bpffs" mount -t bpf bpf /sys/fs/bpf
 check "mount cgroup2" mount -t cgroup2 cgroup2 /sys/fs/cgroup
 dmesg -n 1  # keep the kernel's OOM reports off the console (they stay in dmesg)
 hostname ksight-guest
+# every scenario scrapes ksight run on 127.0.0.1: loopback up here, not in one scenario
+check "loopback up" ip link set lo up
 # in dependency order (the host resolved modules.dep); a module that fails is named, the
 # scenarios that need it then fail on their own checks
 for m in $MODULES; do check "insmod $m" insmod /lib/modules/$m; done

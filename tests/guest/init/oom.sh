@@ -59,7 +59,6 @@ for v in $VARIANTS; do
 done
 
 # --- memory.oom.group: every process of the group is killed, every one is reported
-ip link set lo up
 PORT=9400
 # group_kill NAME VARIANT CGROUP SLEEPERS [VAR=VALUE...]: ksight run and ksight trace (with
 # VAR=VALUE in their environment) with VARIANT forced; SLEEPERS sleeping processes and one memhog
