@@ -486,10 +486,15 @@ def check_fserr():
         note("fserr: the xfs module did not load: its points must say so")
         expect_state("xfs_shutdown", "tracepoint", gone, "xfs")
     else:
-        if "xfs/xfs_force_shutdown" in have: expect_state("xfs_shutdown", "tracepoint", ("attached",))
-        else: expect_state("xfs_shutdown", "tracepoint", gone, "xfs_force_shutdown")
-        if "xfs_do_force_shutdown" in have: expect_state("xfs_shutdown", "kprobe", usable)
-        else: expect_state("xfs_shutdown", "kprobe", gone, "xfs_do_force_shutdown")
+        if "xfs/xfs_force_shutdown" not in have: expect_state("xfs_shutdown", "tracepoint", gone, "xfs_force_shutdown")
+        elif "xfs-btf" not in have: expect_state("xfs_shutdown", "tracepoint", ("unsupported",), "/sys/kernel/btf/xfs")
+        else: expect_state("xfs_shutdown", "tracepoint", ("attached",))
+        if "xfs_do_force_shutdown" not in have: expect_state("xfs_shutdown", "kprobe", gone, "xfs_do_force_shutdown")
+        elif "xfs-btf" not in have:
+            # kprobe attach is decided by trying, but its program reads xfs_mount: without the
+            # module's BTF ksight must rule it out before load, and say why
+            expect_state("xfs_shutdown", "kprobe", ("unsupported",), "/sys/kernel/btf/xfs")
+        else: expect_state("xfs_shutdown", "kprobe", usable)
     for point in ("ext4_shutdown", "xfs_fs", "xfs_inode", "xfs_btree", "xfs_group"):
         att, var = states(point)
         note(f"probes: fserr/{point} takes {att}: " + ", ".join(f"{k}={s}" for k, (s, _) in var.items()))
