@@ -156,7 +156,11 @@ mounts={m["mountPath"] for m in c["volumeMounts"]}
 assert {"/sys/kernel/btf","/sys/kernel/tracing","/sys/fs/bpf","/sys/fs/cgroup"} <= mounts, mounts
 role=[o for o in objs if o["kind"]=="ClusterRole"][0]
 rules={(r["resources"][0], tuple(r["verbs"])) for r in role["rules"]}
-assert rules=={("pods",("get","list","watch")),("events",("create","patch")),("nodes",("get",))}, rules' "$WORK/manifests.json" \
+assert rules=={("pods",("get","list","watch")),("events",("create","patch")),("nodes",("get",)),
+               ("nodes/status",("get","patch")),("endpointslices",("list","watch")),
+               ("persistentvolumes",("get","list","watch"))}, rules
+groups={r["resources"][0]: r["apiGroups"] for r in role["rules"]}
+assert groups["endpointslices"]==["discovery.k8s.io"] and all(g==[""] for k,g in groups.items() if k!="endpointslices"), groups' "$WORK/manifests.json" \
 	|| sed 's/^/#   /' "$WORK/manifests.err"
 
 # --- SIGTERM: pending Events are flushed, exit 0

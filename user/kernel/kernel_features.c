@@ -40,12 +40,21 @@ static bool has_tracefs_event(void *ctx, const char *category, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/*
+ * A loaded module's types are in /sys/kernel/btf/<module> (5.11+); a
+ * built-in one's are in vmlinux's BTF. Built in: no /sys/module/<module>/initstate
+ * (only loadable modules have it; a module not loaded at all fails its
+ * tracefs or attach checks anyway). No BTF is read: this runs after start-up too.
+ */
 static bool has_module_btf(void *ctx, const char *module)
 {
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "/sys/kernel/btf/%s", module);
-	return access(path, F_OK) == 0;
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", module);
+	return access(path, F_OK) != 0;
 }
 
 static bool has_btf_function(void *ctx, const char *name)

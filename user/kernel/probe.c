@@ -82,8 +82,8 @@ int probe_check_module_btf(const struct probe_variant *v, const struct kernel_fe
 {
 	if (!v->module_btf || !kf->has_module_btf || kf->has_module_btf(kf->ctx, v->module_btf))
 		return 0;
-	snprintf(why, whylen, "no BTF for the %s module (/sys/kernel/btf/%s, 5.11+): its programs "
-		 "could not read %s's own types", v->module_btf, v->module_btf, v->module_btf);
+	snprintf(why, whylen, "the %s module is loaded without BTF (/sys/kernel/btf/%s, 5.11+): its "
+		 "programs could not read %s's own types", v->module_btf, v->module_btf, v->module_btf);
 	return -ENOENT;
 }
 

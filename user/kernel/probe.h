@@ -49,9 +49,10 @@ struct probe_variant {
 	struct probe_arg args[PROBE_MAX_ARGS + 1];
 	/*
 	 * The programs read this module's own types (xfs_mount, its
-	 * tracepoints' records): CO-RE finds them only in the module's BTF,
-	 * /sys/kernel/btf/<module> (5.11+). Without it they would load, attach
-	 * and read nothing. NULL: vmlinux types only.
+	 * tracepoints' records): CO-RE finds them in the module's BTF,
+	 * /sys/kernel/btf/<module> (5.11+), or in vmlinux's when it is built
+	 * in. A loaded module without BTF: they would load, attach and read
+	 * nothing. NULL: vmlinux types only.
 	 */
 	const char *module_btf;
 };
@@ -94,7 +95,7 @@ struct kernel_features {
 	bool (*has_btf_function)(void *ctx, const char *name);
 	/* the hook of `section` ("tp_btf/x", "fentry/x") has an argument as `arg` says */
 	bool (*btf_arg_matches)(void *ctx, const char *section, const struct probe_arg *arg);
-	/* the kernel has BTF for module <name> (NULL: a simulated kernel that does not say: yes) */
+	/* module <name>'s types have BTF: its own, or vmlinux's if built in (NULL: a simulated kernel: yes) */
 	bool (*has_module_btf)(void *ctx, const char *module);
 };
 
