@@ -1,6 +1,7 @@
 #include "loader.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,9 +199,35 @@ static bool any_candidate(const struct signal_runtime *rt)
 	return false;
 }
 
+/*
+ * libbpf relocates against btf_custom_path alone, never against a module's
+ * BTF: a signal whose programs read the types of a module loaded with BTF of
+ * its own (xfs as a module; built in, its types are in vmlinux's and in the
+ * copy) loads against the whole kernel BTF, for which libbpf reads the
+ * modules' too.
+ */
+static bool reads_loaded_module_types(const struct signal_def *def)
+{
+	char path[PATH_MAX];
+	size_t p, v;
+
+	for (p = 0; p < def->n_points; p++)
+		for (v = 0; v < def->points[p].n_variants; v++) {
+			const char *module = def->points[p].variants[v].module_btf;
+
+			if (!module)
+				continue;
+			snprintf(path, sizeof(path), "/sys/kernel/btf/%s", module);
+			if (!access(path, F_OK))
+				return true;
+		}
+	return false;
+}
+
 int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 {
-	const char *core_btf = opts->core_btf_path ? opts->core_btf_path : opts->btf_path;
+	const char *core_btf = opts->core_btf_path && !reads_loaded_module_types(rt->def) ?
+			       opts->core_btf_path : opts->btf_path;
 	struct section_lookup sl;
 	size_t p;
 	int err, attempt;
