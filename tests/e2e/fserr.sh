@@ -25,26 +25,9 @@ python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime
 defer "kill $!"
 wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
 CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
-ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"data","name":"db-0","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"db","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"db","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
 	"$POD_UID" "$NODE" "$(printf 'abcdef01%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
 
-# loop_attach VAR FILE: a loop device on FILE into $VAR (/dev/loopN), detached at exit
-# (not in a $(...) subshell: the cleanup list must be this shell's)
-loop_attach() {
-	local dev
-	dev=$(losetup -f --show "$2") || return 1
-	# by backing file: a number detached early may be someone else's by then
-	defer "for d in \$(losetup -n -O NAME -j '$2'); do losetup -d \$d; done"
-	printf -v "$1" '%s' "$dev"
-}
-# mount_at DIR MOUNT-ARGS...: mounted now, unmounted at exit (lazily: a test may fail mid-way)
-mount_at() {
-	local dir=$1; shift
-	mkdir -p "$dir"
-	mount "$@" "$dir" || return 1
-	defer "umount -l '$dir'"
-}
 
 # --- an ext4 image with a directory whose block is then overwritten on disk
 EXT4_IMG=$WORK/ext4.img

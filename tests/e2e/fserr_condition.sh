@@ -15,20 +15,6 @@ done
 NODE=node-fscond
 TYPE=KsightFilesystemCorruption
 
-# loop_attach VAR FILE: a loop device on FILE into $VAR, detached at exit (not in a subshell: defer)
-loop_attach() {
-	local dev
-	dev=$(losetup -f --show "$2") || return 1
-	defer "for d in \$(losetup -n -O NAME -j '$2'); do losetup -d \$d; done"
-	printf -v "$1" '%s' "$dev"
-}
-# mount_at DIR MOUNT-ARGS...: mounted now, unmounted (lazily) at exit
-mount_at() {
-	local dir=$1; shift
-	mkdir -p "$dir"
-	mount "$@" "$dir" || return 1
-	defer "umount -l '$dir'"
-}
 
 # --- without an API, --node-conditions is an error, not a node that looks healthy
 env -u KUBERNETES_SERVICE_HOST -u KUBERNETES_SERVICE_PORT "$KSIGHT" run --listen 127.0.0.1:0 \

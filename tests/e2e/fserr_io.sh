@@ -25,20 +25,6 @@ fuse_start() {
 	wait_for 10 test -f "$1/control"
 }
 eio_reads() { awk '{ print $5 }' "$1/control"; }
-# loop_attach VAR FILE [LOSETUP-ARGS...]: a loop device on FILE into $VAR, detached at exit
-loop_attach() {
-	local var=$1 file=$2 dev
-	shift 2
-	dev=$(losetup -f --show --direct-io=off "$@" "$file") || return 1
-	defer "for d in \$(losetup -n -O NAME -j '$file'); do losetup -d \$d; done"
-	printf -v "$var" '%s' "$dev"
-}
-mount_at() {
-	local dir=$1; shift
-	mkdir -p "$dir"
-	mount "$@" "$dir" || return 1
-	defer "umount -l '$dir'"
-}
 # file_bytes DEV PATH: "START END" the byte range of PATH's blocks on DEV (an ext4 of 4 KiB blocks)
 file_bytes() {
 	debugfs -R "blocks $2" "$1" 2>/dev/null | awk '{ lo = $1; hi = $1; for (i = 1; i <= NF; i++) {
@@ -63,7 +49,7 @@ ok "ksight run and ksight trace start"
 # --- 1: EIO on a whole loop device
 F1=$WORK/fuse1
 fuse_start "$F1" 32 || { not_ok "eio: fuse_eio mounts"; finish; }
-loop_attach DEV1 "$F1/disk" || { not_ok "eio: loop device on the FUSE file"; finish; }
+loop_attach DEV1 "$F1/disk" --direct-io=off || { not_ok "eio: loop device on the FUSE file"; finish; }
 L1=$(basename "$DEV1")
 mkfs.ext4 -q -F -b 4096 -E nodiscard "$DEV1"
 MNT1=$WORK/eio
@@ -102,7 +88,7 @@ umount "$MNT1"
 # --- 2: a partitioned loop device: the error names the partition and its mount point
 F2=$WORK/fuse2
 fuse_start "$F2" 48 || { not_ok "partition: fuse_eio mounts"; finish; }
-loop_attach DEV2 "$F2/disk" -P || { not_ok "partition: loop device"; finish; }
+loop_attach DEV2 "$F2/disk" --direct-io=off -P || { not_ok "partition: loop device"; finish; }
 L2=$(basename "$DEV2")
 printf 'label: dos\nstart=2048, size=32768, type=83\nstart=34816, type=83\n' | sfdisk -q "$DEV2" >/dev/null 2>&1
 P2=${L2}p2
@@ -152,7 +138,7 @@ echo "# partition: counted $(($(fs_errors "$L2" "" io block_rq_error) - m0)), th
 # --- 3: an unknown major:minor: a loop device this ksight trace never saw (a number not used
 # above: loop0 and the partitioned disk are still attached), removed altogether
 # (LOOP_CTL_REMOVE: no sysfs entry left) before the record is read -> named by its numbers
-loop_attach DEV3 "$F1/disk" || not_ok "unknown: loop device"
+loop_attach DEV3 "$F1/disk" --direct-io=off || not_ok "unknown: loop device"
 L3=$(basename "$DEV3")
 N3=$(cat "/sys/class/block/$L3/dev")
 echo "arm 0 4096" >"$F1/control"

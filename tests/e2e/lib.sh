@@ -170,6 +170,24 @@ start_fake_api() {
 }
 ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 
+# loop_attach VAR FILE [LOSETUP-ARGS...]: a loop device on FILE into $VAR (/dev/loopN), detached at
+# exit (not in a $(...) subshell: the cleanup list must be this shell's)
+loop_attach() {
+	local var=$1 file=$2 dev
+	shift 2
+	dev=$(losetup -f --show "$@" "$file") || return 1
+	# by backing file: a number detached early may be someone else's by then
+	defer "for d in \$(losetup -n -O NAME -j '$file'); do losetup -d \$d; done"
+	printf -v "$var" '%s' "$dev"
+}
+# mount_at DIR MOUNT-ARGS...: mounted now, unmounted at exit (lazily: a test may fail mid-way)
+mount_at() {
+	local dir=$1; shift
+	mkdir -p "$dir"
+	mount "$@" "$dir" || return 1
+	defer "umount -l '$dir'"
+}
+
 finish() {
 	exit $E2E_FAILED
 }

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "probe.h"
 #include "signal_def.h"
+#include "unit_helpers.h"
 
 extern const struct signal_def fserr_signal;
 
@@ -209,22 +210,7 @@ static void test_xfs_without_module_btf_is_unsupported(void **state)
 
 static char *handle(struct signal_runtime *rt, const struct fserr_event *e)
 {
-	static char line[8192];
-	FILE *tmp = tmpfile();
-	int saved = dup(STDOUT_FILENO);
-	size_t n;
-
-	fflush(stdout);
-	dup2(fileno(tmp), STDOUT_FILENO);
-	assert_int_equal(fserr_signal.handle_event(rt, e, sizeof(*e)), 0);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	rewind(tmp);
-	n = fread(line, 1, sizeof(line) - 1, tmp);
-	line[n] = '\0';
-	fclose(tmp);
-	return line;
+	return handle_record(rt, e, sizeof(*e));
 }
 
 static int64_t fixed_offset(void)

@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "unit_helpers.h"
 #include <json-c/json.h>
 #include <linux/types.h>
 
@@ -26,6 +25,7 @@
 #include "netdrop_signal.h"
 #include "netdrop_syms.h"
 #include "signal_def.h"
+#include "unit_helpers.h"
 
 extern const struct signal_def netdrop_signal;
 
@@ -175,26 +175,9 @@ static void fixture_fini(struct fixture *f)
 	metrics_registry_free(f->agent.metrics);
 }
 
-/* One record through the signal with stdout captured; the line printed ("" if none). */
 static char *run_event(struct fixture *f, const struct netdrop_event *e)
 {
-	static char out[8192];
-	FILE *tmp = tmpfile();
-	int saved = dup(STDOUT_FILENO);
-	size_t n;
-
-	assert_non_null(tmp);
-	fflush(stdout);
-	dup2(fileno(tmp), STDOUT_FILENO);
-	assert_int_equal(netdrop_signal.handle_event(&f->rt, e, sizeof(*e)), 0);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, sizeof(out) - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
-	return out;
+	return handle_record(&f->rt, e, sizeof(*e));
 }
 
 static const char *field(json_object *obj, const char *key)

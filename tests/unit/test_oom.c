@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include "unit_helpers.h"
 #include <json-c/json.h>
 #include <linux/types.h>
 
@@ -21,6 +20,7 @@
 #include "oom.h"
 #include "oom_signal.h"
 #include "signal_def.h"
+#include "unit_helpers.h"
 
 extern const struct signal_def oom_signal;
 
@@ -100,22 +100,7 @@ static void put_name(struct oom_event *e, int level, const char *name)
 /* Run one record through the signal with stdout captured; returns the line printed. */
 static char *handle(struct signal_runtime *rt, const struct oom_event *e)
 {
-	static char line[8192];
-	FILE *tmp = tmpfile();
-	int saved = dup(STDOUT_FILENO);
-	size_t n;
-
-	fflush(stdout);
-	dup2(fileno(tmp), STDOUT_FILENO);
-	assert_int_equal(oom_signal.handle_event(rt, e, sizeof(*e)), 0);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	rewind(tmp);
-	n = fread(line, 1, sizeof(line) - 1, tmp);
-	line[n] = '\0';
-	fclose(tmp);
-	return line;
+	return handle_record(rt, e, sizeof(*e));
 }
 
 static int64_t fixed_offset(void)
