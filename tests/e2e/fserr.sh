@@ -30,21 +30,9 @@ ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace
 
 
 # --- an ext4 image with a directory whose block is then overwritten on disk
-EXT4_IMG=$WORK/ext4.img
-truncate -s 32M "$EXT4_IMG"
-mkfs.ext4 -q -F -b 4096 "$EXT4_IMG"
-loop_attach EXT4_DEV "$EXT4_IMG" || { not_ok "ext4: loop device"; finish; }
-EXT4=$(basename "$EXT4_DEV")
-EXT4_MINOR=$(($(stat -c '0x%T' "$EXT4_DEV")))
 EXT4_MNT=$WORK/ext4
-mount_at "$EXT4_MNT" -o errors=continue "$EXT4_DEV" || { not_ok "ext4: mount"; finish; }
-mkdir "$EXT4_MNT/dir"
-for i in $(seq 1 40); do : >"$EXT4_MNT/dir/file-$i"; done
-umount "$EXT4_MNT"
-BLOCK=$(debugfs -R 'blocks /dir' "$EXT4_DEV" 2>/dev/null | awk '{ print $1 }')
-dd if=/dev/urandom of="$EXT4_DEV" bs=4096 seek="$BLOCK" count=1 conv=notrunc,fsync status=none
-blockdev --flushbufs "$EXT4_DEV"
-mount -o errors=continue "$EXT4_DEV" "$EXT4_MNT" || { not_ok "ext4: mount the corrupted image"; finish; }
+corrupted_ext4 "$EXT4_MNT" || { not_ok "ext4: the corrupted image on a loop device, mounted"; finish; }
+EXT4_MINOR=$(($(stat -c '0x%T' "$EXT4_DEV")))
 check "ext4: the image is corrupted at directory block $BLOCK and mounted errors=continue" \
 	grep -qx "errors=continue" "/proc/fs/ext4/$EXT4/options"
 

@@ -26,21 +26,9 @@ expect_eq "--no-k8s --node-conditions is a usage error" "$?" 2
 
 start_fake_api "$NODE" 900
 
-# --- an ext4 image with a directory whose block is then overwritten on disk (as in fserr.sh)
-EXT4_IMG=$WORK/ext4.img
-truncate -s 32M "$EXT4_IMG"
-mkfs.ext4 -q -F -b 4096 "$EXT4_IMG"
-loop_attach EXT4_DEV "$EXT4_IMG" || { not_ok "ext4: loop device"; finish; }
-EXT4=$(basename "$EXT4_DEV")
+# --- an ext4 image with a directory whose block is then overwritten on disk
 MNT=$WORK/ext4
-mount_at "$MNT" -o errors=continue "$EXT4_DEV" || { not_ok "ext4: mount"; finish; }
-mkdir "$MNT/dir"
-for i in $(seq 1 40); do : >"$MNT/dir/file-$i"; done
-umount "$MNT"
-BLOCK=$(debugfs -R 'blocks /dir' "$EXT4_DEV" 2>/dev/null | awk '{ print $1 }')
-dd if=/dev/urandom of="$EXT4_DEV" bs=4096 seek="$BLOCK" count=1 conv=notrunc,fsync status=none
-blockdev --flushbufs "$EXT4_DEV"
-mount -o errors=continue "$EXT4_DEV" "$MNT" || { not_ok "ext4: mount the corrupted image"; finish; }
+corrupted_ext4 "$MNT" || { not_ok "ext4: the corrupted image on a loop device, mounted"; finish; }
 
 errors_count() { cat "/sys/fs/ext4/$EXT4/errors_count"; }
 # corrupt: read the broken directory, wait for the superblock to count it

@@ -188,6 +188,23 @@ mount_at() {
 	defer "umount -l '$dir'"
 }
 
+# corrupted_ext4 MNT: a 32 MiB ext4 image ($WORK/ext4.img) on a loop device, its directory /dir's
+# block overwritten on disk, mounted errors=continue at MNT (every read of /dir is then a
+# corruption error); sets EXT4_DEV (/dev/loopN), EXT4 (loopN) and BLOCK. Both go at exit.
+corrupted_ext4() {
+	local mnt=$1 img=$WORK/ext4.img i
+	truncate -s 32M "$img" && mkfs.ext4 -q -F -b 4096 "$img" || return 1
+	loop_attach EXT4_DEV "$img" || return 1
+	EXT4=$(basename "$EXT4_DEV")
+	mount_at "$mnt" -o errors=continue "$EXT4_DEV" || return 1
+	mkdir "$mnt/dir" && for i in $(seq 1 40); do : >"$mnt/dir/file-$i"; done
+	umount "$mnt"
+	BLOCK=$(debugfs -R 'blocks /dir' "$EXT4_DEV" 2>/dev/null | awk '{ print $1 }')
+	dd if=/dev/urandom of="$EXT4_DEV" bs=4096 seek="$BLOCK" count=1 conv=notrunc,fsync status=none
+	blockdev --flushbufs "$EXT4_DEV"
+	mount -o errors=continue "$EXT4_DEV" "$mnt"
+}
+
 finish() {
 	exit $E2E_FAILED
 }

@@ -23,22 +23,9 @@ CID=$(printf 'b0b0cafe%.0s' 1 2 3 4 5 6 7 8)
 OOM_CG=ksight-mon-$$/kubepods/burstable/pod$POD_UID/$CID
 NS=ksight-mon-$$
 
-# --- the ext4 image with a broken directory block (as in fserr.sh)
-EXT4_IMG=$WORK/ext4.img
-truncate -s 32M "$EXT4_IMG" && mkfs.ext4 -q -F -b 4096 "$EXT4_IMG" || { not_ok "ext4 image"; finish; }
-EXT4_DEV=$(losetup -f --show "$EXT4_IMG") || { not_ok "ext4: loop device"; finish; }
-defer "for d in \$(losetup -n -O NAME -j '$EXT4_IMG'); do losetup -d \$d; done"
-EXT4=$(basename "$EXT4_DEV")
+# --- the ext4 image with a broken directory block
 EXT4_MNT=$WORK/ext4
-mkdir -p "$EXT4_MNT"
-mount -o errors=continue "$EXT4_DEV" "$EXT4_MNT" || { not_ok "ext4: mount"; finish; }
-mkdir "$EXT4_MNT/dir" && for i in $(seq 1 40); do : >"$EXT4_MNT/dir/file-$i"; done
-umount "$EXT4_MNT"
-BLOCK=$(debugfs -R 'blocks /dir' "$EXT4_DEV" 2>/dev/null | awk '{ print $1 }')
-dd if=/dev/urandom of="$EXT4_DEV" bs=4096 seek="$BLOCK" count=1 conv=notrunc,fsync status=none
-blockdev --flushbufs "$EXT4_DEV"
-mount -o errors=continue "$EXT4_DEV" "$EXT4_MNT" || { not_ok "ext4: mount the corrupted image"; finish; }
-defer "umount -l '$EXT4_MNT'"
+corrupted_ext4 "$EXT4_MNT" || { not_ok "ext4: the corrupted image on a loop device, mounted"; finish; }
 
 make_memcg "$OOM_CG" $((32 * 1024 * 1024))
 
