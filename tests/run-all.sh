@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run ksight's tests: unit (cmocka), bpf (every program passes the verifier),
-# e2e (real kernel, root), guest (Debian's 5.10, 6.1 and 6.12 kernels under qemu,
+# e2e (real kernel, root), guest (Debian's 5.10, 6.1, 6.12 and 6.18 kernels under qemu,
 # where kprobes work), asan (the unit tests built with clang -fsanitize=address,undefined),
 # fuzz (each libFuzzer harness of tests/fuzz/ for 5 s over its seeds),
 # monitoring (promtool, amtool and the lint on monitoring/: tests/monitoring/run.sh), image

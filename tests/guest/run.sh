@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ksight on Debian's 5.10 (bullseye), 6.1 (bookworm) and 6.12 (bookworm-backports) cloud
-# kernels, end to end, each in a qemu guest (TCG, no KVM needed).
+# ksight on Debian's 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports) and 6.18
+# (trixie-backports: the development host's own series, with the kprobes and fentry that host
+# lacks) cloud kernels, end to end, each in a qemu guest (TCG, no KVM needed).
 #
 # This host's kernel has no kprobes and refuses fentry; Debian's kernels have both, and BTF.
 # ksight is built here once (CO-RE against this host's vmlinux.h) and run unchanged in every
@@ -19,7 +20,7 @@
 # Installs the host tools it needs. Needs root. Prints "ok - ..." / "not ok - ..." and one
 # summary line per guest; exits non-zero if anything failed.
 #
-# KSIGHT_GUEST_SERIES="5.10 6.1 6.12"   the kernels
+# KSIGHT_GUEST_SERIES="5.10 6.1 6.12 6.18"   the kernels
 # KSIGHT_GUEST_SCENARIOS="oom netdrop fserr"   the scenarios, in order (apilat: add init/apilat.sh,
 #                                       init/apilat.conf and check_apilat() in check.py)
 # KSIGHT_GUEST_JOBS=2                   guests at once (on 2 cores without KVM, the three guests took
@@ -30,7 +31,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/guest
 CACHE=/var/cache/ksight-guest
-SERIES=${KSIGHT_GUEST_SERIES:-5.10 6.1 6.12}
+SERIES=${KSIGHT_GUEST_SERIES:-5.10 6.1 6.12 6.18}
 SCENARIOS=${KSIGHT_GUEST_SCENARIOS:-oom netdrop fserr}
 JOBS=${KSIGHT_GUEST_JOBS:-2}
 WORK=$(mktemp -d /tmp/ksight-guest.XXXXXX)
@@ -78,6 +79,7 @@ write_sources() {
 	deb $k $a bookworm-updates main
 	deb $k $s bookworm-security main
 	deb $k $a bookworm-backports main
+	deb $k $a trixie-backports main
 	EOF
 	mv "$APT/sources.list.tmp" "$APT/sources.list"
 	# apt fetches as _apt where it can write
@@ -184,6 +186,8 @@ ok "host tools (qemu, busybox-static, cpio, e2fsprogs, xfsprogs, kmod, bpftool, 
 for s in "${!KDIRS[@]}"; do
 	k=${KDIRS[$s]}
 	v=$(ls "$k"/boot/vmlinuz-* 2>/dev/null | head -n 1); v=${v##*/vmlinuz-}
+	# trixie's packages put the modules under usr/lib (merged /usr): lib is that, as on the system
+	[ ! -e "$k/lib" ] && [ -d "$k/usr/lib/modules" ] && ln -s usr/lib "$k/lib"
 	[ -n "$v" ] && [ ! -f "$k/lib/modules/$v/modules.dep" ] && { depmod -b "$k" "$v" || bail "depmod for $s"; }
 done
 
