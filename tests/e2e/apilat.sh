@@ -17,7 +17,6 @@ N=100
 NODE=node-apilat
 POD_UID=7a1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'c0ffee00%.0s' 1 2 3 4 5 6 7 8)
-CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 POD_CG=ksight-apilat-$$/kubepods/besteffort/pod$POD_UID/$CID
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
@@ -42,13 +41,10 @@ start_server ::1 "$P6"
 start_server 127.0.0.1 "$POTHER"
 
 start_fake_api "$NODE" 300
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"shop","name":"cart-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"cart","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' "$POD_UID" "$NODE" "$CID")" >/dev/null
+ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 
-# the pod's cgroup in the v2 hierarchy: bpf_get_current_cgroup_id() is the task's cgroup there
-if [ -z "$CG2" ] || ! mkdir -p "$CG2/$POD_CG"; then
-	not_ok "a kubelet-shaped cgroup v2 directory is made"; finish
-fi
-defer "p=$POD_CG; while [ \$p != . ]; do rmdir $CG2/\$p; p=\$(dirname \$p); done"
+# the pod's cgroup in the v2 hierarchy
+make_cg2 "$POD_CG" || { not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
 
 KUBERNETES_SERVICE_HOST='' start_run apilat --signals apilat --kubeconfig "$D/kubeconfig" --node-name "$NODE" \
 	--apiserver "127.0.0.1:$P4" --apiserver "[::1]:$P6" --apiserver "127.0.0.1:$PCLOSED" --apiserver "127.0.0.1:$PTIMEOUT" ||
@@ -81,7 +77,7 @@ else
 fi
 ip netns del "$NS" 2>/dev/null
 # the pod's client: in its container's cgroup from before it connects
-sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG2/$POD_CG" \
+in_cg2 "$CG" \
 	$PY client --comm apil-pod --host 127.0.0.1 --port "$P4" --delay-ms 20 -n $N >"$WORK/apil-pod.json" ||
 	not_ok "the pod's client completes"
 wait $SLOW

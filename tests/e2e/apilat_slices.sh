@@ -7,13 +7,17 @@
 #    (IPv4, and IPv6 on ::1) -> its clients are measured; its endpoint not ready, or the slice
 #    deleted -> they are not; a slice of another Service -> never;
 #  - `ksight trace apilat --slow 100ms -o json`: the 200 ms turns (duration, bytes, addresses
-#    as the client saw them), connects and a refused connect; no line for 2 ms turns;
+#    as the client saw them), connects and a refused connect; no line for 2 ms turns; a client
+#    in a pod's cgroup is that pod's (its UID and container ID: the trace has no API here);
 #  - `--apilat-p99-threshold 100ms --apilat-window 5s`: a Warning on the Node naming the
-#    200 ms client and its p99, none for a 2 ms client.
+#    200 ms client and its p99, none for a 2 ms client; a slow client in a pod's cgroup is
+#    named by the pod's namespace, name and container (from the API), not by its comm.
 . "$(dirname "$0")/lib.sh"
 
 PY="python3 $ROOT/tests/e2e/apilat.py"
 NODE=node-apislices
+POD_UID=5e1c2d3e-4b5a-4c6d-8e7f-0123456789ab
+CID=$(printf 'feedf00d%.0s' 1 2 3 4 5 6 7 8)
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
 	-subj /CN=apilat-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
@@ -47,6 +51,9 @@ start_server ::1 "$P6"
 start_server 127.0.0.1 "$PEV"
 start_server 127.0.0.1 "$PT"
 start_fake_api "$NODE" 300
+ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
+make_cg2 "ksight-apislices-$$/kubepods/besteffort/pod$POD_UID/$CID" ||
+	{ not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
 
 KUBERNETES_SERVICE_HOST='' start_run slices --signals apilat --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" \
 	--apiserver "127.0.0.1:$PEV" --apilat-p99-threshold 100ms --apilat-window 5s ||
@@ -105,13 +112,16 @@ check "the changes are logged" grep -q "apilat: no longer measuring 127.0.0.1:$P
 # --- the Node Event: a 200 ms client above a 100 ms p99 threshold, a 2 ms one below
 client apil-fast 127.0.0.1 "$PEV" 2 300 >/dev/null &
 FAST=$!
+in_cg2 "$CG" $PY client --comm apil-podslow --host 127.0.0.1 --port "$PEV" --delay-ms 200 -n 40 >/dev/null &
+POD=$!
 client apil-slow 127.0.0.1 "$PEV" 200 40 >/dev/null || not_ok "client apil-slow completes"
 wait $FAST
+wait $POD || not_ok "client apil-podslow completes"
 events() { ctl GET /events | python3 -c '
 import json, sys
 print(json.dumps([e for e in json.load(sys.stdin) if e.get("reason") == "ApiserverSlowResponses"]))'; }
 n_events() { events | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
-at_least "a slow-response Event is posted" 10 1 n_events
+at_least "the slow-response Events are posted (host process, pod)" 10 2 n_events
 events >"$WORK/events.json"
 python3 - "$WORK/events.json" "$NODE" <<-'EOF' >"$WORK/events.check"
 	import json, re, sys
@@ -119,6 +129,9 @@ python3 - "$WORK/events.json" "$NODE" <<-'EOF' >"$WORK/events.check"
 	slow = [e for e in evs if "host process apil-slow" in e["message"]]
 	fast = [e for e in evs if "apil-fast" in e["message"]]
 	assert slow and not fast, [e["message"] for e in evs]
+	pod = [e for e in evs if "to pod shop/cart-1 container cart are slow" in e["message"]]
+	assert len(pod) == 1 and not [e for e in evs if "apil-podslow" in e["message"]], [e["message"] for e in evs]
+	assert pod[0]["involvedObject"]["kind"] == "Node", pod[0]
 	e = slow[0]
 	assert e["type"] == "Warning", e
 	assert e["involvedObject"]["kind"] == "Node" and e["involvedObject"]["name"] == sys.argv[2], e["involvedObject"]
@@ -128,7 +141,7 @@ python3 - "$WORK/events.json" "$NODE" <<-'EOF' >"$WORK/events.check"
 	assert 180 <= float(m.group(1)) <= 300 and int(m.group(2)) >= 20, e["message"]
 	print("ok")
 EOF
-expect_eq "the Event is a Warning on the Node naming the slow client and its p99 (~200 ms)" \
+expect_eq "the Events are Warnings on the Node naming the slow clients (comm, pod) and the p99 (~200 ms)" \
 	"$(cat "$WORK/events.check")" ok
 
 # --- the trace
@@ -136,14 +149,16 @@ KUBERNETES_SERVICE_HOST='' start_trace trace apilat -o json --slow 100ms --no-k8
 	--apiserver "127.0.0.1:$PT" --apiserver "127.0.0.1:$PCLOSED" || { not_ok "ksight trace apilat starts"; finish; }
 client apil-tfast 127.0.0.1 "$PT" 2 20 >"$WORK/tfast.json" || not_ok "client apil-tfast completes"
 client apil-tslow 127.0.0.1 "$PT" 200 3 >"$WORK/tslow.json" || not_ok "client apil-tslow completes"
+in_cg2 "$CG" $PY client --comm apil-tpod --host 127.0.0.1 --port "$PT" --delay-ms 200 -n 2 >/dev/null ||
+	not_ok "client apil-tpod completes"
 expect_eq "a connect to the closed registered port is refused" \
 	"$($PY connect --comm apil-trefused --host 127.0.0.1 --port "$PCLOSED")" refused
 check "trace: the lines arrive" wait_for 5 sh -c "grep -q apil-trefused '$WORK/trace.out'"
-python3 - "$WORK/trace.out" "$WORK/tslow.json" "$PT" "$PCLOSED" <<-'EOF' >"$WORK/trace.check"
+python3 - "$WORK/trace.out" "$WORK/tslow.json" "$PT" "$PCLOSED" "$POD_UID" "$CID" <<-'EOF' >"$WORK/trace.check"
 	import json, re, sys
 	lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 	want = json.load(open(sys.argv[2]))["latencies"]
-	pt, pclosed = sys.argv[3], sys.argv[4]
+	pt, pclosed, pod_uid, cid = sys.argv[3:7]
 	def of(comm, phase):
 	    return [l for l in lines if l["comm"] == comm and l["phase"] == phase]
 	assert not of("apil-tfast", "response"), "a 2 ms turn was traced"
@@ -158,6 +173,7 @@ python3 - "$WORK/trace.out" "$WORK/tslow.json" "$PT" "$PCLOSED" <<-'EOF' >"$WORK
 	    # 1000 bytes back, one TLS 1.3 record (+22 bytes)
 	    assert l["received_bytes"] == 1000 + 22, l
 	    assert l["cause"] is None and l["pid"] > 0, l
+	    assert l["pod_uid"] == "" and l["container_id"] == "", l
 	    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", l["time"]), l
 	# "GET 200\n", one record; the first request also carries the client's TLS Finished
 	sent = [l["sent_bytes"] for l in sorted(slow, key=lambda l: l["time"])]
@@ -170,9 +186,14 @@ python3 - "$WORK/trace.out" "$WORK/tslow.json" "$PT" "$PCLOSED" <<-'EOF' >"$WORK
 	    assert not c[0]["local"].endswith(":0"), c
 	f = of("apil-trefused", "failure")
 	assert len(f) == 1 and f[0]["cause"] == "refused" and f[0]["remote"] == "127.0.0.1:" + pclosed, f
-	assert not [l for l in lines if l["comm"] not in ("apil-tfast", "apil-tslow", "apil-trefused")], lines
+	pod = of("apil-tpod", "response") + of("apil-tpod", "connect")
+	assert len(pod) == 3, pod
+	for l in pod:
+	    assert l["pod_uid"] == pod_uid and l["container_id"] == cid, l
+	    assert l["cgroup"].endswith("/pod%s/%s" % (pod_uid, cid)), l
+	assert not [l for l in lines if l["comm"] not in ("apil-tfast", "apil-tslow", "apil-tpod", "apil-trefused")], lines
 	print("ok")
 EOF
-expect_eq "trace: 3 slow responses (durations within 15% of the client's, bytes, addresses), connects, the refusal; no 2 ms turn" \
+expect_eq "trace: 3 slow responses (durations within 15% of the client's, bytes, addresses), connects, the refusal; no 2 ms turn; the pod's client by its pod" \
 	"$(cat "$WORK/trace.check")" ok
 finish

@@ -25,8 +25,7 @@ python3 "$ROOT/tests/k8s/fake_apiserver.py" --dir "$D" --node "$NODE" --lifetime
 defer "kill $!"
 wait_for 30 test -f "$D/ports.json" || { not_ok "fake API server starts"; finish; }
 CTL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$D/ports.json")
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"data","name":"db-0","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"db","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"db","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-	"$POD_UID" "$NODE" "$(printf 'abcdef01%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
+ctl POST /pods "$(pod_json data db-0 "$POD_UID" db "$(printf 'abcdef01%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
 
 
 # --- an ext4 image with a directory whose block is then overwritten on disk
@@ -116,8 +115,7 @@ eventually "pod volume: the Node Event is the same signature, not re-sent within
 
 # --- 2b: a CSI volume of another pod: the PV's spec.claimRef names the PVC, in the trace and in the Pod's Event
 POD2_UID=6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"data","name":"db-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"db","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"db","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-	"$POD2_UID" "$NODE" "$(printf 'bcdef012%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
+ctl POST /pods "$(pod_json data db-1 "$POD2_UID" db "$(printf 'bcdef012%.0s' 1 2 3 4 5 6 7 8)")" >/dev/null
 ctl POST /persistentvolumes '{"metadata":{"name":"pv-xyz"},"spec":{"capacity":{"storage":"32Mi"},"csi":{"driver":"test.csi.example","volumeHandle":"h-1"},"claimRef":{"kind":"PersistentVolumeClaim","namespace":"data","name":"claim"}}}' >/dev/null
 CSI=$KROOT/pods/$POD2_UID/volumes/kubernetes.io~csi/pv-xyz/mount
 mount_at "$CSI" --bind "$EXT4_MNT" || not_ok "csi volume: bind mount"

@@ -20,10 +20,6 @@ LATE_CG=ksight-k8s/kubepods/besteffort/pod$LATE_UID/$LATE_CID
 PLAIN_CG=ksight-k8s/plain
 for cg in "$POD_CG" "$W_CG" "$LATE_CG" "$PLAIN_CG"; do make_memcg "$cg" $((32 * 1024 * 1024)); done
 
-pod_json() { # NS NAME UID CONTAINER CID
-	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"%s","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"%s","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-		"$1" "$2" "$3" "$NODE" "$4" "$4" "$5"
-}
 ctl POST /pods "$(pod_json prod api-7d9c "$POD_UID" app "$CID")" >/dev/null
 ctl POST /pods "$(pod_json batch worker-5f6 "$W_UID" worker "$W_CID")" >/dev/null
 

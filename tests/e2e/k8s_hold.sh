@@ -23,10 +23,6 @@ LATE_CID=$(printf 'c0c0a000%.0s' 1 2 3 4 5 6 7 8)
 LATE_CG=ksight-hold/kubepods/burstable/pod$LATE_UID/$LATE_CID
 for cg in "$POD_CG" "$GHOST_CG" "$LATE_CG"; do make_memcg "$cg" $((32 * 1024 * 1024)); done
 
-pod_json() { # NS NAME UID CONTAINER CID
-	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"%s","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"%s","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-		"$1" "$2" "$3" "$NODE" "$4" "$4" "$5"
-}
 ctl POST /pods "$(pod_json prod slow-1 "$POD_UID" app "$CID")" >/dev/null
 # the first pod LIST (not the watch) answers 3 s late
 ctl POST /fault '{"method":"GET","path_prefix":"/api/v1/pods","status":null,"delay_s":3,"watch":false,"count":1}' >/dev/null

@@ -117,6 +117,18 @@ make_memcg() {
 	defer "rmdir_tree '$1'"
 }
 
+# make_cg2 PATH: a cgroup v2 directory (PATH under the cgroup2 mount), removed at exit; its full
+# path in $CG. bpf_get_current_cgroup_id() is a task's cgroup in the v2 hierarchy.
+make_cg2() {
+	local root
+	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$root" ] && mkdir -p "$root/$1" || return 1
+	defer "p=$1; while [ \$p != . ]; do rmdir $root/\$p; p=\$(dirname \$p); done"
+	CG=$root/$1
+}
+# in_cg2 DIR COMMAND...: COMMAND run in the cgroup DIR from its start
+in_cg2() { sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$@"; }
+
 rmdir_tree() {
 	local path=$1
 	while [ -n "$path" ] && [ "$path" != . ]; do
@@ -169,6 +181,11 @@ start_fake_api() {
 	KC
 }
 ctl() { curl -sf -X "$1" "http://127.0.0.1:$CTL$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+# pod_json NS NAME UID CONTAINER CID: a Running pod of one container on $NODE, for `ctl POST /pods`
+pod_json() {
+	printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"%s","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"%s","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
+		"$1" "$2" "$3" "$NODE" "$4" "$4" "$5"
+}
 
 # loop_attach VAR FILE [LOSETUP-ARGS...]: a loop device on FILE into $VAR (/dev/loopN), detached at
 # exit (not in a $(...) subshell: the cleanup list must be this shell's)

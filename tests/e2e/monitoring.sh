@@ -279,8 +279,7 @@ check "--events-log: every line is one JSON object" python3 -c 'import json, sys
 
 # --- --events-log with the API (the fake API server): each Event's outcome as the recorder saw it
 start_fake_api "$NODE" 120
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"shop","name":"cart-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"cart","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' \
-	"$POD_UID" "$NODE" "$CID")" >/dev/null
+ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 start_run api --signals oom --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" --events-log "$WORK/events-api.jsonl" ||
 	{ not_ok "ksight run with the API starts"; finish; }
 eventually "with the API: the pod is cached" 15 1 metric_value ksight_k8s_pods

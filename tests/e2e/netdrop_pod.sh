@@ -13,7 +13,7 @@ CID=$(printf 'abad1dea%.0s' 1 2 3 4 5 6 7 8)
 POD_CG=ksight-netdrop/kubepods/besteffort/pod$POD_UID/$CID
 
 start_fake_api "$NODE" 300
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"shop","name":"cart-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"cart","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' "$POD_UID" "$NODE" "$CID")" >/dev/null
+ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 
 ip netns add "$NS" || { not_ok "network namespace is created"; finish; }
 defer "ip netns del $NS"

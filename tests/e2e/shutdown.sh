@@ -11,7 +11,7 @@ POD_UID=5e1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'feedf00d%.0s' 1 2 3 4 5 6 7 8)
 POD_CG=ksight-stop/kubepods/burstable/pod$POD_UID/$CID
 make_memcg "$POD_CG" $((32 * 1024 * 1024))
-ctl POST /pods "$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"shop","name":"cart-1","uid":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"cart","image":"x"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","containerID":"containerd://%s","ready":true,"restartCount":0}]}}' "$POD_UID" "$NODE" "$CID")" >/dev/null
+ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 
 # Events on the Pod with reason ProcessOOMKilled: "objects:count"
 pod_events() {

@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "apilat_alert.h"
+#include "apilat_client.h"
 #include "apilat_server.h"
 #include "apilat_signal.h"
 #include "apilat_sources.h"
@@ -102,20 +103,19 @@ struct client_labels {
  */
 static void client_labels(const struct apilat_state *st, const struct apilat_client *c, struct client_labels *out)
 {
-	struct event_common ev = { .namespace_ = "", .pod = "", .container = "" };
+	struct event_common ev = { 0 };
+	char comm[KSIGHT_COMM_LEN + 1];
 	struct pod_ref ref;
 
 	memset(out, 0, sizeof(*out));
-	if (st->agent->resolver && pod_resolver_cgroup(st->agent->resolver, c->cgroup_id, &ref) == 0 &&
-	    ref.id.pod_uid[0]) {
-		ev.id = ref.id;
-		k8s_resolve(st->agent, &ev);
+	apilat_client_event(st->agent, c, &ev, &ref, comm);
+	if (ev.id.pod_uid[0]) {
 		snprintf(out->v[0], sizeof(out->v[0]), "%s", ev.namespace_);
-		snprintf(out->v[1], sizeof(out->v[1]), "%s", ev.pod[0] ? ev.pod : ref.id.pod_uid);
+		snprintf(out->v[1], sizeof(out->v[1]), "%s", ev.pod[0] ? ev.pod : ev.id.pod_uid);
 		snprintf(out->v[2], sizeof(out->v[2]), "%s", ev.container);
 		return;
 	}
-	snprintf(out->v[3], sizeof(out->v[3]), "%.*s", KSIGHT_COMM_LEN, c->comm);
+	snprintf(out->v[3], sizeof(out->v[3]), "%s", comm);
 }
 
 /* ---- rows: kernel keys merged by label set ---- */
