@@ -7,7 +7,9 @@
 #     namespace of its own; in the output hook the sender would see the drop as an error and
 #     send again as new data, no retransmit; SYNs, bare ACKs and FINs pass, so nothing is
 #     retransmitted once the client read its TCP_INFO): ksight_apiserver_retransmits_total ==
-#     the socket's tcpi_total_retrans, and client + server == the namespace's Tcp RetransSegs;
+#     the socket's tcpi_total_retrans, and client + server == the namespace's Tcp RetransSegs
+#     (IPv6 packets are 20 bytes longer: their bare ACKs pass at a higher length);
+#   IPv6: the same RTT, client and server turns, and retransmits on ::1;
 #   reset: the server resets the connection mid-stream (SO_LINGER 0) ->
 #     ksight_apiserver_connection_resets_total 1, and no connect failure;
 #   server side: ksight_apiserver_server_* counts the N requests, their delay, the
@@ -32,13 +34,17 @@ start_server() {
 }
 
 P=$(free_port)
+P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
 PR=$(free_port)
+PR6=$(free_port)
 PO=$(free_port)
 NS=ksight-apitcp-$$
 start_server 127.0.0.1 "$P"
+start_server ::1 "$P6"
 
 KUBERNETES_SERVICE_HOST='' start_run apitcp --signals apilat \
-	--apiserver "127.0.0.1:$P" --apiserver "127.0.0.1:$PR" --apiserver "127.0.0.1:$PO" ||
+	--apiserver "127.0.0.1:$P" --apiserver "127.0.0.1:$PR" --apiserver "127.0.0.1:$PO" \
+	--apiserver "[::1]:$P6" --apiserver "[::1]:$PR6" ||
 	{ not_ok "ksight run starts"; finish; }
 
 series() { printf 'namespace="",pod="",container="",comm="%s"' "$1"; }
@@ -95,6 +101,22 @@ eventually "server: the open connection is counted" 5 1 metric_value ksight_apis
 wait $HOLD
 eventually "server: and no longer once closed" 5 0 metric_value ksight_apiserver_server_connections
 
+# ---- IPv6: RTT, both sides' turns ----
+scrape >"$WORK/scrape.txt"
+srv_req0=$(num ksight_apiserver_server_requests_total)
+$PY client --comm apit-rtt6 --host ::1 --port "$P6" --delay-ms 20 -n 20 >"$WORK/rtt6.json" ||
+	not_ok "the IPv6 client completes"
+scrape >"$WORK/scrape.txt"
+expect_eq "IPv6: 20 responses of the client" "$(count_of ksight_apiserver_response_duration_seconds "$(series apit-rtt6)")" 20
+expect_eq "IPv6: 20 requests on the server side" $(($(num ksight_apiserver_server_requests_total) - srv_req0)) 20
+got=$($PY quantile 0.5 "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$(series apit-rtt6)}")
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["p50"])' "$WORK/rtt6.json")
+within "IPv6: histogram_quantile(0.5) vs the client's own p50" "$got" "$want" 0.15
+check "IPv6: RTT samples taken" test "$(count_of ksight_apiserver_rtt_seconds "$(series apit-rtt6)")" -ge 1
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rtt_p50"])' "$WORK/rtt6.json")
+got=$($PY quantile 0.5 "$WORK/scrape.txt" "ksight_apiserver_rtt_seconds{$(series apit-rtt6)}")
+within "IPv6: RTT histogram_quantile(0.5) vs the socket's own median tcpi_rtt" "$got" "$want" 0.25
+
 # ---- reset mid-stream ----
 expect_eq "reset: the client sees ECONNRESET" \
 	"$($PY client --comm apit-reset --host 127.0.0.1 --port "$P" --delay-ms 0 -n 0 --reset)" reset
@@ -106,9 +128,10 @@ expect_eq "reset: the RTT client had none" "$(num "ksight_apiserver_connection_r
 # ---- retransmits: 10% of the data packets each way lost on arrival, in a namespace of its own ----
 defer "ip netns del $NS"
 if ip netns add "$NS" && ip -n "$NS" link set lo up &&
-	printf 'table inet apitcp {\n chain in {\n  type filter hook input priority 0;\n  tcp dport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 64 numgen random mod 100 < 10 drop\n }\n}\n' \
-		"$PR" "$PR" | ip netns exec "$NS" nft -f -; then
+	printf 'table inet apitcp {\n chain in {\n  type filter hook input priority 0;\n  tcp dport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp dport %s meta length > 84 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 84 numgen random mod 100 < 10 drop\n }\n}\n' \
+		"$PR" "$PR" "$PR6" "$PR6" | ip netns exec "$NS" nft -f -; then
 	start_server 127.0.0.1 "$PR" "$NS"
+	start_server ::1 "$PR6" "$NS"
 	cp "$WORK/before.txt" "$WORK/scrape.txt"
 	scrape >"$WORK/scrape.txt"
 	srv_retr0=$(num ksight_apiserver_server_retransmits_total)
@@ -125,6 +148,20 @@ if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 	srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
 	check "retransmits: the server retransmitted ($srv)" test "$srv" -ge 1
 	expect_eq "retransmits: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
+	# the same over IPv6 (RetransSegs counts both families)
+	srv_retr0=$(num ksight_apiserver_server_retransmits_total)
+	segs0=$(ip netns exec "$NS" $PY netstat Tcp:RetransSegs)
+	ip netns exec "$NS" $PY client --comm apit-retr6 --host ::1 --port "$PR6" --delay-ms 1 -n 40 \
+		>"$WORK/retr6.json" || not_ok "the IPv6 retransmit client completes"
+	sleep 1
+	segs=$(($(ip netns exec "$NS" $PY netstat Tcp:RetransSegs) - segs0))
+	want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total_retrans"])' "$WORK/retr6.json")
+	scrape >"$WORK/scrape.txt"
+	got=$(num "ksight_apiserver_retransmits_total{$(series apit-retr6)}")
+	check "retransmits, IPv6: the client retransmitted ($want)" test "${want:-0}" -ge 1
+	expect_eq "retransmits, IPv6: the client's counter == its socket's tcpi_total_retrans" "$got" "$want"
+	srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
+	expect_eq "retransmits, IPv6: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
 else
 	not_ok "a network namespace with an nftables random drop is made"
 fi
