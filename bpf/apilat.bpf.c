@@ -138,7 +138,12 @@ static __always_inline void observe(const struct apilat_conn *c, __u32 kind, __u
 {
 	struct apilat_hist_key key = { .client = c->client, .kind = kind, .server = c->server };
 	struct apilat_hist *h = lookup_or_init(&apilat_hists, &key);
-	__u32 b = apilat_bucket(ns, lo_exp, hi_exp);
+	/*
+	 * 64-bit: a __u32 index is zero-extended once for the bounds check and once
+	 * for the access, and verifiers before 6.12 do not carry the check's bounds
+	 * over to the other copy ("unbounded memory access" on 5.10 and 6.1)
+	 */
+	__u64 b = apilat_bucket(ns, lo_exp, hi_exp);
 
 	if (!h)
 		return;

@@ -9,8 +9,12 @@
 #
 # A probe variant is "proven" when every check made under `with proving("signal/point=variant")`
 # passed, and at least one was made.
-import contextlib, json, os, re, sys
+import contextlib, json, math, os, re, sys
 from contextlib import contextmanager
+
+# the e2e peers' histogram_quantile (as Prometheus computes it) and bucket parser
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from apilat import histogram_quantile, parse_buckets  # noqa: E402
 
 text = open(sys.argv[1], errors="replace").read()
 text = re.sub(r"\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])", "", text)  # terminal escapes
@@ -659,6 +663,206 @@ def check_fserr():
         expect_eq(f"{name}: one shutdown record, on /mnt/xfs", [r.get("mountpoints") for r in recs], [["/mnt/xfs"]])
         exits(name)
     current.clear()
+
+def check_apilat():
+    have = set(l.strip() for l in blocks.get("apilat.have", []) if l.strip())
+    note(f"apilat: this kernel has {' '.join(sorted(have)) or 'none of its hooks'}")
+    # sock_send_length/sock_recv_length came with 6.3
+    expect_eq(f"apilat: sock:sock_send_length exists iff 6.3+ ({kv[0]}.{kv[1]})",
+              "sock/sock_send_length" in have, kv >= (6, 3))
+    # the variants of each point this kernel can take, from what it has (the guest ran these)
+    can = {
+        "send": [v for v, ok_ in (("tp_btf", "sock/sock_send_length" in have),
+                                  ("tracepoint", "sock/sock_send_length" in have),
+                                  ("kprobe", "tcp_sendmsg" in have)) if ok_],
+        "recv": [v for v, ok_ in (("tp_btf", "sock/sock_recv_length" in have),
+                                  ("tracepoint", "sock/sock_recv_length" in have),
+                                  ("kprobe", "tcp_cleanup_rbuf" in have)) if ok_],
+        "rtt": [v for v, ok_ in (("tp_btf", "tcp/tcp_probe" in have),
+                                 ("tracepoint", "tcp_probe-skaddr" in have),
+                                 ("kprobe", "tcp_rcv_established" in have)) if ok_],
+    }
+    for t in ("sock/inet_sock_set_state", "tcp/tcp_retransmit_skb", "tcp/tcp_probe"):
+        if t in have: ok(f"apilat: the kernel has {t}")
+        else: not_ok(f"apilat: the kernel has {t}")
+
+    # --- ksight probes against what the kernel has
+    sig, _, _ = probe_of("apilat", "send")
+    if not sig:
+        not_ok("probes: apilat is listed"); dump("probes")
+    else:
+        expect_eq("probes: apilat is running", sig.get("running"), True)
+        expect_eq("probes: apilat has no error", sig.get("error"), None)
+        for point, want in can.items():
+            _, p, var = probe_of("apilat", point)
+            usable = [v for v in ("tp_btf", "tracepoint", "kprobe")
+                      if var.get(v, {}).get("state") in ("attached", "standby")]
+            expect_eq(f"probes: apilat/{point}: the variants ksight can use are the ones this kernel has",
+                      usable, want)
+            if usable != want and blocks.get("apilat.verbose"):
+                note("apilat: the kernel refused a program; libbpf says:"); dump("apilat.verbose", 60)
+            expect_eq(f"probes: apilat/{point} takes the first of them", (p or {}).get("attached"),
+                      want[0] if want else None)
+            for v, x in var.items():
+                if v not in want:
+                    note(f"probes: apilat/{point} {v} is {x.get('state')}: {x.get('reason')!r}")
+        for point in ("sock_state", "retransmit"):
+            _, p, _ = probe_of("apilat", point)
+            expect_eq(f"probes: apilat/{point} takes the tracepoint", (p or {}).get("attached"), "tracepoint")
+
+    # --- one run per variant name, every point that has it forced to it
+    n_req = int(conf["APILAT_N"])
+    delays = [float(d) for d in conf["APILAT_DELAYS"].split()]
+    families = (fact("apilat families ") or "").split()
+    expect_eq("apilat: the guest's loopback has ::1 (both families run)", families, ["4", "6"])
+    runs = [v for v in ("tp_btf", "tracepoint", "kprobe") if any(v in c for c in can.values())]
+    ran = [f.split()[2] for f in facts if f.startswith("apilat run ")]
+    expect_eq("apilat: the runs are the variant names this kernel has", ran, runs)
+
+    def kv_line(line):
+        return {k: v for k, v in re.findall(r"(\w+)=(\S+)", line)}
+
+    for v in runs:
+        forced = (fact(f"apilat run {v} forced") or "").split()
+        current[:] = [f"apilat/{pt}={v}" for pt in forced] + ["apilat/sock_state=tracepoint"]
+        tag = f"apilat {v} ({' '.join(forced)})"
+        expect_eq(f"{tag}: the points forced are those with a {v} variant here",
+                  forced, [pt for pt in ("send", "recv", "rtt") if v in can[pt]])
+        mlines = [l for l in blocks.get(f"apilat-{v}.metrics", []) if l.strip()]
+        if not mlines:
+            not_ok(f"{tag}: ksight run was scraped"); dump(f"apilat-{v}.run.err"); continue
+        text = "\n".join(mlines)
+        # forced: that variant alone attached for each forced point
+        info = series_of(mlines, "ksight_probe_info")
+        for pt in forced:
+            att = sorted(dict(l)["variant"] for l in info if dict(l).get("probe") == pt and dict(l).get("state") == "attached")
+            expect_eq(f"{tag}: ksight_probe_info: {pt} uses {v} alone", att, [v])
+
+        def sel(comm):
+            return f'namespace="",pod="",container="",comm="{comm}"'
+        def hist(family, comm):
+            return parse_buckets(text, f"{family}{{{sel(comm)}}}")
+        def count(family, comm):
+            b = hist(family, comm)
+            return int(b[-1][1]) if b else 0
+        def counter(family, comm, extra=""):
+            got = series_of(mlines, family)
+            want = set(re.findall(r'(\w+)="([^"]*)"', sel(comm) + extra))
+            return next((x for l, x in got.items() if set(l) == want), None)
+        # where the kernel's turn starts: kprobe/tcp_sendmsg at the send's entry (the client's time
+        # from before its send()), the sock_send_length tracepoints after the protocol's sendmsg
+        # returned (its time from send()'s return: under TCG loopback delivers the request to the
+        # server in the sender's own softirq, which can take milliseconds)
+        send_variant = v if "send" in forced else (can["send"] or [None])[0]
+        ref_key, ref_what = ("", "before the send") if send_variant == "kprobe" else ("_sent", "from the send's return")
+        def within(name, got, c, key, tol):
+            want, other = float(c[key + ref_key]), float(c[key + ("_sent" if not ref_key else "")])
+            if got is not None and not math.isnan(got) and abs(got - want) / want <= tol:
+                ok(f"{name}: {got * 1e3:.3f} ms vs {want * 1e3:.3f} ms ({ref_what}, send={send_variant}): "
+                   f"{(got - want) / want:+.1%} (the other: {other * 1e3:.3f} ms)")
+            else:
+                not_ok(f"{name}: {got!r} vs {want!r} ({ref_what}, send={send_variant}; the other: {other!r}), "
+                       f"more than {tol:.0%} off")
+
+        clients = {}
+        for l in blocks.get(f"apilat-{v}.clients", []):
+            w = l.split(None, 2)
+            if len(w) == 3:
+                clients.setdefault(w[1], {}).update(kv_line(w[2]))
+                if w[2].startswith("latencies="): clients[w[1]]["latencies"] = w[2][len("latencies="):]
+        server_requests = 0
+        for f in families:
+            for d in delays:
+                comm = f"apl-{f}-{d:g}"
+                name = f"{tag} IPv{f} {d:g} ms"
+                c = clients.get(comm, {})
+                if fact(f"apilat {v} client {f} {d:g} exit ") != "0" or "n" not in c:
+                    not_ok(f"{name}: the client ran ({fact(f'apilat {v} client {f} {d:g} exit ')!r}: {c})"); continue
+                server_requests += n_req
+                note(f"{name}: the client: p50 {float(c['p50']) * 1e3:.3f} ms ({float(c['p50_sent']) * 1e3:.3f} from "
+                     f"the send's return), p99 {float(c['p99']) * 1e3:.3f} ms ({float(c['p99_sent']) * 1e3:.3f}), srtt "
+                     f"{float(c['rtt_min']) * 1e3:.3f}..{float(c['rtt_max']) * 1e3:.3f} ms; "
+                     f"latencies {c.get('latencies', '')[:200]}")
+                rf = "ksight_apiserver_response_duration_seconds"
+                expect_eq(f"{name}: response samples == the {n_req} requests (the first turn apart)",
+                          count(rf, comm), n_req)
+                expect_eq(f"{name}: one first turn (the TLS handshake's place) in the handshake histogram",
+                          count("ksight_apiserver_tls_handshake_duration_seconds", comm), 1)
+                expect_eq(f"{name}: requests_total", counter("ksight_apiserver_requests_total", comm), float(n_req))
+                expect_eq(f"{name}: sent bytes == the client's", counter("ksight_apiserver_sent_bytes_total", comm),
+                          float(c["sent"]))
+                expect_eq(f"{name}: received bytes == the client's",
+                          counter("ksight_apiserver_received_bytes_total", comm), float(c["received"]))
+                expect_eq(f"{name}: one connect", count("ksight_apiserver_connect_duration_seconds", comm), 1)
+                b = hist(rf, comm)
+                for q, key in ((0.5, "p50"), (0.99, "p99")):
+                    within(f"{name}: histogram_quantile({q}) vs the client's {key}", histogram_quantile(q, b), c, key, 0.15)
+                if "rtt" in forced:
+                    rb = hist("ksight_apiserver_rtt_seconds", comm)
+                    lo, hi = float(c["rtt_min"]), float(c["rtt_max"])
+                    # the buckets holding samples: (lower bound, upper bound]
+                    seen = [(rb[i - 1][0] if i else 0.0, le) for i, (le, cum) in enumerate(rb)
+                            if cum > (rb[i - 1][1] if i else 0.0)]
+                    n_rtt = int(rb[-1][1]) if rb else 0
+                    # the kernel's srtt before a segment's ACK is processed, the socket's after the
+                    # connect and after each answer: the same smoothed value at other moments
+                    if n_rtt >= 1 and seen[0][1] >= lo / 1.25 and seen[-1][0] <= hi * 1.25:
+                        ok(f"{name}: {n_rtt} RTT samples, in {seen[0][0] * 1e3:.3f}..{seen[-1][1] * 1e3:.3f} ms, "
+                           f"the socket's srtt in {lo * 1e3:.3f}..{hi * 1e3:.3f} ms")
+                    else:
+                        not_ok(f"{name}: RTT samples ({n_rtt}) in the buckets {seen} within the socket's srtt "
+                               f"{lo}..{hi} s (25% slack)")
+
+        # the watch: its request's answer is one sample, the pushes after it none; bytes all counted
+        w = clients.get("apl-watch", {})
+        name = f"{tag} watch"
+        if fact(f"apilat {v} watch exit ") != "0" or "events" not in w:
+            not_ok(f"{name}: the watch client ran ({w})")
+        else:
+            server_requests += 1
+            expect_eq(f"{name}: one response sample for {w['events']} pushed messages",
+                      count("ksight_apiserver_response_duration_seconds", "apl-watch"), 1)
+            expect_eq(f"{name}: one request", counter("ksight_apiserver_requests_total", "apl-watch"), 1.0)
+            expect_eq(f"{name}: received bytes == the client's",
+                      counter("ksight_apiserver_received_bytes_total", "apl-watch"), float(w["received"]))
+            expect_eq(f"{name}: sent bytes == the client's",
+                      counter("ksight_apiserver_sent_bytes_total", "apl-watch"), float(w["sent"]))
+        # the refusal
+        name = f"{tag} refused"
+        expect_eq(f"{name}: the connect to the closed registered port is refused",
+                  (fact(f"apilat {v} refused exit "), clients.get("apl-refused") is not None), ("0", True))
+        expect_eq(f"{name}: connect_failures_total{{cause=\"refused\"}}",
+                  counter("ksight_apiserver_connect_failures_total", "apl-refused", ',cause="refused"'), 1.0)
+        expect_eq(f"{name}: no connect duration", count("ksight_apiserver_connect_duration_seconds", "apl-refused"), 0)
+        # the server side (the listeners are on this node): every request the clients made
+        expect_eq(f"{tag} server side: requests_total == the clients' requests",
+                  series_of(mlines, "ksight_apiserver_server_requests_total").get(frozenset()), float(server_requests))
+        expect_eq(f"{tag}: ksight run exits 0 on SIGTERM", fact(f"apilat {v} run_exit "), "0")
+        if failed: dump(f"apilat-{v}.run.err")
+
+    # --- retransmits: syn_retry's dropped SYN, retransmitted, against the namespace's RetransSegs
+    current[:] = ["apilat/retransmit=tracepoint"]
+    rv = fact("apilat retrans variant ")
+    ns = [l.strip() for l in blocks.get("apilat-retrans.ns", []) if l.strip()]
+    tag = "apilat retransmit=tracepoint"
+    if rv is None:
+        not_ok(f"{tag}: the guest ran the SYN retransmits")
+    elif fact("apilat retrans unshare_exit ") != "0" or len(ns) < 3 or ns[1] != "established":
+        not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
+        for l in ns[:10]: note("  " + l)
+    else:
+        rows = [l.split()[1:] for l in ns if l.startswith("Tcp:")]
+        kernel = dict(zip(rows[0], rows[1])).get("RetransSegs") if len(rows) >= 2 else None
+        mlines = [l for l in blocks.get(f"apilat-{rv}.metrics", []) if l.strip()]
+        want = set(re.findall(r'(\w+)="([^"]*)"', 'namespace="",pod="",container="",comm="syn_retry"'))
+        got = next((x for l, x in series_of(mlines, "ksight_apiserver_retransmits_total").items() if set(l) == want), None)
+        srv = series_of(mlines, "ksight_apiserver_server_retransmits_total").get(frozenset())
+        if kernel and int(kernel) >= 1 and got == float(kernel) and not srv:
+            ok(f"{tag}: ksight_apiserver_retransmits_total {int(got)} = RetransSegs {kernel}, none on the server side")
+        else:
+            not_ok(f"{tag}: ksight_apiserver_retransmits_total {got!r} (server {srv!r}) = RetransSegs {kernel!r} >= 1")
+    current.clear()
+
 
 # every scenario the guest ran has its check here; a new one (apilat) adds check_apilat()
 for s in scenarios:

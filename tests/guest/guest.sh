@@ -80,7 +80,7 @@ for applet in $(/bin/busybox --list); do
 	[ "$applet" = busybox ] || ln -sf busybox "$R/bin/$applet"
 done
 copy_with_libs "$BUILD/ksight" /bin/ksight || initramfs_ok=0
-for t in memhog netdrop_flood syn_retry; do
+for t in memhog netdrop_flood syn_retry apilat_peer; do
 	copy_with_libs "$BUILD/tests/$t" /bin/$t || initramfs_ok=0
 done
 # reads the BPF side's own counters (oom_pending_count) in the guest

@@ -11,7 +11,10 @@
 # kernel has (tracefs, /proc/kallsyms). Scenarios: oom (every mark_victim variant, and
 # memory.oom.group kills), netdrop (kfree_skb variants: drops with reasons on 5.17+, "unknown"
 # before, exactly Udp NoPorts; TCP retransmits), fserr (ext4 corruption = errors_count, ENOSPC
-# block errors, XFS corruption and shutdown).
+# block errors, XFS corruption and shutdown), apilat (a plain-TCP server with fixed delays on
+# 127.0.0.1 and ::1, registered as the API server: every send, recv and rtt variant forced, the
+# response histogram's count and histogram_quantile p50/p99 against what the client measured,
+# bytes, connects, a refusal, RTT, SYN retransmits against RetransSegs).
 #
 # The newest signed linux-image-SERIES.*-cloud-amd64 of each series comes from Debian's archive
 # through a private apt configuration under /var/cache/ksight-guest (its own sources.list,
@@ -21,8 +24,7 @@
 # summary line per guest; exits non-zero if anything failed.
 #
 # KSIGHT_GUEST_SERIES="5.10 6.1 6.12 6.18"   the kernels
-# KSIGHT_GUEST_SCENARIOS="oom netdrop fserr"   the scenarios, in order (apilat: add init/apilat.sh,
-#                                       init/apilat.conf and check_apilat() in check.py)
+# KSIGHT_GUEST_SCENARIOS="oom netdrop fserr apilat"   the scenarios, in order
 # KSIGHT_GUEST_JOBS=2                   guests at once (on 2 cores without KVM, the three guests took
 #                                       about 160 s two at a time, 240 s one at a time)
 # KSIGHT_GUEST_KEEP=DIR                 keeps each guest's console and settings in DIR/SERIES/
@@ -32,7 +34,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/guest
 CACHE=/var/cache/ksight-guest
 SERIES=${KSIGHT_GUEST_SERIES:-5.10 6.1 6.12 6.18}
-SCENARIOS=${KSIGHT_GUEST_SCENARIOS:-oom netdrop fserr}
+SCENARIOS=${KSIGHT_GUEST_SCENARIOS:-oom netdrop fserr apilat}
 JOBS=${KSIGHT_GUEST_JOBS:-2}
 WORK=$(mktemp -d /tmp/ksight-guest.XXXXXX)
 FAILED=0
@@ -195,11 +197,11 @@ done
 
 BUILD=$WORK/build
 if make -C "$ROOT" OUTPUT="$BUILD" "$BUILD/ksight" "$BUILD/tests/memhog" "$BUILD/tests/netdrop_flood" \
-	"$BUILD/tests/syn_retry" >"$WORK/build.log" 2>&1; then
-	ok "build ksight, memhog, netdrop_flood and syn_retry"
+	"$BUILD/tests/syn_retry" "$BUILD/tests/apilat_peer" >"$WORK/build.log" 2>&1; then
+	ok "build ksight, memhog, netdrop_flood, syn_retry and apilat_peer"
 else
 	indent "$WORK/build.log" 60
-	bail "build ksight, memhog, netdrop_flood and syn_retry"
+	bail "build ksight, memhog, netdrop_flood, syn_retry and apilat_peer"
 fi
 
 # --- 4. the guests, JOBS at a time; each one's output in one piece when it ends ---------------
