@@ -211,20 +211,33 @@ static void runtime_failed(struct signal_runtime *rt)
 }
 
 /* Initialise and attach one loaded signal; 0 when it runs, else rt->error says why. */
-static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half)
+static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half,
+			 const struct load_options *lo)
 {
-	int err;
+	int err, tries;
 
-	if (with_user_half && rt->def->init) {
-		err = rt->def->init(rt);
-		if (err) {
-			snprintf(rt->error, sizeof(rt->error), "cannot start: %s", strerror(err < 0 ? -err : EINVAL));
-			return err < 0 ? err : -EINVAL;
+	/* each round rules out the variant that loaded and did not attach: at most one per variant */
+	for (tries = 0; tries <= SIGNAL_MAX_POINTS * PROBE_MAX_VARIANTS; tries++) {
+		if (with_user_half && rt->def->init) {
+			err = rt->def->init(rt);
+			if (err) {
+				snprintf(rt->error, sizeof(rt->error), "cannot start: %s",
+					 strerror(err < 0 ? -err : EINVAL));
+				return err < 0 ? err : -EINVAL;
+			}
+			startup_mark("%s: init", rt->def->name);
 		}
-		startup_mark("%s: init", rt->def->name);
+		signal_attach(rt, !with_user_half);
+		startup_mark("%s: attach", rt->def->name);
+		if (!lo->preferred_only || !signal_wants_fallbacks(rt))
+			break;
+		/* a preferred variant loaded and did not attach: undo, load again with its fallback */
+		runtime_failed(rt);
+		err = signal_load_fallbacks(rt, lo);
+		startup_mark("%s: load with a fallback", rt->def->name);
+		if (err)
+			return err;
 	}
-	signal_attach(rt, !with_user_half);
-	startup_mark("%s: attach", rt->def->name);
 	if (!rt->running)
 		return -ENOENT;
 	if (with_user_half && rt->def->ringbuf_map) {
@@ -239,6 +252,7 @@ static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool wi
 
 struct start_ctx {
 	struct agent *agent;
+	const struct load_options *lo;
 	struct signal_runtime **todo;
 	bool with_user_half;
 	int running;
@@ -250,7 +264,7 @@ static void start_loaded(int i, int err, void *arg)
 	struct start_ctx *c = arg;
 	struct signal_runtime *rt = c->todo[i];
 
-	if (err || runtime_start(c->agent, rt, c->with_user_half)) {
+	if (err || runtime_start(c->agent, rt, c->with_user_half, c->lo)) {
 		if (c->with_user_half) {
 			log_warn("%s: %s", rt->def->name, rt->error);
 			runtime_failed(rt);
@@ -283,7 +297,7 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 {
 	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
 	int order[AGENT_MAX_SIGNALS];
-	struct start_ctx c = { .agent = agent, .todo = todo, .with_user_half = with_user_half };
+	struct start_ctx c = { .agent = agent, .lo = lo, .todo = todo, .with_user_half = with_user_half };
 	int n = 0, k = 0, i, pass;
 
 	for (i = 0; ksight_signals[i]; i++) {
@@ -438,6 +452,8 @@ static int agent_start_all(struct agent *agent, const struct load_options *base,
 	int fd = agent_core_btf(agent, path, sizeof(path)), running;
 
 	lo.core_btf_path = fd >= 0 ? path : NULL;
+	/* run and trace attach one variant per point; `probes` (no user half) tries them all */
+	lo.preferred_only = with_user_half;
 	running = agent_start_signals(agent, &lo, with_user_half);
 	if (fd >= 0)
 		close(fd);
