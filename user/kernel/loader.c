@@ -11,7 +11,9 @@
 #include <bpf/libbpf.h>
 
 #include "core_btf.h"
+#include "kernel_features.h"
 #include "startup_trace.h"
+#include "tp_btf.h"
 
 struct section_lookup {
 	struct bpf_object *obj;
@@ -273,8 +275,8 @@ static void keep_outcomes(struct signal_runtime *rt, const struct point_status *
 		}
 }
 
-static int load_keeping(struct signal_runtime *rt, const struct load_options *opts,
-			const struct point_status *known)
+static int load_tries(struct signal_runtime *rt, const struct load_options *opts,
+		      const struct point_status *known)
 {
 	const char *core_btf = opts->core_btf_path && !reads_loaded_module_types(rt->def) ?
 			       opts->core_btf_path : opts->btf_path;
@@ -345,6 +347,24 @@ static int load_keeping(struct signal_runtime *rt, const struct load_options *op
 	snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: gave up after 16 tries",
 		 rt->def->name);
 	return -ELOOP;
+}
+
+/*
+ * tp_btf targets come from the kernel BTF parsed once (tp_btf.h) when it is
+ * the running kernel's own; with another (--btf) each load reads the
+ * kernel's, as libbpf would.
+ */
+static int load_keeping(struct signal_runtime *rt, const struct load_options *opts,
+			const struct point_status *known)
+{
+	int err;
+
+	tp_btf_handler_register();
+	tp_btf_use_kernel_btf(opts->btf_path || !opts->kf ? NULL : kernel_features_btf(opts->kf));
+	err = load_tries(rt, opts, known);
+	tp_btf_load_done();
+	tp_btf_use_kernel_btf(NULL);
+	return err;
 }
 
 int signal_load(struct signal_runtime *rt, const struct load_options *opts)
