@@ -27,6 +27,7 @@
 #include "kernel_features.h"
 #include "load_parallel.h"
 #include "loader.h"
+#include "map_ahead.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod_resolver.h"
@@ -275,17 +276,37 @@ static void start_loaded(int i, int err, void *arg)
 	agent_publish(c->agent, rt, true);
 }
 
-/* The libbpf of the kernel-BTF-typed hooks (tp_btf, fentry) parses the whole kernel BTF: the long loads. */
-static bool has_btf_hooks(const struct signal_def *def)
+/*
+ * The verifier's long runs are over the BTF-typed programs (tp_btf, fentry:
+ * pointer walks checked member by member): the more of them, the longer the
+ * load. Once kernel BTF parsing went out of the loads, this is what orders them.
+ */
+static int btf_hooks(const struct signal_def *def)
 {
 	size_t p, v;
+	int n = 0;
 
 	for (p = 0; p < def->n_points; p++)
 		for (v = 0; v < def->points[p].n_variants; v++)
 			if (!strcmp(def->points[p].variants[v].name, "tp_btf") ||
 			    !strncmp(def->points[p].variants[v].name, "fentry", 6))
-				return true;
-	return false;
+				n++;
+	return n;
+}
+
+/* order[0..n): indexes of defs[], the long loads first (stable: table order among equals). */
+static void long_loads_first(const struct signal_def *const *defs, int n, int *order)
+{
+	int i, j, k;
+
+	for (i = 0; i < n; i++) {
+		k = i;
+		while (k > 0 && btf_hooks(defs[order[k - 1]]) < btf_hooks(defs[i]))
+			k--;
+		for (j = i; j > k; j--)
+			order[j] = order[j - 1];
+		order[k] = i;
+	}
 }
 
 /*
@@ -296,9 +317,10 @@ static bool has_btf_hooks(const struct signal_def *def)
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
 	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
+	const struct signal_def *defs[AGENT_MAX_SIGNALS];
 	int order[AGENT_MAX_SIGNALS];
 	struct start_ctx c = { .agent = agent, .lo = lo, .todo = todo, .with_user_half = with_user_half };
-	int n = 0, k = 0, i, pass;
+	int n = 0, i;
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
@@ -314,10 +336,9 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 		rt->agent = agent;
 		todo[n++] = rt;
 	}
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < n; i++)
-			if (has_btf_hooks(todo[i]->def) == (pass == 0))
-				order[k++] = i;
+	for (i = 0; i < n; i++)
+		defs[i] = todo[i]->def;
+	long_loads_first(defs, n, order);
 	if (signal_load_many(todo, order, n, lo, signal_load_threads(), start_loaded, &c))
 		log_error("cannot load the signals: out of memory");
 	startup_mark("all signals loaded and started");
@@ -355,6 +376,7 @@ static void agent_stop(struct agent *agent)
 	if (agent->metrics)
 		metrics_registry_free(agent->metrics);
 	agent->metrics = NULL;
+	maps_ahead_finish(); /* a start that failed before the loads */
 	kernel_features_close(&agent->kf);
 	agent->btf = NULL;
 	pod_resolver_free(agent->resolver);
@@ -388,8 +410,21 @@ static void describe_attached(const struct agent *agent)
 	}
 }
 
+/* The signals this agent starts, in table order; returns how many. */
+static int selected_defs(const struct agent *agent, const struct signal_def **defs)
+{
+	int n = 0, i;
+
+	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
+		if (signal_selected(agent->cfg, ksight_signals[i]->name))
+			defs[n++] = ksight_signals[i];
+	return n;
+}
+
 static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 {
+	const struct signal_def *defs[AGENT_MAX_SIGNALS], *ordered[AGENT_MAX_SIGNALS];
+	int order[AGENT_MAX_SIGNALS], n, i;
 	struct kernel_features *kf = &agent->kf;
 
 	char err[512];
@@ -406,6 +441,13 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 	if (env_warnings()[0])
 		log_warn("%s", env_warnings());
 	startup_mark("preflight");
+	/* the maps on the other CPU while this one parses the kernel BTF (map_ahead.h), in load order */
+	n = selected_defs(agent, defs);
+	long_loads_first(defs, n, order);
+	for (i = 0; i < n; i++)
+		ordered[i] = defs[order[i]];
+	if (maps_ahead_start(ordered, n))
+		log_warn("cannot create the maps ahead: the loads create them, slower");
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
 		char why[128];
@@ -429,14 +471,11 @@ static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
 {
 	const struct signal_def *defs[AGENT_MAX_SIGNALS];
 	const char *env = getenv("KSIGHT_CORE_BTF");
-	int n = 0, i, fd;
+	int fd;
 
 	if (env && !strcmp(env, "0"))
 		return -ECANCELED;
-	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
-		if (signal_selected(agent->cfg, ksight_signals[i]->name))
-			defs[n++] = ksight_signals[i];
-	fd = signal_core_btf(defs, n, agent->btf, path, pathlen);
+	fd = signal_core_btf(defs, selected_defs(agent, defs), agent->btf, path, pathlen);
 	if (fd < 0)
 		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
 			 strerror(-fd));
@@ -455,6 +494,7 @@ static int agent_start_all(struct agent *agent, const struct load_options *base,
 	/* run and trace attach one variant per point; `probes` (no user half) tries them all */
 	lo.preferred_only = with_user_half;
 	running = agent_start_signals(agent, &lo, with_user_half);
+	maps_ahead_finish();
 	if (fd >= 0)
 		close(fd);
 	return running;

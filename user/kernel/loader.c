@@ -12,6 +12,7 @@
 
 #include "core_btf.h"
 #include "kernel_features.h"
+#include "map_ahead.h"
 #include "startup_trace.h"
 #include "tp_btf.h"
 
@@ -301,7 +302,10 @@ static int load_tries(struct signal_runtime *rt, const struct load_options *opts
 			 strerror(-err));
 		return err;
 	}
-	startup_mark("%s: open", rt->def->name);
+	if (maps_ahead_take(rt) > 0)
+		startup_mark("%s: maps made ahead taken", rt->def->name);
+	else
+		startup_mark("%s: open", rt->def->name);
 	sl.obj = rt->obj;
 	for (p = 0; p < rt->def->n_points; p++)
 		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
