@@ -226,7 +226,12 @@ struct apilat_trace_turn {
 	__u8 family;          /* 0 until the addresses are kept */
 	__u8 pad[5];
 };
-#define APILAT_TRACE_RING_BYTES (256 * 1024)
+/*
+ * Only `ksight trace apilat` writes the ring, a record per slow turn (--slow):
+ * 64 KiB holds 585 records of 112 bytes before user space reads any; beyond,
+ * one is counted lost. User space maps it twice over: 128 KiB of RSS.
+ */
+#define APILAT_TRACE_RING_BYTES (64 * 1024)
 /* --slow's default, in ns */
 #define APILAT_DEFAULT_TRACE_SLOW_NS 100000000ULL
 

@@ -27,6 +27,7 @@
 #include "kernel_features.h"
 #include "load_parallel.h"
 #include "loader.h"
+#include "map_ahead.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod_resolver.h"
@@ -211,20 +212,33 @@ static void runtime_failed(struct signal_runtime *rt)
 }
 
 /* Initialise and attach one loaded signal; 0 when it runs, else rt->error says why. */
-static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half)
+static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool with_user_half,
+			 const struct load_options *lo)
 {
-	int err;
+	int err, tries;
 
-	if (with_user_half && rt->def->init) {
-		err = rt->def->init(rt);
-		if (err) {
-			snprintf(rt->error, sizeof(rt->error), "cannot start: %s", strerror(err < 0 ? -err : EINVAL));
-			return err < 0 ? err : -EINVAL;
+	/* each round rules out the variant that loaded and did not attach: at most one per variant */
+	for (tries = 0; tries <= SIGNAL_MAX_POINTS * PROBE_MAX_VARIANTS; tries++) {
+		if (with_user_half && rt->def->init) {
+			err = rt->def->init(rt);
+			if (err) {
+				snprintf(rt->error, sizeof(rt->error), "cannot start: %s",
+					 strerror(err < 0 ? -err : EINVAL));
+				return err < 0 ? err : -EINVAL;
+			}
+			startup_mark("%s: init", rt->def->name);
 		}
-		startup_mark("%s: init", rt->def->name);
+		signal_attach(rt, !with_user_half);
+		startup_mark("%s: attach", rt->def->name);
+		if (!lo->preferred_only || !signal_wants_fallbacks(rt))
+			break;
+		/* a preferred variant loaded and did not attach: undo, load again with its fallback */
+		runtime_failed(rt);
+		err = signal_load_fallbacks(rt, lo);
+		startup_mark("%s: load with a fallback", rt->def->name);
+		if (err)
+			return err;
 	}
-	signal_attach(rt, !with_user_half);
-	startup_mark("%s: attach", rt->def->name);
 	if (!rt->running)
 		return -ENOENT;
 	if (with_user_half && rt->def->ringbuf_map) {
@@ -239,6 +253,7 @@ static int runtime_start(struct agent *agent, struct signal_runtime *rt, bool wi
 
 struct start_ctx {
 	struct agent *agent;
+	const struct load_options *lo;
 	struct signal_runtime **todo;
 	bool with_user_half;
 	int running;
@@ -250,7 +265,7 @@ static void start_loaded(int i, int err, void *arg)
 	struct start_ctx *c = arg;
 	struct signal_runtime *rt = c->todo[i];
 
-	if (err || runtime_start(c->agent, rt, c->with_user_half)) {
+	if (err || runtime_start(c->agent, rt, c->with_user_half, c->lo)) {
 		if (c->with_user_half) {
 			log_warn("%s: %s", rt->def->name, rt->error);
 			runtime_failed(rt);
@@ -261,17 +276,37 @@ static void start_loaded(int i, int err, void *arg)
 	agent_publish(c->agent, rt, true);
 }
 
-/* The libbpf of the kernel-BTF-typed hooks (tp_btf, fentry) parses the whole kernel BTF: the long loads. */
-static bool has_btf_hooks(const struct signal_def *def)
+/*
+ * The verifier's long runs are over the BTF-typed programs (tp_btf, fentry:
+ * pointer walks checked member by member): the more of them, the longer the
+ * load. Once kernel BTF parsing went out of the loads, this is what orders them.
+ */
+static int btf_hooks(const struct signal_def *def)
 {
 	size_t p, v;
+	int n = 0;
 
 	for (p = 0; p < def->n_points; p++)
 		for (v = 0; v < def->points[p].n_variants; v++)
 			if (!strcmp(def->points[p].variants[v].name, "tp_btf") ||
 			    !strncmp(def->points[p].variants[v].name, "fentry", 6))
-				return true;
-	return false;
+				n++;
+	return n;
+}
+
+/* order[0..n): indexes of defs[], the long loads first (stable: table order among equals). */
+static void long_loads_first(const struct signal_def *const *defs, int n, int *order)
+{
+	int i, j, k;
+
+	for (i = 0; i < n; i++) {
+		k = i;
+		while (k > 0 && btf_hooks(defs[order[k - 1]]) < btf_hooks(defs[i]))
+			k--;
+		for (j = i; j > k; j--)
+			order[j] = order[j - 1];
+		order[k] = i;
+	}
 }
 
 /*
@@ -282,9 +317,10 @@ static bool has_btf_hooks(const struct signal_def *def)
 static int agent_start_signals(struct agent *agent, const struct load_options *lo, bool with_user_half)
 {
 	struct signal_runtime *todo[AGENT_MAX_SIGNALS];
+	const struct signal_def *defs[AGENT_MAX_SIGNALS];
 	int order[AGENT_MAX_SIGNALS];
-	struct start_ctx c = { .agent = agent, .todo = todo, .with_user_half = with_user_half };
-	int n = 0, k = 0, i, pass;
+	struct start_ctx c = { .agent = agent, .lo = lo, .todo = todo, .with_user_half = with_user_half };
+	int n = 0, i;
 
 	for (i = 0; ksight_signals[i]; i++) {
 		struct signal_runtime *rt;
@@ -300,10 +336,9 @@ static int agent_start_signals(struct agent *agent, const struct load_options *l
 		rt->agent = agent;
 		todo[n++] = rt;
 	}
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < n; i++)
-			if (has_btf_hooks(todo[i]->def) == (pass == 0))
-				order[k++] = i;
+	for (i = 0; i < n; i++)
+		defs[i] = todo[i]->def;
+	long_loads_first(defs, n, order);
 	if (signal_load_many(todo, order, n, lo, signal_load_threads(), start_loaded, &c))
 		log_error("cannot load the signals: out of memory");
 	startup_mark("all signals loaded and started");
@@ -341,6 +376,7 @@ static void agent_stop(struct agent *agent)
 	if (agent->metrics)
 		metrics_registry_free(agent->metrics);
 	agent->metrics = NULL;
+	maps_ahead_finish(); /* a start that failed before the loads */
 	kernel_features_close(&agent->kf);
 	agent->btf = NULL;
 	pod_resolver_free(agent->resolver);
@@ -374,8 +410,21 @@ static void describe_attached(const struct agent *agent)
 	}
 }
 
+/* The signals this agent starts, in table order; returns how many. */
+static int selected_defs(const struct agent *agent, const struct signal_def **defs)
+{
+	int n = 0, i;
+
+	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
+		if (signal_selected(agent->cfg, ksight_signals[i]->name))
+			defs[n++] = ksight_signals[i];
+	return n;
+}
+
 static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 {
+	const struct signal_def *defs[AGENT_MAX_SIGNALS], *ordered[AGENT_MAX_SIGNALS];
+	int order[AGENT_MAX_SIGNALS], n, i;
 	struct kernel_features *kf = &agent->kf;
 
 	char err[512];
@@ -392,6 +441,13 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 	if (env_warnings()[0])
 		log_warn("%s", env_warnings());
 	startup_mark("preflight");
+	/* the maps on the other CPU while this one parses the kernel BTF (map_ahead.h), in load order */
+	n = selected_defs(agent, defs);
+	long_loads_first(defs, n, order);
+	for (i = 0; i < n; i++)
+		ordered[i] = defs[order[i]];
+	if (maps_ahead_start(ordered, n))
+		log_warn("cannot create the maps ahead: the loads create them, slower");
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
 		char why[128];
@@ -415,14 +471,11 @@ static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
 {
 	const struct signal_def *defs[AGENT_MAX_SIGNALS];
 	const char *env = getenv("KSIGHT_CORE_BTF");
-	int n = 0, i, fd;
+	int fd;
 
 	if (env && !strcmp(env, "0"))
 		return -ECANCELED;
-	for (i = 0; ksight_signals[i] && n < AGENT_MAX_SIGNALS; i++)
-		if (signal_selected(agent->cfg, ksight_signals[i]->name))
-			defs[n++] = ksight_signals[i];
-	fd = signal_core_btf(defs, n, agent->btf, path, pathlen);
+	fd = signal_core_btf(defs, selected_defs(agent, defs), agent->btf, path, pathlen);
 	if (fd < 0)
 		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
 			 strerror(-fd));
@@ -438,7 +491,10 @@ static int agent_start_all(struct agent *agent, const struct load_options *base,
 	int fd = agent_core_btf(agent, path, sizeof(path)), running;
 
 	lo.core_btf_path = fd >= 0 ? path : NULL;
+	/* run and trace attach one variant per point; `probes` (no user half) tries them all */
+	lo.preferred_only = with_user_half;
 	running = agent_start_signals(agent, &lo, with_user_half);
+	maps_ahead_finish();
 	if (fd >= 0)
 		close(fd);
 	return running;

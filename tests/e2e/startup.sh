@@ -4,7 +4,9 @@
 # copy of the kernel BTF (no fallback to the whole one), the objects loaded
 # side by side; and none of that changes a single probe decision: `ksight
 # probes` says the same with the copy or the whole BTF, one loader thread
-# or several.
+# or several. What start-up no longer does: map libcurl and its TLS stacks
+# with no Kubernetes API configured, verify a standby variant in `run`, or
+# parse the kernel BTF again in each object.
 . "$(dirname "$0")/lib.sh"
 
 SIGNALS="oom fserr netdrop apilat"
@@ -17,7 +19,14 @@ for s in $SIGNALS; do
 	check "$s: attached" grep -q "ksight: $s: attached" "$WORK/trace.err"
 done
 check "the CO-RE copy of the kernel BTF was made" grep -q "startup: CO-RE BTF copy" "$WORK/trace.err"
-check "no fallback to the whole kernel BTF" sh -c "! grep -q 'small copy of the kernel BTF' '$WORK/trace.err'"
+check "no Kubernetes API: libcurl is not mapped" sh -c "! grep -q 'libcurl' /proc/$RUN_PID/maps"
+check "no Kubernetes API: no TLS library of libcurl's is mapped" sh -c "! grep -qE 'libssl|libcrypto|libkrb5|libldap' /proc/$RUN_PID/maps"
+# run loads one variant a point: every program it loaded is attached (one link each), none waits on standby
+count_fds() { for f in /proc/$RUN_PID/fdinfo/*; do grep -q "^$1:" "$f" 2>/dev/null && echo; done | wc -l; }
+loaded_programs=$(count_fds prog_type)
+links=$(count_fds link_type)
+check "run: every loaded program attached, no standby one loaded ($loaded_programs programs, $links links)" \
+	test "$loaded_programs" -gt 0 -a "$loaded_programs" -eq "$links"
 check "every phase's line says how long it took" \
 	sh -c "grep 'startup: ' '$WORK/trace.err' | grep -qvE ' [0-9]+\.[0-9]{2} ms \(at +[0-9]+\.[0-9]{2} ms, rss [0-9]+ KiB, peak [0-9]+ KiB\)$' && exit 1 || exit 0"
 for s in $SIGNALS; do
@@ -29,6 +38,9 @@ done
 "$KSIGHT" probes -o json >"$WORK/default.json" 2>"$WORK/default.err"
 KSIGHT_LOAD_THREADS=1 "$KSIGHT" probes -o json >"$WORK/one.json" 2>/dev/null
 KSIGHT_CORE_BTF=0 "$KSIGHT" probes -o json >"$WORK/whole.json" 2>/dev/null
+# libbpf says "loading kernel BTF" each time it parses one: the agent's own, and no object's
+"$KSIGHT" probes -v >/dev/null 2>"$WORK/verbose.err"
+expect_eq "probes: the kernel BTF parsed once for every object" "$(grep -c 'loading kernel BTF' "$WORK/verbose.err")" 1
 check "probes: every signal listed" sh -c "for s in $SIGNALS; do grep -q \"\\\"signal\\\":\\\"\$s\\\"\" '$WORK/default.json' || exit 1; done"
 check "probes: one loader thread decides the same" cmp -s "$WORK/default.json" "$WORK/one.json"
 check "probes: the whole kernel BTF decides the same as the copy" cmp -s "$WORK/default.json" "$WORK/whole.json"

@@ -11,7 +11,10 @@
 #include <bpf/libbpf.h>
 
 #include "core_btf.h"
+#include "kernel_features.h"
+#include "map_ahead.h"
 #include "startup_trace.h"
+#include "tp_btf.h"
 
 struct section_lookup {
 	struct bpf_object *obj;
@@ -111,24 +114,55 @@ static int open_configured(struct signal_runtime *rt, const char *core_btf)
 	return 0;
 }
 
-static bool program_is_candidate(const struct signal_runtime *rt, const char *name)
+/* The first candidate of point p: the one preferred_only loads, or -1. */
+static int preferred_candidate(const struct signal_runtime *rt, size_t p)
 {
-	size_t p;
+	size_t v;
 
-	for (p = 0; p < rt->def->n_points; p++)
-		if (probe_program_in_state(&rt->def->points[p], &rt->status[p], name, VARIANT_CANDIDATE))
+	for (v = 0; v < rt->def->points[p].n_variants; v++)
+		if (rt->status[p].variants[v].state == VARIANT_CANDIDATE)
+			return (int)v;
+	return -1;
+}
+
+static bool variant_has_program(const struct probe_variant *var, const char *name)
+{
+	int i;
+
+	for (i = 0; var->programs[i]; i++)
+		if (!strcmp(var->programs[i], name))
 			return true;
 	return false;
 }
 
-static void set_autoload(struct signal_runtime *rt, const char *only)
+/* Is `name` to be loaded: in any candidate, or (preferred_only) in a point's preferred one. */
+static bool program_is_wanted(const struct signal_runtime *rt, const char *name, bool preferred_only)
+{
+	size_t p;
+	int v;
+
+	for (p = 0; p < rt->def->n_points; p++) {
+		if (!preferred_only) {
+			if (probe_program_in_state(&rt->def->points[p], &rt->status[p], name, VARIANT_CANDIDATE))
+				return true;
+			continue;
+		}
+		v = preferred_candidate(rt, p);
+		if (v >= 0 && variant_has_program(&rt->def->points[p].variants[v], name))
+			return true;
+	}
+	return false;
+}
+
+static void set_autoload(struct signal_runtime *rt, const char *only, bool preferred_only)
 {
 	struct bpf_program *prog;
 
 	bpf_object__for_each_program(prog, rt->obj) {
 		const char *name = bpf_program__name(prog);
 
-		bpf_program__set_autoload(prog, only ? !strcmp(name, only) : program_is_candidate(rt, name));
+		bpf_program__set_autoload(prog, only ? !strcmp(name, only) :
+					  program_is_wanted(rt, name, preferred_only));
 	}
 }
 
@@ -163,21 +197,21 @@ static void rule_out_program(struct signal_runtime *rt, const char *program, int
  * The whole object failed to load: load each candidate program alone to find
  * the ones this kernel refuses. Returns how many were ruled out.
  */
-static int find_refused_programs(struct signal_runtime *rt, const char *core_btf)
+static int find_refused_programs(struct signal_runtime *rt, const char *core_btf, bool preferred_only)
 {
 	char names[64][64];
 	struct bpf_program *prog;
 	int n = 0, ruled_out = 0, i, err;
 
 	bpf_object__for_each_program(prog, rt->obj)
-		if (n < 64 && program_is_candidate(rt, bpf_program__name(prog)))
+		if (n < 64 && program_is_wanted(rt, bpf_program__name(prog), preferred_only))
 			snprintf(names[n++], sizeof(names[0]), "%s", bpf_program__name(prog));
 	destroy_object(rt);
 	for (i = 0; i < n; i++) {
 		err = open_configured(rt, core_btf);
 		if (err)
 			return err;
-		set_autoload(rt, names[i]);
+		set_autoload(rt, names[i], false);
 		err = bpf_object__load(rt->obj);
 		destroy_object(rt);
 		if (err) {
@@ -224,7 +258,26 @@ static bool reads_loaded_module_types(const struct signal_def *def)
 	return false;
 }
 
-int signal_load(struct signal_runtime *rt, const struct load_options *opts)
+/*
+ * Outcomes learnt by an earlier load and attach (`known`, or NULL) stay: the
+ * variants the kernel refused or did not attach are not candidates again.
+ */
+static void keep_outcomes(struct signal_runtime *rt, const struct point_status *known)
+{
+	size_t p, v;
+
+	for (p = 0; known && p < rt->def->n_points; p++)
+		for (v = 0; v < rt->def->points[p].n_variants; v++) {
+			const struct variant_status *was = &known[p].variants[v];
+
+			if (rt->status[p].variants[v].state == VARIANT_CANDIDATE &&
+			    (was->state == VARIANT_LOAD_FAILED || was->state == VARIANT_ATTACH_FAILED))
+				rt->status[p].variants[v] = *was;
+		}
+}
+
+static int load_tries(struct signal_runtime *rt, const struct load_options *opts,
+		      const struct point_status *known)
 {
 	const char *core_btf = opts->core_btf_path && !reads_loaded_module_types(rt->def) ?
 			       opts->core_btf_path : opts->btf_path;
@@ -249,12 +302,16 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 			 strerror(-err));
 		return err;
 	}
-	startup_mark("%s: open", rt->def->name);
+	if (maps_ahead_take(rt) > 0)
+		startup_mark("%s: maps made ahead taken", rt->def->name);
+	else
+		startup_mark("%s: open", rt->def->name);
 	sl.obj = rt->obj;
 	for (p = 0; p < rt->def->n_points; p++)
 		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
 			   override_for(opts->probe_overrides, rt->def->name, rt->def->points[p].name),
 			   &rt->status[p]);
+	keep_outcomes(rt, known);
 	startup_mark("%s: plan", rt->def->name);
 
 	for (attempt = 0; attempt < 16; attempt++) {
@@ -272,7 +329,7 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 				return err;
 			}
 		}
-		set_autoload(rt, NULL);
+		set_autoload(rt, NULL, opts->preferred_only);
 		err = bpf_object__load(rt->obj);
 		startup_mark("%s: load (try %d)%s", rt->def->name, attempt + 1, err ? " failed" : "");
 		if (!err)
@@ -283,7 +340,7 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 			destroy_object(rt);
 			continue;
 		}
-		if (find_refused_programs(rt, core_btf) <= 0) {
+		if (find_refused_programs(rt, core_btf, opts->preferred_only) <= 0) {
 			snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: %s",
 				 rt->def->name, strerror(-err));
 			destroy_object(rt);
@@ -294,6 +351,38 @@ int signal_load(struct signal_runtime *rt, const struct load_options *opts)
 	snprintf(rt->error, sizeof(rt->error), "cannot load the %s BPF object: gave up after 16 tries",
 		 rt->def->name);
 	return -ELOOP;
+}
+
+/*
+ * tp_btf targets come from the kernel BTF parsed once (tp_btf.h) when it is
+ * the running kernel's own; with another (--btf) each load reads the
+ * kernel's, as libbpf would.
+ */
+static int load_keeping(struct signal_runtime *rt, const struct load_options *opts,
+			const struct point_status *known)
+{
+	int err;
+
+	tp_btf_handler_register();
+	tp_btf_use_kernel_btf(opts->btf_path || !opts->kf ? NULL : kernel_features_btf(opts->kf));
+	err = load_tries(rt, opts, known);
+	tp_btf_load_done();
+	tp_btf_use_kernel_btf(NULL);
+	return err;
+}
+
+int signal_load(struct signal_runtime *rt, const struct load_options *opts)
+{
+	return load_keeping(rt, opts, NULL);
+}
+
+int signal_load_fallbacks(struct signal_runtime *rt, const struct load_options *opts)
+{
+	struct point_status known[SIGNAL_MAX_POINTS];
+
+	memcpy(known, rt->status, sizeof(known));
+	signal_unload(rt);
+	return load_keeping(rt, opts, known);
 }
 
 #define CORE_MAX_OBJECTS 16
@@ -399,6 +488,31 @@ static void describe_failure(struct signal_runtime *rt)
 		 pt->name, variant, why);
 }
 
+/* Has every program of variant v of point p been through the verifier. */
+static bool variant_loaded(const struct signal_runtime *rt, size_t p, size_t v)
+{
+	const struct probe_variant *var = &rt->def->points[p].variants[v];
+	int i;
+
+	for (i = 0; var->programs[i]; i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
+
+		if (!prog || bpf_program__fd(prog) < 0)
+			return false;
+	}
+	return true;
+}
+
+bool signal_wants_fallbacks(const struct signal_runtime *rt)
+{
+	size_t p;
+
+	for (p = 0; p < rt->def->n_points; p++)
+		if (rt->status[p].attached < 0 && preferred_candidate(rt, p) >= 0)
+			return true;
+	return false;
+}
+
 int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
 {
 	size_t p, v;
@@ -414,10 +528,13 @@ int signal_attach(struct signal_runtime *rt, bool try_fallbacks)
 				continue;
 			if (st->attached >= 0 && !try_fallbacks) {
 				vs->state = VARIANT_STANDBY;
-				snprintf(vs->reason, sizeof(vs->reason), "loaded, not tried: %s is preferred",
+				snprintf(vs->reason, sizeof(vs->reason), "%s, not tried: %s is preferred",
+					 variant_loaded(rt, p, v) ? "loaded" : "not loaded",
 					 rt->def->points[p].variants[st->attached].name);
 				continue;
 			}
+			if (!variant_loaded(rt, p, v))
+				continue; /* a fallback left to a second load (signal_wants_fallbacks) */
 			if (st->attached >= 0) {
 				/* try it anyway, so `ksight probes` tells what the fallback would do */
 				if (attach_variant(rt, p, v) == 0) {
@@ -462,3 +579,4 @@ void signal_unload(struct signal_runtime *rt)
 	signal_detach(rt);
 	destroy_object(rt);
 }
+

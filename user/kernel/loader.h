@@ -13,6 +13,13 @@ struct load_options {
 	const char *core_btf_path;           /* a small copy for CO-RE (core_btf.h), or NULL: btf_path */
 	const struct kernel_features *kf;
 	const char *const *probe_overrides;  /* "signal/point=variant", NULL-terminated, or NULL */
+	/*
+	 * Load only each point's preferred candidate (the daemon and the trace:
+	 * they attach one variant per point, and the verifier's run over a
+	 * standby variant is start-up time spent on nothing); false loads every
+	 * candidate (`ksight probes`, which tries them all).
+	 */
+	bool preferred_only;
 };
 
 /*
@@ -24,6 +31,20 @@ struct load_options {
  * rt->obj NULL).
  */
 int signal_load(struct signal_runtime *rt, const struct load_options *opts);
+
+/*
+ * After signal_attach with preferred_only: a point whose loaded variant did
+ * not attach while a fallback was left unloaded (it stays a candidate).
+ */
+bool signal_wants_fallbacks(const struct signal_runtime *rt);
+
+/*
+ * Load the object again for signal_wants_fallbacks: the outcomes known so far
+ * (refused, not attached) are kept, so each such point's next candidate is
+ * the one loaded. The caller has undone its user half (init) and the
+ * attachment; as signal_load otherwise.
+ */
+int signal_load_fallbacks(struct signal_runtime *rt, const struct load_options *opts);
 
 /*
  * The small CO-RE copy (core_btf.h) of `kernel` for signals defs[0..n), as a

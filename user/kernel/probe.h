@@ -2,7 +2,8 @@
  * Probe selection: every probe point of a signal lists its variants, best
  * first. Before load, variants this kernel cannot take are ruled out from
  * kernel facts (BTF, tracefs); the rest are loaded, and attached in order
- * until one works. The outcome of every variant is kept, with the reason, for
+ * until one works (`run` and `trace` load the first only, and the next one
+ * when it does not attach: loader.h, preferred_only). The outcome of every variant is kept, with the reason, for
  * `ksight probes` and ksight_probe_info.
  *
  * The planning half (probe_plan) is pure and takes the kernel's facts through

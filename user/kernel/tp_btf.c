@@ -1,0 +1,102 @@
+#include "tp_btf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+
+#define SECTION "tp_btf/"
+
+/*
+ * libbpf parses the kernel BTF at load for any tracing program without an
+ * attach_prog_fd; this stands in for one until prepare_load, which clears it
+ * before the kernel sees it (and an fd this high would only be refused).
+ */
+#define NO_PROG_FD INT_MAX
+
+static __thread const struct btf *kernel_btf;
+static __thread struct btf *own_btf; /* read by a load itself: freed by tp_btf_load_done() */
+
+static int setup(struct bpf_program *prog, long cookie)
+{
+	return bpf_program__set_attach_target(prog, NO_PROG_FD, NULL);
+}
+
+static const struct btf *target_btf(void)
+{
+	if (kernel_btf)
+		return kernel_btf;
+	if (!own_btf) {
+		own_btf = btf__load_vmlinux_btf();
+		if (!own_btf)
+			return NULL;
+	}
+	return own_btf;
+}
+
+/* What libbpf's own tp_btf handler does at load: the target is typedef btf_trace_<name> in vmlinux. */
+static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opts, long cookie)
+{
+	const char *section = bpf_program__section_name(prog);
+	const struct btf *btf = target_btf();
+	char name[128];
+	int id;
+
+	if (!btf)
+		return errno ? -errno : -ENOENT;
+	if (strncmp(section, SECTION, strlen(SECTION)))
+		return -EINVAL;
+	snprintf(name, sizeof(name), "btf_trace_%s", section + strlen(SECTION));
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return -ESRCH; /* planning checked the typedef: a module's tracepoint, which this does not look up */
+	opts->attach_prog_fd = 0;
+	opts->attach_btf_obj_fd = 0; /* vmlinux */
+	opts->attach_btf_id = (__u32)id;
+	return 0;
+}
+
+static int attach(const struct bpf_program *prog, long cookie, struct bpf_link **link)
+{
+	*link = bpf_program__attach_trace(prog);
+	return *link ? 0 : (errno ? -errno : -EINVAL);
+}
+
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+static int register_result = -EAGAIN;
+
+static void register_once(void)
+{
+	LIBBPF_OPTS(libbpf_prog_handler_opts, ho, .prog_setup_fn = setup, .prog_prepare_load_fn = prepare_load,
+		    .prog_attach_fn = attach);
+	int id = libbpf_register_prog_handler("tp_btf+", BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, &ho);
+
+	register_result = id < 0 ? id : 0;
+	if (id < 0)
+		log_warn("cannot take over tp_btf loads (%s): each object reads the kernel BTF itself, slower",
+			 strerror(-id));
+}
+
+int tp_btf_handler_register(void)
+{
+	pthread_once(&registered, register_once);
+	return register_result;
+}
+
+void tp_btf_use_kernel_btf(const struct btf *btf)
+{
+	kernel_btf = btf;
+}
+
+void tp_btf_load_done(void)
+{
+	btf__free(own_btf);
+	own_btf = NULL;
+}
