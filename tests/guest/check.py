@@ -706,6 +706,11 @@ def check_apilat():
             for v, x in var.items():
                 if v not in want:
                     note(f"probes: apilat/{point} {v} is {x.get('state')}: {x.get('reason')!r}")
+        if "tcp_probe-skaddr" not in have:
+            _, _, var = probe_of("apilat", "rtt")
+            x = var.get("tracepoint", {})
+            expect_eq("probes: apilat/rtt tracepoint is unsupported, naming skaddr (its record has none here)",
+                      (x.get("state"), "skaddr" in (x.get("reason") or "")), ("unsupported", True))
         for point in ("sock_state", "retransmit"):
             _, p, _ = probe_of("apilat", point)
             expect_eq(f"probes: apilat/{point} takes the tracepoint", (p or {}).get("attached"), "tracepoint")

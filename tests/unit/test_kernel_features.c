@@ -37,6 +37,7 @@ static void add_tracepoint(struct btf *btf, const struct ids *id, const char *na
 
 static struct btf *small_kernel(bool reason_is_enum64, bool with_reason)
 {
+	int rec;
 	struct btf *btf = btf__new_empty();
 	struct ids id;
 	int fn_proto, params[4];
@@ -67,6 +68,13 @@ static struct btf *small_kernel(bool reason_is_enum64, bool with_reason)
 	params[1] = btf__add_typedef(btf, "uid_t", id.u32);
 	add_tracepoint(btf, &id, "mark_victim", params, 2);
 
+	/* a tracepoint's record, struct trace_event_raw_<event>: with skaddr on kernels that have it */
+	rec = btf__add_struct(btf, "trace_event_raw_tcp_probe", with_reason ? 16 : 8);
+	assert_true(rec > 0);
+	assert_int_equal(btf__add_field(btf, "srtt", id.u32, 0, 0), 0);
+	if (with_reason)
+		assert_int_equal(btf__add_field(btf, "skaddr", id.voidp, 64, 0), 0);
+
 	/* an fentry target: FUNC oom_kill_process(struct sk_buff *, u64) for the shape */
 	fn_proto = btf__add_func_proto(btf, 0);
 	assert_int_equal(btf__add_func_param(btf, "oc", id.skbp), 0);
@@ -81,6 +89,13 @@ static bool matches(struct kernel_features *kf, const char *section, int index, 
 	struct probe_arg arg = { .program = "p", .index = index, .kind = kind, .type = type };
 
 	return kf->btf_arg_matches(kf->ctx, section, &arg);
+}
+
+static bool has_field(struct kernel_features *kf, const char *record, const char *field)
+{
+	struct probe_arg arg = { .program = "p", .kind = PROBE_ARG_RECORD_FIELD, .type = record, .field = field };
+
+	return kf->btf_arg_matches(kf->ctx, "tracepoint/tcp/tcp_probe", &arg);
 }
 
 static void check_kernel(bool enum64)
@@ -110,6 +125,11 @@ static void check_kernel(bool enum64)
 	assert_false(matches(&kf, "tp_btf/no_such", 0, PROBE_ARG_ABSENT, NULL));
 	assert_false(matches(&kf, "fentry/no_such", 0, PROBE_ARG_SCALAR, NULL));
 	assert_false(matches(&kf, "tp_btf/kfree_skb", -1, PROBE_ARG_SCALAR, NULL));
+	/* a tracepoint record's fields */
+	assert_true(has_field(&kf, "trace_event_raw_tcp_probe", "skaddr"));
+	assert_true(has_field(&kf, "trace_event_raw_tcp_probe", "srtt"));
+	assert_false(has_field(&kf, "trace_event_raw_tcp_probe", "no_such"));
+	assert_false(has_field(&kf, "trace_event_raw_no_such", "skaddr"));
 	kernel_features_close(&kf);
 }
 
@@ -130,6 +150,8 @@ static void test_kernel_before_drop_reasons(void **state)
 	kernel_features_from_btf(&kf, small_kernel(false, false));
 	assert_false(matches(&kf, "tp_btf/kfree_skb", 2, PROBE_ARG_ENUM, "skb_drop_reason"));
 	assert_true(matches(&kf, "tp_btf/kfree_skb", 2, PROBE_ARG_ABSENT, NULL));
+	assert_false(has_field(&kf, "trace_event_raw_tcp_probe", "skaddr"));
+	assert_true(has_field(&kf, "trace_event_raw_tcp_probe", "srtt"));
 	kernel_features_close(&kf);
 }
 

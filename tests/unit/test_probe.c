@@ -18,6 +18,7 @@ struct fake_kernel {
 	bool tracefs_sched_exit;
 	bool btf_func_oom_kill_process;
 	bool kfree_skb_reason;
+	bool tcp_probe_skaddr; /* the tcp:tcp_probe record's skaddr (6.x) */
 };
 
 static bool fk_btf_tp(void *ctx, const char *name)
@@ -35,6 +36,8 @@ static bool fk_tracefs(void *ctx, const char *cat, const char *name)
 		return k->tracefs_mark_victim;
 	if (!strcmp(cat, "sched") && !strcmp(name, "sched_process_exit"))
 		return k->tracefs_sched_exit;
+	if (!strcmp(cat, "tcp") && !strcmp(name, "tcp_probe"))
+		return true;
 	return false;
 }
 
@@ -49,6 +52,9 @@ static bool fk_arg_matches(void *ctx, const char *section, const struct probe_ar
 {
 	struct fake_kernel *k = ctx;
 
+	if (arg->kind == PROBE_ARG_RECORD_FIELD)
+		return !strcmp(arg->type, "trace_event_raw_tcp_probe") && !strcmp(arg->field, "skaddr") &&
+		       k->tcp_probe_skaddr;
 	if (!strcmp(section, "tp_btf/kfree_skb"))
 		/* (skb, location, reason): an enum from 5.17 when the kernel has reasons */
 		return arg->index == 2 && arg->kind == PROBE_ARG_ENUM && !strcmp(arg->type, "skb_drop_reason") &&
@@ -66,6 +72,7 @@ static const char *sections(void *ctx, const char *program)
 		{ "kill_kprobe", "kprobe/oom_kill_process" },
 		{ "kill_fentry", "fentry/oom_kill_process" },
 		{ "drop_btf", "tp_btf/kfree_skb" },
+		{ "probe_tp", "tracepoint/tcp/tcp_probe" },
 	};
 	size_t i;
 
@@ -95,7 +102,7 @@ static int plan(struct fake_kernel *k, const char *only, struct point_status *st
 
 static void test_modern_kernel_all_candidates(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, NULL, &st), 4);
@@ -157,7 +164,7 @@ static void test_kprobe_is_decided_by_trying(void **state)
 
 static void test_only_one_variant(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, "tracepoint", &st), 1);
@@ -180,7 +187,7 @@ static void test_program_in_state(void **state)
 
 static void test_check_section_forms(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false };
 	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
 	char why[128];
 
@@ -234,6 +241,28 @@ static void test_args_need_a_btf_hook(void **state)
 	assert_non_null(strstr(st.variants[0].reason, "need a BTF hook"));
 }
 
+/* A tracepoint/ program may check its record's fields: a field the kernel's record lacks rules it out. */
+static const struct probe_variant record_variants[] = {
+	{ .name = "tracepoint", .programs = { "probe_tp" },
+	  .args = { { "probe_tp", 0, PROBE_ARG_RECORD_FIELD, "trace_event_raw_tcp_probe", "no skaddr before 6.2",
+		      "skaddr" } } },
+};
+
+static void test_record_field(void **state)
+{
+	struct fake_kernel k = { 0 };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	const struct probe_point pt = { "rtt", record_variants, 1 };
+	struct point_status st;
+
+	assert_int_equal(probe_plan(&pt, &kf, sections, NULL, NULL, &st), 0);
+	assert_int_equal(st.variants[0].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[0].reason, "no skaddr before 6.2");
+	k.tcp_probe_skaddr = true;
+	assert_int_equal(probe_plan(&pt, &kf, sections, NULL, NULL, &st), 1);
+	assert_int_equal(st.variants[0].state, VARIANT_CANDIDATE);
+}
+
 static void test_state_names(void **state)
 {
 	assert_string_equal(variant_state_name(VARIANT_ATTACHED), "attached");
@@ -255,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_check_section_forms),
 		cmocka_unit_test(test_every_program_checked),
 		cmocka_unit_test(test_args_need_a_btf_hook),
+		cmocka_unit_test(test_record_field),
 		cmocka_unit_test(test_state_names),
 	};
 

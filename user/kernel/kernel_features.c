@@ -111,12 +111,31 @@ static bool named(const struct btf *btf, const struct btf_type *t, const char *n
 	return name && strcmp(btf__name_by_offset(btf, t->name_off), name) == 0;
 }
 
+/* struct `record` (a tracepoint's trace_event_raw_<event>) has a member `field` */
+static bool record_has_field(const struct btf *btf, const char *record, const char *field)
+{
+	const struct btf_member *m;
+	const struct btf_type *t;
+	int id, i;
+
+	id = record && field ? btf__find_by_name_kind(btf, record, BTF_KIND_STRUCT) : -1;
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(btf, id);
+	for (i = 0, m = btf_members(t); i < btf_vlen(t); i++, m++)
+		if (strcmp(btf__name_by_offset(btf, m->name_off), field) == 0)
+			return true;
+	return false;
+}
+
 static bool btf_arg_matches(void *ctx, const char *section, const struct probe_arg *arg)
 {
 	const struct btf *btf = ctx;
 	const struct btf_type *proto, *t;
 	int skip = 0;
 
+	if (arg->kind == PROBE_ARG_RECORD_FIELD)
+		return record_has_field(btf, arg->type, arg->field);
 	proto = hook_proto(btf, section, &skip);
 	if (!proto || arg->index < 0)
 		return false;
@@ -136,6 +155,7 @@ static bool btf_arg_matches(void *ctx, const char *section, const struct probe_a
 	case PROBE_ARG_SCALAR:
 		return btf_is_int(t) || btf_is_enum(t) || btf_is_enum64(t);
 	case PROBE_ARG_ABSENT:
+	case PROBE_ARG_RECORD_FIELD:
 	case PROBE_ARG_END:
 		break;
 	}

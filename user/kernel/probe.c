@@ -96,9 +96,12 @@ static int check_args(const struct probe_variant *v, const char *program, const 
 	for (arg = v->args; arg < v->args + PROBE_MAX_ARGS && arg->kind != PROBE_ARG_END; arg++) {
 		if (!arg->program || strcmp(arg->program, program))
 			continue;
-		if (strncmp(section, "tp_btf/", 7) && strncmp(section, "fentry/", 7) &&
+		if (arg->kind == PROBE_ARG_RECORD_FIELD ? strncmp(section, "tracepoint/", 11) != 0 :
+		    strncmp(section, "tp_btf/", 7) && strncmp(section, "fentry/", 7) &&
 		    strncmp(section, "fexit/", 6)) {
-			snprintf(why, whylen, "%s: argument checks need a BTF hook, not %s", program, section);
+			snprintf(why, whylen, "%s: %s checks need a %s, not %s", program,
+				 arg->kind == PROBE_ARG_RECORD_FIELD ? "record" : "argument",
+				 arg->kind == PROBE_ARG_RECORD_FIELD ? "tracepoint" : "BTF hook", section);
 			return -EINVAL;
 		}
 		if (!kf->btf_arg_matches(kf->ctx, section, arg)) {

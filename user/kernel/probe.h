@@ -19,13 +19,17 @@
 #define PROBE_MAX_PROGRAMS 4
 #define PROBE_REASON_LEN 200
 
-/* What a BTF hook's argument must be for a variant to fit this kernel. */
+/*
+ * What a BTF hook's argument must be for a variant to fit this kernel (or,
+ * for a tracepoint/ program, what its record must hold).
+ */
 enum probe_arg_kind {
 	PROBE_ARG_END = 0,     /* ends the list */
 	PROBE_ARG_STRUCT_PTR,  /* a pointer to struct `type` */
 	PROBE_ARG_ENUM,        /* an enum `type` (BTF ENUM or ENUM64) */
 	PROBE_ARG_SCALAR,      /* an integer of any width (or an enum), not a pointer */
 	PROBE_ARG_ABSENT,      /* the hook has no argument `index` (an older, shorter form) */
+	PROBE_ARG_RECORD_FIELD, /* tracepoint/: its record, struct `type`, has member `field` */
 };
 
 struct probe_arg {
@@ -34,6 +38,7 @@ struct probe_arg {
 	enum probe_arg_kind kind;
 	const char *type;      /* the struct or enum name; NULL otherwise */
 	const char *missing;   /* the reason to give when the kernel's argument differs */
+	const char *field;     /* PROBE_ARG_RECORD_FIELD: the member; NULL otherwise */
 };
 
 #define PROBE_MAX_ARGS 4
@@ -94,7 +99,8 @@ struct kernel_features {
 	bool (*has_tracefs_event)(void *ctx, const char *category, const char *name);
 	/* BTF has function <name> (an fentry/fexit target) */
 	bool (*has_btf_function)(void *ctx, const char *name);
-	/* the hook of `section` ("tp_btf/x", "fentry/x") has an argument as `arg` says */
+	/* the hook of `section` ("tp_btf/x", "fentry/x") has an argument as `arg` says (a record
+	 * field, for "tracepoint/c/x") */
 	bool (*btf_arg_matches)(void *ctx, const char *section, const struct probe_arg *arg);
 	/* module <name>'s types have BTF: its own, or vmlinux's if built in (NULL: a simulated kernel: yes) */
 	bool (*has_module_btf)(void *ctx, const char *module);

@@ -76,7 +76,10 @@ static const struct probe_variant recv_variants[] = {
 /* tcp_probe raw, or with skaddr (6.x), else the function it is the first statement of */
 static const struct probe_variant rtt_variants[] = {
 	{ .name = "tp_btf", .programs = { "apilat_rtt_btf" } },
-	{ .name = "tracepoint", .programs = { "apilat_rtt" } },
+	{ .name = "tracepoint", .programs = { "apilat_rtt" },
+	  .args = { { "apilat_rtt", 0, PROBE_ARG_RECORD_FIELD, "trace_event_raw_tcp_probe",
+		      "this kernel's tcp:tcp_probe record has no skaddr (older kernels): the tp_btf or kprobe "
+		      "variant reads the socket", "skaddr" } } },
 	{ .name = "kprobe", .programs = { "apilat_rtt_kp" } },
 };
 static const struct probe_variant retransmit_variants[] = {
