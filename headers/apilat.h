@@ -29,18 +29,25 @@
 #define APILAT_DEFAULT_HI_EXP 35
 #define APILAT_MIN_EXP APILAT_SUB_BITS /* below it an octave has fewer than S integers */
 
-/* Index of the highest set bit of v (v > 0), without loops (the verifier likes it). */
+/*
+ * Index of the highest set bit of v (v > 0), without loops or branches: every
+ * bit below the highest set, then their number (a SWAR popcount) less one.
+ * Branches would each fork the verifier's state and the bucket index is used
+ * as a map offset, so no two forks prune: six of them made every program that
+ * observes a latency 64 paths long (10,000 instructions verified for 250).
+ */
 static inline __u32 apilat_fls64(__u64 v)
 {
-	__u32 r = 0;
-
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	return r;
+	v |= v >> 1;
+	v |= v >> 2;
+	v |= v >> 4;
+	v |= v >> 8;
+	v |= v >> 16;
+	v |= v >> 32;
+	v -= (v >> 1) & 0x5555555555555555ULL;
+	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((v * 0x0101010101010101ULL) >> 56) - 1;
 }
 
 /* Number of finite buckets of the range [lo_exp, hi_exp). */

@@ -2,6 +2,10 @@
  * Every program of every BPF object, every variant included (kprobe and
  * fentry ones too), must pass the verifier on this kernel. Each program is
  * loaded on its own, in a fresh object, so one failure names one program.
+ * And cheaply: the verifier may walk at most VERIFIED_PER_INSN instructions
+ * per instruction of the program (the kernel counts them: verified_insns).
+ * Its time is start-up time, and a count far above the program's length
+ * means paths that never merge (a branchy index computation once cost 42×).
  *
  * usage: verifier OBJ.bpf.o...
  */
@@ -14,7 +18,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+
+#define VERIFIED_PER_INSN 12
 
 struct prog_case {
 	const char *object;
@@ -56,6 +63,20 @@ static void test_program_loads(void **state)
 	if (err)
 		print_error("%s: %s: load failed: %s\n%s\n", pc->object, pc->program, strerror(-err),
 			    verifier_log);
+	if (!err) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info), insns;
+
+		memset(&info, 0, sizeof(info));
+		prog = bpf_object__find_program_by_name(obj, pc->program);
+		err = bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+		insns = info.xlated_prog_len / 8;
+		if (!err && info.verified_insns > VERIFIED_PER_INSN * insns) {
+			print_error("%s: %s: the verifier walked %u instructions for %u (more than %d each)\n",
+				    pc->object, pc->program, info.verified_insns, insns, VERIFIED_PER_INSN);
+			err = -E2BIG;
+		}
+	}
 	bpf_object__close(obj);
 	assert_int_equal(err, 0);
 }

@@ -77,6 +77,16 @@ static void test_fls64(void **state)
 			assert_int_equal(apilat_fls64((1ULL << i) - 1), i - 1);
 	}
 	assert_int_equal(apilat_fls64(UINT64_MAX), 63);
+	/* every value's highest bit, against the compiler's, over a spread of patterns */
+	for (i = 0; i < 64; i++) {
+		uint64_t top = 1ULL << i, x;
+
+		for (x = 0; x < 64; x++) {
+			uint64_t v = top | ((x * 0x9e3779b97f4a7c15ULL) & (top - 1));
+
+			assert_int_equal(apilat_fls64(v), 63 - __builtin_clzll(v));
+		}
+	}
 }
 
 static void test_bounds_seconds(void **state)
