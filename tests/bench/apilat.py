@@ -34,11 +34,13 @@ over the same workloads, and the programs' ns per API-server request and per
 unrelated request/response, free of the noise of the timings above.
 
 Run as root, alone on the machine (it shares the kernel and CPUs with any e2e test):
-  python3 tests/bench/apilat.py [--quick] [--aa] [--pairs N] [--split] [--against KSIGHT]
+  python3 tests/bench/apilat.py [--quick] [--aa | --null | --against KSIGHT] [--pairs N] [--split]
 (make bench runs it, and --aa); KSIGHT_BIN=PATH measures another build.
 --against KSIGHT: the baseline is that build of ksight instead of nothing, the
 same schedule (a change's effect, within one run).
-Writes build/bench-apilat.json (-aa.json with --aa, -against.json with --against).
+--null: "with" is programs that return at once on apilat's three hooks
+(apilat_null.bpf.c): the attachment's own cost, under any program there.
+Writes build/bench-apilat.json (-aa, -null, -against.json with those).
 Stops only processes it started.
 """
 import ctypes
@@ -89,6 +91,57 @@ KSIGHT = os.environ.get("KSIGHT_BIN", KSIGHT)
 # --against PATH: the baseline is not "nothing attached" but another build of
 # ksight (e.g. the one before a change), in the same ABBA schedule
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
+# --null: "with" is programs that return at once on apilat's three hooks
+# (apilat_null.bpf.c), not ksight: the attachment's own cost, the floor
+NULL = "--null" in sys.argv
+
+
+class NullPrograms:
+    """apilat_null.bpf.o loaded once (built here with clang), attached and detached through libbpf."""
+
+    def __init__(self):
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apilat_null.bpf.c")
+        self.path = os.path.join(ROOT, "build", "apilat_null.bpf.o")
+        arch = {"x86_64": "x86", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+        subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_" + arch,
+                        "-I" + os.path.join(ROOT, "build"), "-c", src, "-o", self.path], check=True)
+        c = ctypes
+        self.lib = lib = c.CDLL("libbpf.so.1")
+        lib.bpf_object__open_file.restype = c.c_void_p
+        lib.bpf_object__open_file.argtypes = [c.c_char_p, c.c_void_p]
+        lib.bpf_object__load.argtypes = [c.c_void_p]
+        lib.bpf_object__close.argtypes = [c.c_void_p]
+        lib.bpf_object__next_program.restype = c.c_void_p
+        lib.bpf_object__next_program.argtypes = [c.c_void_p, c.c_void_p]
+        lib.bpf_program__attach.restype = c.c_void_p
+        lib.bpf_program__attach.argtypes = [c.c_void_p]
+        lib.bpf_link__destroy.argtypes = [c.c_void_p]
+        self.obj = lib.bpf_object__open_file(self.path.encode(), None)
+        if not self.obj or lib.bpf_object__load(self.obj):
+            raise SystemExit("bench: cannot load %s" % self.path)
+        self.progs, p = [], None
+        while True:
+            p = lib.bpf_object__next_program(self.obj, p)
+            if not p:
+                break
+            self.progs.append(p)
+        self.links = []
+
+    def attach(self):
+        self.links = [self.lib.bpf_program__attach(p) for p in self.progs]
+        if not all(self.links):
+            self.detach()
+            raise SystemExit("bench: cannot attach the null programs")
+
+    def detach(self):
+        for link in self.links:
+            if link:
+                self.lib.bpf_link__destroy(link)
+        self.links = []
+
+    def stop(self):
+        self.detach()
+        self.lib.bpf_object__close(self.obj)
 
 
 def free_port():
@@ -365,7 +418,10 @@ def main():
     try:
         api, other, sink = Server("rr"), Server("rr"), Server("bulk")
         servers = [api, other, sink]
-        costs = {} if AA else program_costs(api, other, sink)
+        costs = {} if AA or NULL else program_costs(api, other, sink)
+        null = NullPrograms() if NULL else None
+        if null:
+            servers.append(null)
         for name, c in costs.items():
             per = ", ".join("%s %.0f ns x %d" % (k, v[1] / v[0] if v[0] else 0, v[0])
                             for k, v in sorted(c["per_program"].items()) if v[0])
@@ -384,8 +440,10 @@ def main():
             finally:
                 if base:
                     base.stop()
-            tool = None if AA else Ksight(api.port, SETTLE)
-            if AA:
+            tool = None if AA or NULL else Ksight(api.port, SETTLE)
+            if NULL:
+                null.attach()
+            if AA or NULL:
                 time.sleep(SETTLE)  # the same schedule, ksight's start-up apart
             try:
                 if tool:
@@ -404,6 +462,8 @@ def main():
             finally:
                 if tool:
                     tool.stop()
+                if NULL:
+                    null.detach()
             time.sleep(SETTLE)
             base = Ksight(api.port, SETTLE, AGAINST) if AGAINST else None
             try:
@@ -429,7 +489,8 @@ def main():
             s.stop()
     res = summarize(pairs)
     hz = os.sysconf("SC_CLK_TCK")
-    label = "A/A: none against none" if AA else "%s against ksight" % (AGAINST or "none")
+    label = ("A/A: none against none" if AA else "none against null programs on the three hooks" if NULL else
+             "%s against ksight" % (AGAINST or "none"))
     print()
     print("apilat, %s: %d pairs of blocks in ABBA order, per block the fastest (rr) or median (bulk) of %d sub-runs "
           "(%d request/responses, %d MiB) per block; median of the per-pair ratios [95%% bootstrap "
@@ -447,12 +508,14 @@ def main():
     worst = max(res["other_rr_ns"]["ci95"][1], res["bulk_mbps"]["ci95"][1])
     best = max(res["other_rr_ns"]["ci95"][0], res["bulk_mbps"]["ci95"][0])
     verdict = "met" if worst < 2 else "NOT met" if best > 2 else "undecided (the interval spans 2%)"
-    if not AA and not AGAINST:
+    if not AA and not AGAINST and not NULL:
         print("  target: under 2%% loss on unrelated traffic: %s" % verdict)
     result = {"aa": AA, "pairs": PAIRS, "subruns": SUBRUNS, "rr_per_subrun": RR_SUB, "bulk_bytes_per_subrun": BULK_SUB,
               "program_costs": costs, "per_pair": pairs, "summary": res, "steal_s": steal / hz,
-              "elapsed_s": elapsed, "against": AGAINST, "target_2pct": None if AA or AGAINST else verdict}
-    name = "bench-apilat-aa.json" if AA else "bench-apilat-against.json" if AGAINST else "bench-apilat.json"
+              "elapsed_s": elapsed, "against": AGAINST, "null": NULL,
+              "target_2pct": None if AA or AGAINST or NULL else verdict}
+    name = ("bench-apilat-aa.json" if AA else "bench-apilat-null.json" if NULL else
+            "bench-apilat-against.json" if AGAINST else "bench-apilat.json")
     with open(os.path.join(ROOT, "build", name), "w") as f:
         json.dump(result, f, indent=1)
 
