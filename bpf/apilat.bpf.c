@@ -442,6 +442,50 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	return 0;
 }
 
+/*
+ * ---- the hot path's first test ----
+ * The endpoint set's ports, a bit each (APILAT_PORT_WORDS): user space keeps
+ * them the union of the ports in apilat_endpoints, grown before an endpoint
+ * enters the map and shrunk after one leaves it (apilat_endpoint.c). Every
+ * TCP send, receive and received segment of the machine comes through the
+ * hooks below; this plain load is all an unrelated socket costs them. A
+ * client's connection to an endpoint has the endpoint's port as its remote
+ * port, a server-side child as its local one: a socket with neither is not
+ * in apilat_conns and needs no lookup there. Ports other sockets share with
+ * an endpoint only cost them that lookup.
+ */
+__u64 apilat_ports[APILAT_PORT_WORDS];
+
+static __always_inline bool port_in_set(__u16 port)
+{
+	return apilat_ports[port >> 6] & (1ULL << (port & 63));
+}
+
+/* remote and local port, host order */
+static __always_inline bool ports_in_set(__u16 remote, __u16 local)
+{
+	return port_in_set(remote) || port_in_set(local);
+}
+
+/* A socket the verifier knows (tp_btf): two plain loads of the port pair. */
+static __always_inline bool btf_sk_may_follow(const struct sock *sk)
+{
+	return ports_in_set(bpf_ntohs(sk->__sk_common.skc_dport), sk->__sk_common.skc_num);
+}
+
+/* A socket pointer the verifier does not know (kprobes, tracepoint records): one helper read of the pair. */
+static __always_inline bool sk_may_follow(const struct sock *sk)
+{
+	struct {
+		__be16 dport; /* skc_dport, then skc_num: skc_portpair's halves */
+		__u16 num;
+	} pp;
+
+	if (bpf_core_read(&pp, sizeof(pp), &sk->__sk_common.skc_dport))
+		return true; /* unreadable: the connection table decides */
+	return ports_in_set(bpf_ntohs(pp.dport), pp.num);
+}
+
 /* The side that asks: opens a turn unless one is open. */
 static __always_inline void turn_ask(struct apilat_conn *c, struct apilat_counts *n)
 {
@@ -504,8 +548,8 @@ static __always_inline void on_recv(__u64 sk, __u64 len)
 SEC("tracepoint/sock/sock_send_length")
 int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
 {
-	/* every socket's sends come here: the cheapest tests first, then the connection table */
-	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP_)
+	/* every socket's sends come here: the cheapest tests first, then the ports, then the connection table */
+	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP_ || !sk_may_follow(ctx->sk))
 		return 0;
 	on_send((__u64)ctx->sk, ctx->ret);
 	return 0;
@@ -514,7 +558,7 @@ int apilat_send(struct trace_event_raw_sock_msg_length *ctx)
 SEC("tracepoint/sock/sock_recv_length")
 int apilat_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
-	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_) || ctx->protocol != IPPROTO_TCP_)
+	if (ctx->ret <= 0 || (ctx->flags & MSG_PEEK_) || ctx->protocol != IPPROTO_TCP_ || !sk_may_follow(ctx->sk))
 		return 0;
 	on_recv((__u64)ctx->sk, ctx->ret);
 	return 0;
@@ -529,7 +573,7 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(apilat_send_btf, struct sock *sk, int ret, int flags)
 {
 	/* no protocol test: the connection table only holds TCP sockets */
-	if (ret > 0)
+	if (ret > 0 && btf_sk_may_follow(sk))
 		on_send((__u64)sk, ret);
 	return 0;
 }
@@ -537,7 +581,7 @@ int BPF_PROG(apilat_send_btf, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(apilat_recv_btf, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && !(flags & MSG_PEEK_))
+	if (ret > 0 && !(flags & MSG_PEEK_) && btf_sk_may_follow(sk))
 		on_recv((__u64)sk, ret);
 	return 0;
 }
@@ -546,7 +590,7 @@ int BPF_PROG(apilat_recv_btf, struct sock *sk, int ret, int flags)
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(apilat_send_kp, struct sock *sk, void *msg, __u64 size)
 {
-	if (size)
+	if (size && sk_may_follow(sk))
 		on_send((__u64)sk, size);
 	return 0;
 }
@@ -559,7 +603,7 @@ int BPF_KPROBE(apilat_send_kp, struct sock *sk, void *msg, __u64 size)
 SEC("kprobe/tcp_cleanup_rbuf")
 int BPF_KPROBE(apilat_recv_kp, struct sock *sk, int copied)
 {
-	if (copied > 0)
+	if (copied > 0 && sk_may_follow(sk))
 		on_recv((__u64)sk, copied);
 	return 0;
 }
@@ -579,28 +623,32 @@ static __always_inline void on_rtt(__u64 sk, __u32 srtt_us)
 }
 
 /*
- * Every segment an established socket receives: one hash lookup for the
- * others. skaddr is a 6.x field: where it is missing this fails to load and
+ * Every segment an established socket receives: the ports' test for the
+ * others (the record's own sport and dport, host order). skaddr is a 6.x field: where it is missing this fails to load and
  * the kprobe variant is used.
  */
 SEC("tracepoint/tcp/tcp_probe")
 int apilat_rtt(struct trace_event_raw_tcp_probe *ctx)
 {
-	on_rtt((__u64)ctx->skaddr, ctx->srtt);
+	if (ports_in_set(ctx->dport, ctx->sport))
+		on_rtt((__u64)ctx->skaddr, ctx->srtt);
 	return 0;
 }
 
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(apilat_rtt_btf, struct sock *sk, const struct sk_buff *skb)
 {
-	on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	/* srtt_us is beyond struct sock: a helper read, for the few sockets past the ports */
+	if (btf_sk_may_follow(sk))
+		on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
 	return 0;
 }
 
 SEC("kprobe/tcp_rcv_established")
 int BPF_KPROBE(apilat_rtt_kp, struct sock *sk)
 {
-	on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	if (sk_may_follow(sk))
+		on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
 	return 0;
 }
 

@@ -93,6 +93,13 @@ struct apilat_endpoint {
 #define APILAT_MAX_ENDPOINTS 64
 
 /*
+ * The ports of the endpoint set, one bit each (word port / 64, bit port % 64),
+ * in the BPF side's .bss: the hot path's first test, a plain load, before any
+ * map lookup. A socket neither of whose ports has its bit is not followed.
+ */
+#define APILAT_PORT_WORDS (65536 / 64)
+
+/*
  * A turn is opened by the side that asks (a client's send, a server's
  * receive) and closed by the first data of the side that answers.
  */

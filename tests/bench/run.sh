@@ -34,14 +34,20 @@ python3 tests/bench/bench.py "${quick[@]}" --json "$json"
 # the added cost per dropped packet, ksight vs bpftrace (writes build/bench-netdrop.json)
 python3 tests/bench/netdrop.py "${quick[@]}"
 # the added cost per API-server request, and unrelated loopback TCP with and without apilat
-# (writes build/bench-apilat.json)
+# (writes build/bench-apilat.json); then the same schedule with ksight never started, the
+# method's own resolution on this machine (build/bench-apilat-aa.json)
 python3 tests/bench/apilat.py "${quick[@]}"
+python3 tests/bench/apilat.py --aa "${quick[@]}"
+# and programs that return at once on the same hooks: the attachment's own cost (-null.json)
+python3 tests/bench/apilat.py --null "${quick[@]}"
 # one file for the whole run
-python3 - "$json" build/bench-netdrop.json build/bench-apilat.json <<'PY'
+python3 - "$json" build/bench-netdrop.json build/bench-apilat.json build/bench-apilat-aa.json \
+	build/bench-apilat-null.json <<'PY'
 import json, sys
 with open(sys.argv[1]) as f:
     res = json.load(f)
-for key, path in (("netdrop", sys.argv[2]), ("apilat", sys.argv[3])):
+for key, path in (("netdrop", sys.argv[2]), ("apilat", sys.argv[3]), ("apilat_aa", sys.argv[4]),
+                  ("apilat_null", sys.argv[5])):
     with open(path) as f:
         res[key] = json.load(f)
 with open(sys.argv[1], "w") as f:

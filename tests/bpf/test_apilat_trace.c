@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,12 +121,23 @@ struct rig {
 
 static void add_endpoint(struct rig *r, uint16_t port)
 {
+	struct bpf_map *bss = bpf_object__find_map_by_name(r->rt.obj, ".bss");
 	struct apilat_endpoint ep;
 	char text[32];
 	__u8 one = 1;
+	size_t len;
+	void *p;
 
 	snprintf(text, sizeof(text), "127.0.0.1:%u", port);
 	assert_int_equal(apilat_parse_endpoint(text, &ep), 0);
+	/* the kernel side's first test, the port's bit, before the endpoint (as apilat_ports_apply does) */
+	assert_non_null(bss);
+	len = bpf_map__value_size(bss);
+	assert_true(len >= APILAT_PORT_WORDS * sizeof(__u64));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(bss), 0);
+	assert_true(p != MAP_FAILED);
+	apilat_ports_set(p, port); /* apilat_ports is the section's only variable */
+	munmap(p, len);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(r->rt.obj, "apilat_endpoints")),
 					     &ep, &one, BPF_ANY), 0);
 }

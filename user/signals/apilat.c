@@ -463,7 +463,8 @@ static int apilat_init(struct signal_runtime *rt)
 	err = range_of(&st->lo_exp, &st->hi_exp);
 	if (!err)
 		err = apilat_sources_new(rt->agent, bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.apilat_endpoints),
-					 &st->sources);
+					 bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.bss),
+					 offsetof(struct apilat_bpf__bss, apilat_ports), &st->sources);
 	if (err) {
 		free(st);
 		return err;

@@ -1,6 +1,7 @@
-/* apilat: the API-server endpoint syntax and the bucket bounds (pure). */
+/* apilat: the API-server endpoint syntax, the ports' bitmap and the bucket bounds (pure). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,4 +105,59 @@ size_t apilat_bounds_seconds(uint32_t lo_exp, uint32_t hi_exp, double *out, size
 	for (j = 0; j < n; j++)
 		out[j] = (double)apilat_bucket_upper_ns((__u32)j, lo_exp) / 1e9;
 	return n;
+}
+
+/* ---- the ports' bitmap ---- */
+
+void apilat_ports_set(__u64 *ports, __u16 port)
+{
+	ports[port / 64] |= 1ULL << (port % 64);
+}
+
+bool apilat_ports_has(const __u64 *ports, __u16 port)
+{
+	return ports[port / 64] & (1ULL << (port % 64));
+}
+
+/* Each word the kernel may be reading in one store, and only those that change. */
+static void store(__u64 *live, const __u64 *want, bool grow)
+{
+	size_t i;
+
+	for (i = 0; i < APILAT_PORT_WORDS; i++) {
+		__u64 cur = __atomic_load_n(&live[i], __ATOMIC_RELAXED);
+		__u64 next = grow ? cur | want[i] : want[i];
+
+		if (next != cur)
+			__atomic_store_n(&live[i], next, __ATOMIC_RELEASE);
+	}
+}
+
+int apilat_ports_apply(__u64 *live, const struct apilat_endpoint *set, size_t n_set,
+		       const struct apilat_endpoint *removed, size_t n_removed,
+		       const struct apilat_endpoint *added, size_t n_added,
+		       const struct apilat_map_ops *ops, void *ctx)
+{
+	__u64 want[APILAT_PORT_WORDS] = { 0 };
+	size_t i;
+	int err = 0, e;
+
+	for (i = 0; i < n_set; i++)
+		apilat_ports_set(want, set[i].port);
+	/* old | new while the map changes: never an endpoint in it without its port */
+	if (live)
+		store(live, want, true);
+	for (i = 0; i < n_removed; i++) {
+		e = ops->del(ctx, &removed[i]);
+		if (e && !err)
+			err = e;
+	}
+	for (i = 0; i < n_added; i++) {
+		e = ops->add(ctx, &added[i]);
+		if (e && !err)
+			err = e;
+	}
+	if (live)
+		store(live, want, false);
+	return err;
 }

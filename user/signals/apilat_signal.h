@@ -1,7 +1,8 @@
-/* apilat's user half, the parts unit tests reach: endpoints and bucket bounds. */
+/* apilat's user half, the parts unit tests reach: endpoints, the ports' bitmap and bucket bounds. */
 #ifndef KSIGHT_APILAT_SIGNAL_H
 #define KSIGHT_APILAT_SIGNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,33 @@ int apilat_parse_endpoint(const char *text, struct apilat_endpoint *out);
 
 /* KUBERNETES_SERVICE_HOST (an IPv6 one without brackets) and _PORT. 0 or -EINVAL. */
 int apilat_endpoint_from(const char *host, const char *port, struct apilat_endpoint *out);
+
+/*
+ * The endpoint set's ports as the BPF side's first test sees them
+ * (APILAT_PORT_WORDS words, bit port % 64 of word port / 64).
+ */
+void apilat_ports_set(__u64 *ports, __u16 port);
+bool apilat_ports_has(const __u64 *ports, __u16 port);
+
+/* How the endpoint map changes, for apilat_ports_apply(): each 0 or -errno. */
+struct apilat_map_ops {
+	int (*del)(void *ctx, const struct apilat_endpoint *ep);
+	int (*add)(void *ctx, const struct apilat_endpoint *ep);
+};
+
+/*
+ * One change of the endpoint set reaching the kernel: set[0..n_set) is the
+ * whole set after it, removed and added what changed in the map. The bitmap
+ * `live` (the kernel's, read concurrently; NULL: none) first grows by the
+ * set's ports, then removed leave the map and added enter it, then the
+ * bitmap becomes exactly the set's ports: at no moment is an endpoint in the
+ * map without its port's bit. The first error of ops, else 0 (every
+ * endpoint is tried).
+ */
+int apilat_ports_apply(__u64 *live, const struct apilat_endpoint *set, size_t n_set,
+		       const struct apilat_endpoint *removed, size_t n_removed,
+		       const struct apilat_endpoint *added, size_t n_added,
+		       const struct apilat_map_ops *ops, void *ctx);
 
 /*
  * The bucket range from "LO:HI", exponents of two in nanoseconds

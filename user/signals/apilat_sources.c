@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -42,6 +43,10 @@ struct slice {
 struct apilat_sources {
 	struct agent *agent;
 	int map_fd;
+	__u64 *ports;			/* the kernel side's ports' bitmap (NULL: none), in: */
+	void *ports_map;		/* the kernel's mapping of the map holding it */
+	size_t ports_map_len;
+	enum apilat_source src;		/* the source set_source is changing, for its map ops */
 	pthread_mutex_t lock;
 	struct apilat_epset set;
 	bool full_logged, malformed_logged;
@@ -92,13 +97,41 @@ static void publish(struct apilat_sources *s)
 	}
 }
 
-/* Make `src` name exactly list[0..n): the map follows. Called with the lock held. */
-static int set_source(struct apilat_sources *s, enum apilat_source src, const struct apilat_endpoint *list, size_t n)
+static int map_del(void *ctx, const struct apilat_endpoint *ep)
 {
-	struct apilat_endpoint added[APILAT_MAX_ENDPOINTS], removed[APILAT_MAX_ENDPOINTS];
-	size_t na, nr, i;
+	struct apilat_sources *s = ctx;
+	char text[64];
+
+	apilat_endpoint_format(ep, text, sizeof(text));
+	if (bpf_map_delete_elem(s->map_fd, ep) && errno != ENOENT) {
+		log_warn("apilat: cannot remove the API-server endpoint %s: %s", text, strerror(errno));
+		return -errno;
+	}
+	log_info("apilat: no longer measuring %s (no source names it)", text);
+	return 0;
+}
+
+static int map_add(void *ctx, const struct apilat_endpoint *ep)
+{
+	struct apilat_sources *s = ctx;
 	char text[64];
 	__u8 one = 1;
+
+	apilat_endpoint_format(ep, text, sizeof(text));
+	if (bpf_map_update_elem(s->map_fd, ep, &one, BPF_ANY)) {
+		log_warn("apilat: cannot add the API-server endpoint %s: %s", text, strerror(errno));
+		return -errno;
+	}
+	log_info("apilat: measuring %s (%s)", text, apilat_source_name(s->src));
+	return 0;
+}
+
+/* Make `src` name exactly list[0..n): the map and the ports' bitmap follow. Called with the lock held. */
+static int set_source(struct apilat_sources *s, enum apilat_source src, const struct apilat_endpoint *list, size_t n)
+{
+	static const struct apilat_map_ops ops = { .del = map_del, .add = map_add };
+	struct apilat_endpoint added[APILAT_MAX_ENDPOINTS], removed[APILAT_MAX_ENDPOINTS], all[APILAT_MAX_ENDPOINTS];
+	size_t na, nr, i;
 	int err = apilat_epset_replace(&s->set, src, list, n, added, &na, removed, &nr);
 
 	if (err == -ENOSPC && !s->full_logged) {
@@ -106,20 +139,11 @@ static int set_source(struct apilat_sources *s, enum apilat_source src, const st
 			 APILAT_MAX_ENDPOINTS);
 		s->full_logged = true;
 	}
-	for (i = 0; i < nr; i++) {
-		apilat_endpoint_format(&removed[i], text, sizeof(text));
-		if (bpf_map_delete_elem(s->map_fd, &removed[i]) && errno != ENOENT)
-			log_warn("apilat: cannot remove the API-server endpoint %s: %s", text, strerror(errno));
-		else
-			log_info("apilat: no longer measuring %s (no source names it)", text);
-	}
-	for (i = 0; i < na; i++) {
-		apilat_endpoint_format(&added[i], text, sizeof(text));
-		if (bpf_map_update_elem(s->map_fd, &added[i], &one, BPF_ANY))
-			log_warn("apilat: cannot add the API-server endpoint %s: %s", text, strerror(errno));
-		else
-			log_info("apilat: measuring %s (%s)", text, apilat_source_name(src));
-	}
+	for (i = 0; i < s->set.n; i++)
+		all[i] = s->set.e[i].ep;
+	s->src = src;
+	/* a map that refused one is logged and does not stop the others: as before, not an error */
+	apilat_ports_apply(s->ports, all, s->set.n, removed, nr, added, na, &ops, s);
 	publish(s);
 	return err == -ENOSPC ? 0 : err;
 }
@@ -352,7 +376,27 @@ static void watch_slices(struct apilat_sources *s)
 
 /* ---- life cycle ---- */
 
-int apilat_sources_new(struct agent *agent, int map_fd, struct apilat_sources **out)
+/* The map's value shared with the kernel (mmap: libbpf does so only when a skeleton loads, not the object). */
+static int map_ports(struct apilat_sources *s, int fd, size_t off)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	void *p;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (off + APILAT_PORT_WORDS * sizeof(__u64) > info.value_size || off % sizeof(__u64))
+		return -EINVAL;
+	s->ports_map_len = (size_t)info.value_size;
+	p = mmap(NULL, s->ports_map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->ports_map = p;
+	s->ports = (__u64 *)((char *)p + off);
+	return 0;
+}
+
+int apilat_sources_new(struct agent *agent, int map_fd, int ports_fd, size_t ports_off, struct apilat_sources **out)
 {
 	static const char *const count_labels[] = { "source" };
 	static const char *const info_labels[] = { "endpoint", "source" };
@@ -379,6 +423,14 @@ int apilat_sources_new(struct agent *agent, int map_fd, struct apilat_sources **
 	if (!s->m_count || !s->m_info) {
 		apilat_sources_free(s);
 		return -ENOMEM;
+	}
+	if (ports_fd >= 0) {
+		err = map_ports(s, ports_fd, ports_off);
+		if (err) {
+			log_warn("apilat: cannot map the ports' bitmap: %s", strerror(-err));
+			apilat_sources_free(s);
+			return err;
+		}
 	}
 	pthread_mutex_lock(&s->lock);
 	err = static_sources(s);
@@ -426,6 +478,8 @@ void apilat_sources_free(struct apilat_sources *s)
 	if (s->have_k8s)
 		k8s_config_free(&s->k8s);
 	free(s->slices);
+	if (s->ports_map)
+		munmap(s->ports_map, s->ports_map_len);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -5,7 +5,9 @@
  * host name resolved at start and again every APILAT_RESOLVE_EVERY_S), and
  * the ready endpoints of the default/kubernetes EndpointSlices, watched.
  * An endpoint enters the map when a source names it and leaves when none
- * does any more (a connection already followed stays so until it closes).
+ * does any more. A connection already followed stays so until it closes
+ * as long as an endpoint in the set has its port (the kernel side's first
+ * test is the ports'; the API servers of a cluster share one port).
  * Exported as ksight_apiserver_endpoints{source} and
  * ksight_apiserver_endpoint_info{endpoint,source}.
  */
@@ -24,10 +26,13 @@ struct apilat_sources;
 
 /*
  * The sources known at once (--apiserver, the environment) into the map
- * `map_fd` (kept, not closed). 0 and *out, -EINVAL (a bad --apiserver,
- * which the CLI refuses first), -ENOMEM.
+ * `map_fd` (kept, not closed) and the BPF side's ports' bitmap, the
+ * APILAT_PORT_WORDS words at `ports_off` in the value of the array map
+ * `ports_fd` (its .bss; mapped here, kept; -1: none). 0 and *out, -EINVAL
+ * (a bad --apiserver, which the CLI refuses first), -ENOMEM, or the
+ * mapping's -errno.
  */
-int apilat_sources_new(struct agent *agent, int map_fd, struct apilat_sources **out);
+int apilat_sources_new(struct agent *agent, int map_fd, int ports_fd, size_t ports_off, struct apilat_sources **out);
 
 /*
  * Once the agent is ready (it may block on DNS): the configuration's server,
