@@ -43,7 +43,8 @@ static void open_curl(void)
 	void *h = dlopen(LAZY_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
 
 	if (!h) {
-		log_warn("cannot load %s (%s; Debian: apt-get install libcurl4): no Kubernetes API calls", LAZY_CURL_SONAME, dlerror());
+		log_warn("cannot load %s (%s; Debian: apt-get install libcurl4): no Kubernetes API calls",
+			 LAZY_CURL_SONAME, dlerror());
 		return;
 	}
 	/* object-to-function pointer casts through the union dlsym's users rely on (POSIX) */
