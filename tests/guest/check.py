@@ -760,14 +760,21 @@ def check_apilat():
         # server in the sender's own softirq, which can take milliseconds)
         send_variant = v if "send" in forced else (can["send"] or [None])[0]
         ref_key, ref_what = ("", "before the send") if send_variant == "kprobe" else ("_sent", "from the send's return")
+        # Either way the kernel's start is inside the client's send(): where that call itself takes
+        # a good part of the delay (TCG, the other guest on the same cores: up to ~1 ms for a
+        # syscall's entry), a quantile between the two references (each +-tol) is right too.
         def within(name, got, c, key, tol):
             want, other = float(c[key + ref_key]), float(c[key + ("_sent" if not ref_key else "")])
+            lo, hi = min(want, other), max(want, other)
             if got is not None and not math.isnan(got) and abs(got - want) / want <= tol:
                 ok(f"{name}: {got * 1e3:.3f} ms vs {want * 1e3:.3f} ms ({ref_what}, send={send_variant}): "
                    f"{(got - want) / want:+.1%} (the other: {other * 1e3:.3f} ms)")
+            elif got is not None and not math.isnan(got) and lo * (1 - tol) <= got <= hi * (1 + tol):
+                ok(f"{name}: {got * 1e3:.3f} ms, inside the send() call: between {lo * 1e3:.3f} and "
+                   f"{hi * 1e3:.3f} ms (from the send's return / before it, +-{tol:.0%}; send={send_variant})")
             else:
                 not_ok(f"{name}: {got!r} vs {want!r} ({ref_what}, send={send_variant}; the other: {other!r}), "
-                       f"more than {tol:.0%} off")
+                       f"more than {tol:.0%} off, and not between the two")
 
         clients = {}
         for l in blocks.get(f"apilat-{v}.clients", []):
