@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "startup_trace.h"
+#include "tp_btf.h"
 
 #define AHEAD_MAX 64
 
@@ -127,6 +128,12 @@ int maps_ahead_start(const struct signal_def *const *defs, int n)
 	ahead.n_defs = n;
 	ahead.n_maps = 0;
 	ahead.n_done = 0;
+	/*
+	 * The maker opens objects while the loads register libbpf's section
+	 * handler for tp_btf: libbpf's handler table is not locked, so it is
+	 * registered before the thread exists.
+	 */
+	tp_btf_handler_register();
 	err = pthread_create(&ahead.thread, NULL, maker, NULL);
 	if (err)
 		return -err;

@@ -120,13 +120,13 @@ bool apilat_ports_has(const __u64 *ports, __u16 port)
 }
 
 /* Each word the kernel may be reading in one store, and only those that change. */
-static void store(__u64 *live, const __u64 *want, bool grow)
+static void store(__u64 *live, const __u64 *want)
 {
 	size_t i;
 
 	for (i = 0; i < APILAT_PORT_WORDS; i++) {
 		__u64 cur = __atomic_load_n(&live[i], __ATOMIC_RELAXED);
-		__u64 next = grow ? cur | want[i] : want[i];
+		__u64 next = cur | want[i];
 
 		if (next != cur)
 			__atomic_store_n(&live[i], next, __ATOMIC_RELEASE);
@@ -144,9 +144,14 @@ int apilat_ports_apply(__u64 *live, const struct apilat_endpoint *set, size_t n_
 
 	for (i = 0; i < n_set; i++)
 		apilat_ports_set(want, set[i].port);
-	/* old | new while the map changes: never an endpoint in it without its port */
+	/*
+	 * old | new, and it stays so: never an endpoint in the map without its
+	 * port, and a connection already followed is followed until it closes,
+	 * also while no endpoint on its port is left (every API server not ready
+	 * in an outage). The ports of a cluster's API servers are few.
+	 */
 	if (live)
-		store(live, want, true);
+		store(live, want);
 	for (i = 0; i < n_removed; i++) {
 		e = ops->del(ctx, &removed[i]);
 		if (e && !err)
@@ -157,7 +162,5 @@ int apilat_ports_apply(__u64 *live, const struct apilat_endpoint *set, size_t n_
 		if (e && !err)
 			err = e;
 	}
-	if (live)
-		store(live, want, false);
 	return err;
 }

@@ -36,10 +36,11 @@ struct apilat_map_ops {
  * One change of the endpoint set reaching the kernel: set[0..n_set) is the
  * whole set after it, removed and added what changed in the map. The bitmap
  * `live` (the kernel's, read concurrently; NULL: none) first grows by the
- * set's ports, then removed leave the map and added enter it, then the
- * bitmap becomes exactly the set's ports: at no moment is an endpoint in the
- * map without its port's bit. The first error of ops, else 0 (every
- * endpoint is tried).
+ * set's ports, then removed leave the map and added enter it: at no moment
+ * is an endpoint in the map without its port's bit. The bitmap never
+ * shrinks: a connection followed on a port whose endpoints all left is
+ * followed until it closes. The first error of ops, else 0 (every endpoint
+ * is tried).
  */
 int apilat_ports_apply(__u64 *live, const struct apilat_endpoint *set, size_t n_set,
 		       const struct apilat_endpoint *removed, size_t n_removed,

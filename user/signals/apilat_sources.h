@@ -6,8 +6,7 @@
  * the ready endpoints of the default/kubernetes EndpointSlices, watched.
  * An endpoint enters the map when a source names it and leaves when none
  * does any more. A connection already followed stays so until it closes
- * as long as an endpoint in the set has its port (the kernel side's first
- * test is the ports'; the API servers of a cluster share one port).
+ * (the kernel side's first test, a bitmap of the ports, only ever grows).
  * Exported as ksight_apiserver_endpoints{source} and
  * ksight_apiserver_endpoint_info{endpoint,source}.
  */
