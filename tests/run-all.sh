@@ -68,7 +68,11 @@ need_root() {
 	fi
 }
 
+# where the time goes: each suite's seconds, printed before the summary
+times=() prev="" t_suite=$SECONDS
 for suite in "${suites[@]}"; do
+	[ -n "$prev" ] && times+=("$prev $((SECONDS - t_suite))s")
+	prev=$suite t_suite=$SECONDS
 	case $suite in
 	unit)
 		echo "== unit"
@@ -135,7 +139,10 @@ for suite in "${suites[@]}"; do
 	esac
 done
 
+[ -n "$prev" ] && times+=("$prev $((SECONDS - t_suite))s")
+
 echo
+echo "# time per suite: $(IFS=,; echo "${times[*]}" | sed 's/,/, /g')"
 [ ${#failures[@]} -gt 0 ] && echo "failing: ${failures[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
