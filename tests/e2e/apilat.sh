@@ -19,26 +19,16 @@ POD_UID=7a1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'c0ffee00%.0s' 1 2 3 4 5 6 7 8)
 POD_CG=ksight-apilat-$$/kubepods/besteffort/pod$POD_UID/$CID
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
-	-subj /CN=apilat-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
-
-# start_server HOST PORT: the TLS server in the background, stopped at exit
-start_server() {
-	local ready=$WORK/ready.$2
-	$PY server --cert "$WORK/cert.pem" --key "$WORK/key.pem" --host "$1" --port "$2" --ready "$ready" &
-	defer "kill $!"
-	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
-}
 
 P4=$(free_port)
-P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
+P6=$(free_port6)
 POTHER=$(free_port)
 PCLOSED=$(free_port)
 PTIMEOUT=$(free_port)
 NS=ksight-apilat-$$
-start_server 127.0.0.1 "$P4"
-start_server ::1 "$P6"
-start_server 127.0.0.1 "$POTHER"
+tls_server 127.0.0.1 "$P4"
+tls_server ::1 "$P6"
+tls_server 127.0.0.1 "$POTHER"
 
 start_fake_api "$NODE" 300
 ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null

@@ -19,16 +19,6 @@ NODE=node-apislices
 POD_UID=5e1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'feedf00d%.0s' 1 2 3 4 5 6 7 8)
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
-	-subj /CN=apilat-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
-
-# start_server HOST PORT: the TLS server in the background, stopped at exit
-start_server() {
-	local ready=$WORK/ready.$2
-	$PY server --cert "$WORK/cert.pem" --key "$WORK/key.pem" --host "$1" --port "$2" --ready "$ready" &
-	defer "kill $!"
-	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
-}
 client() { # COMM HOST PORT DELAY_MS N: prints the client's JSON
 	$PY client --comm "$1" --host "$2" --port "$3" --delay-ms "$4" -n "$5"
 }
@@ -42,14 +32,14 @@ slice() { # NAME SERVICE ADDRESS_TYPE ADDRESS PORT READY
 }
 
 PS=$(free_port)        # the EndpointSlices' server
-P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
+P6=$(free_port6)
 PEV=$(free_port)       # the Event's server (--apiserver)
 PT=$(free_port)        # the trace's server (--apiserver)
 PCLOSED=$(free_port)   # registered, nobody listens
-start_server 127.0.0.1 "$PS"
-start_server ::1 "$P6"
-start_server 127.0.0.1 "$PEV"
-start_server 127.0.0.1 "$PT"
+tls_server 127.0.0.1 "$PS"
+tls_server ::1 "$P6"
+tls_server 127.0.0.1 "$PEV"
+tls_server 127.0.0.1 "$PT"
 start_fake_api "$NODE" 300
 ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 make_cg2 "ksight-apislices-$$/kubepods/besteffort/pod$POD_UID/$CID" ||

@@ -21,26 +21,15 @@
 PY="python3 $ROOT/tests/e2e/apilat.py"
 N=50
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
-	-subj /CN=apilat-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
-
-# start_server HOST PORT [NETNS]: the TLS server in the background, stopped at exit
-start_server() {
-	local ready=$WORK/ready.$2
-	${3:+ip netns exec "$3"} $PY server --cert "$WORK/cert.pem" --key "$WORK/key.pem" --host "$1" --port "$2" \
-		--ready "$ready" &
-	defer "kill $!"
-	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
-}
 
 P=$(free_port)
-P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
+P6=$(free_port6)
 PR=$(free_port)
 PR6=$(free_port)
 PO=$(free_port)
 NS=ksight-apitcp-$$
-start_server 127.0.0.1 "$P"
-start_server ::1 "$P6"
+tls_server 127.0.0.1 "$P"
+tls_server ::1 "$P6"
 
 KUBERNETES_SERVICE_HOST='' start_run apitcp --signals apilat \
 	--apiserver "127.0.0.1:$P" --apiserver "127.0.0.1:$PR" --apiserver "127.0.0.1:$PO" \
@@ -130,8 +119,8 @@ defer "ip netns del $NS"
 if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 	printf 'table inet apitcp {\n chain in {\n  type filter hook input priority 0;\n  tcp dport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 64 numgen random mod 100 < 10 drop\n  tcp dport %s meta length > 84 numgen random mod 100 < 10 drop\n  tcp sport %s meta length > 84 numgen random mod 100 < 10 drop\n }\n}\n' \
 		"$PR" "$PR" "$PR6" "$PR6" | ip netns exec "$NS" nft -f -; then
-	start_server 127.0.0.1 "$PR" "$NS"
-	start_server ::1 "$PR6" "$NS"
+	tls_server 127.0.0.1 "$PR" "$NS"
+	tls_server ::1 "$PR6" "$NS"
 	cp "$WORK/before.txt" "$WORK/scrape.txt"
 	scrape >"$WORK/scrape.txt"
 	srv_retr0=$(num ksight_apiserver_server_retransmits_total)

@@ -39,6 +39,26 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# a free TCP port on ::1
+free_port6() {
+	python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])'
+}
+
+# tls_server HOST PORT [NETNS]: tests/e2e/apilat.py's TLS "API server" in the background (in
+# network namespace NETNS if given), ready when this returns, stopped at exit; its self-signed
+# certificate is $WORK/cert.pem, made on the first call
+tls_server() {
+	local ready=$WORK/ready.$2
+	if [ ! -f "$WORK/cert.pem" ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
+			-subj /CN=ksight-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
+	fi
+	${3:+ip netns exec "$3"} python3 "$ROOT/tests/e2e/apilat.py" server --cert "$WORK/cert.pem" \
+		--key "$WORK/key.pem" --host "$1" --port "$2" --ready "$ready" &
+	defer "kill $!"
+	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
+}
+
 # wait_for SECONDS COMMAND...: poll until the command succeeds
 wait_for() {
 	local deadline=$((SECONDS + $1)); shift

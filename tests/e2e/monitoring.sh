@@ -30,12 +30,8 @@ corrupted_ext4 "$EXT4_MNT" || { not_ok "ext4: the corrupted image on a loop devi
 make_memcg "$OOM_CG" $((32 * 1024 * 1024))
 
 # --- the "API server": TLS on loopback; a closed port and a SYN-dropping one registered too
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
-	-subj /CN=monitoring-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
 P4=$(free_port) PCLOSED=$(free_port) PTIMEOUT=$(free_port)
-$APY server --cert "$WORK/cert.pem" --key "$WORK/key.pem" --host 127.0.0.1 --port "$P4" --ready "$WORK/ready" &
-defer "kill $!"
-wait_for 10 test -f "$WORK/ready" || { not_ok "the TLS server starts"; finish; }
+tls_server 127.0.0.1 "$P4"
 
 # --- ksight, without the Kubernetes API, with --events-log
 start_run run --no-k8s --node-name "$NODE" --events-log "$WORK/events.jsonl" \

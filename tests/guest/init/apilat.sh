@@ -72,15 +72,7 @@ for v in tp_btf tracepoint kprobe; do
 	ksight run --listen 127.0.0.1:$PORT --signals apilat --no-k8s $apl_eps $apl_probes \
 		>/tmp/apilat-$v.run.out 2>/tmp/apilat-$v.run.err &
 	rpid=$!
-	run_ready() { wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid; }
-	wait_for 240 run_ready
-	if ! wget -q -O /dev/null http://127.0.0.1:$PORT/healthz; then
-		say "check fail apilat $v: ksight run is ready"
-		kill -KILL $rpid 2>/dev/null; wait $rpid
-		block apilat-$v.run.err /tmp/apilat-$v.run.err
-		continue
-	fi
-	say "check ok apilat $v: ksight run is ready"
+	run_started "apilat $v" apilat-$v || continue
 	: >/tmp/apilat-$v.clients
 	for f in $APILAT_FAMILIES; do
 		if [ $f = 4 ]; then addr=127.0.0.1 port=$APILAT_PORT; else addr=::1 port=$APILAT_PORT6; fi
@@ -108,9 +100,7 @@ for v in tp_btf tracepoint kprobe; do
 	sleep 1  # the last segments' tcp_probe, closes still in a softirq
 	wget -q -O /tmp/apilat-$v.metrics.all http://127.0.0.1:$PORT/metrics
 	grep -E '^ksight_(apiserver_|probe_info\{signal="apilat")' /tmp/apilat-$v.metrics.all >/tmp/apilat-$v.metrics
-	kill -TERM $rpid
-	wait_for 30 eval '! alive $rpid' || { kill -KILL $rpid; say "apilat $v ksight_sigterm ignored"; }
-	wait $rpid; say "apilat $v run_exit $?"
+	run_stopped "apilat $v"
 	block apilat-$v.clients /tmp/apilat-$v.clients
 	block apilat-$v.metrics /tmp/apilat-$v.metrics
 	block apilat-$v.run.err /tmp/apilat-$v.run.err

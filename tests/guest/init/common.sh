@@ -21,6 +21,26 @@ wait_for() {
 	done
 }
 
+# run_started LABEL NAME: after `ksight run --listen 127.0.0.1:$PORT ... 2>/tmp/NAME.run.err &`
+# and rpid=$!: until it serves /healthz (or dies); if it does not, says so, kills it, shows its
+# stderr and returns 1
+run_started() {
+	wait_for 240 eval 'wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid'
+	if ! wget -q -O /dev/null http://127.0.0.1:$PORT/healthz; then
+		say "check fail $1: ksight run is ready"
+		kill -KILL $rpid 2>/dev/null; wait $rpid
+		block $2.run.err /tmp/$2.run.err
+		return 1
+	fi
+	say "check ok $1: ksight run is ready"
+}
+# run_stopped LABEL: SIGTERM to $rpid, SIGKILL if it ignores it for 30 s; its exit status said
+run_stopped() {
+	kill -TERM $rpid
+	wait_for 30 eval '! alive $rpid' || { kill -KILL $rpid; say "$1 ksight_sigterm ignored"; }
+	wait $rpid; say "$1 run_exit $?"
+}
+
 echo  # the firmware's and kernel's terminal escapes end up on the line before this one
 check "mount proc" mount -t proc proc /proc
 check "mount sysfs" mount -t sysfs sysfs /sys

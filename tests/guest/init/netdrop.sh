@@ -22,15 +22,7 @@ for v in $NETDROP_VARIANTS; do
 	ksight run --listen 127.0.0.1:$PORT --signals netdrop --probe netdrop/kfree_skb=$v \
 		>/tmp/netdrop-$v.run.out 2>/tmp/netdrop-$v.run.err &
 	rpid=$!
-	run_ready() { wget -q -O /dev/null http://127.0.0.1:$PORT/healthz || ! alive $rpid; }
-	wait_for 240 run_ready
-	if ! wget -q -O /dev/null http://127.0.0.1:$PORT/healthz; then
-		say "check fail netdrop $v: ksight run is ready"
-		kill -KILL $rpid 2>/dev/null; wait $rpid
-		block netdrop-$v.run.err /tmp/netdrop-$v.run.err
-		continue
-	fi
-	say "check ok netdrop $v: ksight run is ready"
+	run_started "netdrop $v" netdrop-$v || continue
 	# inside: lo up, the namespace's inode, the datagrams, then the kernel's own counters
 	unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && netdrop_flood 127.0.0.1 $1 $2 >/dev/null &&
 		cat /proc/net/snmp' sh $NETDROP_CLOSED_PORT $NETDROP_COUNT >/tmp/netdrop-$v.ns 2>&1
@@ -46,9 +38,7 @@ for v in $NETDROP_VARIANTS; do
 	wget -q -O /tmp/netdrop-$v.metrics.all http://127.0.0.1:$PORT/metrics
 	grep -E '^ksight_(net_drops_total|tcp_(retransmits|resets)_total|probe_info\{signal="netdrop")' \
 		/tmp/netdrop-$v.metrics.all >/tmp/netdrop-$v.metrics
-	kill -TERM $rpid
-	wait_for 30 eval '! alive $rpid' || { kill -KILL $rpid; say "netdrop $v ksight_sigterm ignored"; }
-	wait $rpid; say "netdrop $v run_exit $?"
+	run_stopped "netdrop $v"
 	block netdrop-$v.ns /tmp/netdrop-$v.ns
 	block netdrop-$v.metrics /tmp/netdrop-$v.metrics
 	block netdrop-$v.run.err /tmp/netdrop-$v.run.err
