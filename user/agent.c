@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include <linux/types.h>
@@ -453,6 +454,8 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 		return ret;
 	}
 	agent->btf = kernel_features_btf(kf);
+	if (cfg->verbose)
+		log_info("kernel BTF: %u types, parsed once for every signal", btf__type_cnt(agent->btf));
 	startup_mark("kernel BTF parse");
 	return 0;
 }
@@ -608,9 +611,13 @@ int agent_main(const struct agent_config *cfg)
 	if (ret)
 		log_warn("cannot map network namespaces to pods: %s; netns labels stay inodes", strerror(-ret));
 	startup_mark("metrics, k8s, pod resolver");
-	/* bind first: a taken port should fail before the slow BPF work */
+	/*
+	 * Bind first: a taken port should fail before the slow BPF work. Serve
+	 * once ready: what connects meanwhile waits in the kernel's queue and is
+	 * answered then, and no answering takes CPU from the start.
+	 */
 	if (cfg->mode == MODE_RUN) {
-		ret = http_server_start(cfg->listen, agent->metrics, &agent->http, err, sizeof(err));
+		ret = http_server_bind(cfg->listen, agent->metrics, NULL, &agent->http, err, sizeof(err));
 		if (ret) {
 			log_error("%s", err);
 			goto out;
@@ -634,6 +641,11 @@ int agent_main(const struct agent_config *cfg)
 	startup_mark("signals started, BTF released, heap trimmed");
 	if (agent->http) {
 		http_server_set_ready(agent->http, 1);
+		ret = http_server_serve(agent->http, err, sizeof(err));
+		if (ret) {
+			log_error("%s", err);
+			goto out;
+		}
 		log_info("ready in %" PRId64 " ms; metrics on http://%s/metrics", (clock_ns(CLOCK_MONOTONIC) - started) / 1000000,
 			 cfg->listen);
 	} else {

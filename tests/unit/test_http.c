@@ -1513,6 +1513,54 @@ static void test_restart_same_port(void **state)
 	http_server_stop(srv);
 }
 
+/*
+ * Bound but not served: a client connects (the kernel queues it) and its
+ * request is answered once serving starts, with what ready says then.
+ */
+static void test_bind_then_serve(void **state)
+{
+	struct metrics_registry reg = { .text = FAKE_METRICS };
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct http_server *srv = NULL;
+	char err[256], listen[64];
+	struct pollfd pfd;
+	struct resp r;
+	int fds = fd_count(), fd;
+
+	(void)state;
+	assert_int_equal(http_server_bind("127.0.0.1:0", &reg, NULL, &srv, err, sizeof(err)), 0);
+	assert_true(http_server_port(srv) > 0);
+	fd = connect_to(http_server_port(srv));
+	assert_true(fd >= 0);
+	assert_int_equal(send_all(fd, req, sizeof(req) - 1), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 200), 0); /* nobody answers yet */
+
+	/* a taken port fails at bind */
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", http_server_port(srv));
+	{
+		struct http_server *other = NULL;
+
+		assert_int_equal(http_server_bind(listen, &reg, NULL, &other, err, sizeof(err)), -EADDRINUSE);
+		assert_null(other);
+	}
+
+	http_server_set_ready(srv, 1);
+	assert_int_equal(http_server_serve(srv, err, sizeof(err)), 0);
+	assert_int_equal(http_server_serve(srv, err, sizeof(err)), -EINVAL); /* once */
+	read_resp(fd, &r);
+	assert_int_equal(r.status, 200);
+	assert_memory_equal(r.body, "ok\n", 3);
+	resp_free(&r);
+	close(fd);
+	http_server_stop(srv);
+
+	/* bound and stopped without serving: the socket is closed, nothing leaks */
+	assert_int_equal(http_server_bind("127.0.0.1:0", &reg, NULL, &srv, err, sizeof(err)), 0);
+	http_server_stop(srv);
+	assert_int_equal(fd_count(), fds);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1523,6 +1571,7 @@ int main(void)
 		T(test_metrics_large),
 		T(test_metrics_render_fails),
 		T(test_healthz),
+		cmocka_unit_test(test_bind_then_serve),
 		T(test_root),
 		T(test_not_found),
 		T(test_method_not_allowed),

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <bpf/btf.h>
@@ -155,12 +157,51 @@ static void test_kernel_before_drop_reasons(void **state)
 	kernel_features_close(&kf);
 }
 
+/* A --btf file: raw BTF is read from a mapping, anything else is refused with an error, never a crash. */
+static void test_open_btf_file(void **state)
+{
+	struct btf *btf = small_kernel(false, true);
+	char path[] = "/tmp/ksight-kf-XXXXXX";
+	struct kernel_features kf;
+	const void *raw;
+	__u32 size;
+	int fd;
+
+	(void)state;
+	raw = btf__raw_data(btf, &size);
+	assert_non_null(raw);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, raw, size), (ssize_t)size);
+	assert_int_equal(kernel_features_open(&kf, path), 0);
+	assert_int_equal(btf__type_cnt(kernel_features_btf(&kf)), btf__type_cnt(btf));
+	assert_true(matches(&kf, "tp_btf/kfree_skb", 2, PROBE_ARG_ENUM, "skb_drop_reason"));
+	kernel_features_close(&kf);
+
+	/* not BTF (and not ELF): an error */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, "no BTF here at all", 18, 0), 18);
+	assert_true(kernel_features_open(&kf, path) < 0);
+	/* cut short after a valid header: an error */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, raw, size / 2, 0), (ssize_t)(size / 2));
+	assert_true(kernel_features_open(&kf, path) < 0);
+	/* empty, and missing */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_true(kernel_features_open(&kf, path) < 0);
+	close(fd);
+	unlink(path);
+	assert_true(kernel_features_open(&kf, path) < 0);
+	btf__free(btf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_enum_kernel),
 		cmocka_unit_test(test_enum64_kernel),
 		cmocka_unit_test(test_kernel_before_drop_reasons),
+		cmocka_unit_test(test_open_btf_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,11 +11,26 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-/* A set of strings (open addressing); "name" for a type, "name.member" for a member. */
+/*
+ * A set of strings (open addressing, at most a quarter full); "name" for a
+ * type, "name.member" for a member. Each slot keeps its string's hash: most
+ * lookups are kernel names the objects do not have, and a probe then costs
+ * one compare of hashes, not of strings.
+ */
 struct name_set {
 	char **slot;
+	uint64_t *hash;
 	size_t cap, len;
+	uint64_t prefix[1024]; /* a bit per hash of the first three bytes: most kernel names miss here */
 };
+
+static unsigned int prefix_bit(const char *s, size_t n)
+{
+	uint32_t k = 0;
+
+	memcpy(&k, s, n < 3 ? n : 3);
+	return (unsigned int)((k * 0x9E3779B1u) >> 16);
+}
 
 /* Eight bytes a step: this runs for every struct, enum and typedef name of the kernel. */
 static uint64_t hash_of(const char *s, size_t n)
@@ -30,48 +45,81 @@ static uint64_t hash_of(const char *s, size_t n)
 	w = 0;
 	memcpy(&w, s, n);
 	h = (h ^ w) * 1099511628211ULL;
-	return h ^ (h >> 32);
+	/* the multiplications leave the low bits (the slot index) weak: mix the high ones in */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 33);
 }
 
-static char **find_slot(const struct name_set *set, const char *s, size_t n)
+/* The slot of s (hash h), or the empty slot where it would go. */
+static size_t find_slot(const struct name_set *set, const char *s, size_t n, uint64_t h)
 {
-	size_t i = (size_t)hash_of(s, n) & (set->cap - 1);
+	size_t i = (size_t)h & (set->cap - 1);
 
-	while (set->slot[i] && (strncmp(set->slot[i], s, n) || set->slot[i][n]))
+	while (set->slot[i] && (set->hash[i] != h || strncmp(set->slot[i], s, n) || set->slot[i][n]))
 		i = (i + 1) & (set->cap - 1);
-	return &set->slot[i];
+	return i;
+}
+
+/* The stored copy of s, or NULL. */
+static const char *set_get(const struct name_set *set, const char *s, size_t n)
+{
+	unsigned int bit = prefix_bit(s, n);
+
+	if (!set->cap || !(set->prefix[bit / 64] & (1ULL << (bit % 64))))
+		return NULL;
+	return set->slot[find_slot(set, s, n, hash_of(s, n))];
 }
 
 static bool set_has(const struct name_set *set, const char *s, size_t n)
 {
-	return set->cap && *find_slot(set, s, n);
+	return set_get(set, s, n) != NULL;
+}
+
+static int set_grow(struct name_set *set)
+{
+	size_t cap = set->cap ? 2 * set->cap : 1024, i, j;
+	char **slot = calloc(cap, sizeof(*slot));
+	uint64_t *hash = calloc(cap, sizeof(*hash));
+
+	if (!slot || !hash) {
+		free(slot);
+		free(hash);
+		return -ENOMEM;
+	}
+	for (i = 0; i < set->cap; i++) {
+		if (!set->slot[i])
+			continue;
+		for (j = set->hash[i] & (cap - 1); slot[j]; j = (j + 1) & (cap - 1))
+			;
+		slot[j] = set->slot[i];
+		hash[j] = set->hash[i];
+	}
+	free(set->slot);
+	free(set->hash);
+	set->slot = slot;
+	set->hash = hash;
+	set->cap = cap;
+	return 0;
 }
 
 static int set_add(struct name_set *set, const char *s, size_t n)
 {
-	char **slot;
+	uint64_t h = hash_of(s, n);
+	size_t i;
 
-	if (2 * (set->len + 1) > set->cap) {
-		struct name_set bigger = { .cap = set->cap ? 2 * set->cap : 1024 };
-		size_t i;
-
-		bigger.slot = calloc(bigger.cap, sizeof(*bigger.slot));
-		if (!bigger.slot)
-			return -ENOMEM;
-		for (i = 0; i < set->cap; i++)
-			if (set->slot[i])
-				*find_slot(&bigger, set->slot[i], strlen(set->slot[i])) = set->slot[i];
-		bigger.len = set->len;
-		free(set->slot);
-		*set = bigger;
-	}
-	slot = find_slot(set, s, n);
-	if (*slot)
-		return 0;
-	*slot = strndup(s, n);
-	if (!*slot)
+	if (4 * (set->len + 1) > set->cap && set_grow(set))
 		return -ENOMEM;
+	i = find_slot(set, s, n, h);
+	if (set->slot[i])
+		return 0;
+	set->slot[i] = strndup(s, n);
+	if (!set->slot[i])
+		return -ENOMEM;
+	set->hash[i] = h;
 	set->len++;
+	i = prefix_bit(s, n);
+	set->prefix[i / 64] |= 1ULL << (i % 64);
 	return 0;
 }
 
@@ -82,7 +130,8 @@ static void set_free(struct name_set *set)
 	for (i = 0; i < set->cap; i++)
 		free(set->slot[i]);
 	free(set->slot);
-	*set = (struct name_set){ 0 };
+	free(set->hash);
+	memset(set, 0, sizeof(*set));
 }
 
 /* libbpf matches "task_struct___old" to the kernel's "task_struct": the name before "___". */
@@ -212,7 +261,7 @@ static const char *member_kept(const struct builder *b, const char *owner, const
 	if (!owner || !b->members->cap)
 		return NULL;
 	member_key(key, sizeof(key), owner, strlen(owner), member, &klen);
-	return klen ? *find_slot(b->members, key, klen) : NULL;
+	return klen ? set_get(b->members, key, klen) : NULL;
 }
 
 static const char *name_of(const struct builder *b, const struct btf_type *t)

@@ -126,6 +126,10 @@ struct http_server {
 	pthread_t starter;
 	int capture_log;
 	char start_log[160];
+	/* between http_server_bind() and http_server_serve(): the socket, the daemon's afterwards */
+	int listen_fd;
+	struct stat listen_st;
+	char listen[160];
 };
 
 struct listen_spec {
@@ -907,11 +911,24 @@ int http_server_start_limits(const char *listen, struct metrics_registry *reg,
 			     const struct http_limits *limits, struct http_server **out,
 			     char *err, size_t errlen)
 {
+	int ret = http_server_bind(listen, reg, limits, out, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = http_server_serve(*out, err, errlen);
+	if (ret) {
+		http_server_stop(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+int http_server_bind(const char *listen, struct metrics_registry *reg, const struct http_limits *limits,
+		     struct http_server **out, char *err, size_t errlen)
+{
 	struct listen_spec ls;
 	struct http_server *srv;
-	struct stat sock_st;
-	unsigned int flags;
-	int fd = -1, ret;
+	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -929,26 +946,40 @@ int http_server_start_limits(const char *listen, struct metrics_registry *reg,
 		return -ENOMEM;
 	}
 	srv->reg = reg;
+	srv->listen_fd = -1;
+	srv->timer_fd = -1;
+	snprintf(srv->listen, sizeof(srv->listen), "%s", listen);
 	set_limits(&srv->limits, limits);
-	ret = open_listener(listen, &ls, &fd, &srv->port, err, errlen);
+	ret = open_listener(listen, &ls, &srv->listen_fd, &srv->port, err, errlen);
 	if (ret) {
 		free(srv);
 		return ret;
 	}
-	if (fstat(fd, &sock_st)) {
+	if (fstat(srv->listen_fd, &srv->listen_st)) {
 		ret = -errno;
 		set_error_text(err, errlen, "cannot start the HTTP server on %s: fstat: %s", listen,
 			strerror(-ret));
-		close(fd);
+		close(srv->listen_fd);
 		free(srv);
 		return ret;
 	}
+	*out = srv;
+	return 0;
+}
+
+int http_server_serve(struct http_server *srv, char *err, size_t errlen)
+{
+	unsigned int flags;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!srv || srv->daemon || srv->listen_fd < 0)
+		return -EINVAL;
 	ret = timer_start(srv);
 	if (ret) {
-		set_error_text(err, errlen, "cannot start the HTTP server on %s: %s", listen,
+		set_error_text(err, errlen, "cannot start the HTTP server on %s: %s", srv->listen,
 			strerror(-ret));
-		close(fd);
-		free(srv);
 		return ret;
 	}
 
@@ -963,7 +994,7 @@ int http_server_start_limits(const char *listen, struct metrics_registry *reg,
 	srv->capture_log = 1;
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -975,14 +1006,15 @@ int http_server_start_limits(const char *listen, struct metrics_registry *reg,
 	srv->capture_log = 0;
 	if (!srv->daemon) {
 		timer_stop(srv);
-		if (same_socket(fd, &sock_st))
-			close(fd);
-		set_error_text(err, errlen, "cannot start the HTTP server on %s: %s", listen,
+		srv->timer_fd = -1;
+		/* a daemon that failed may have closed the socket already */
+		if (!same_socket(srv->listen_fd, &srv->listen_st))
+			srv->listen_fd = -1;
+		set_error_text(err, errlen, "cannot start the HTTP server on %s: %s", srv->listen,
 			srv->start_log[0] ? srv->start_log : "libmicrohttpd failed to start");
-		free(srv);
 		return -EIO;
 	}
-	*out = srv;
+	srv->listen_fd = -1; /* the daemon's now: MHD_stop_daemon() closes it */
 	return 0;
 }
 
@@ -1002,8 +1034,12 @@ void http_server_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	/* Joins the HTTP thread, closes every connection and the listening socket. */
-	MHD_stop_daemon(srv->daemon);
-	timer_stop(srv);
+	if (srv->daemon) {
+		MHD_stop_daemon(srv->daemon);
+		timer_stop(srv);
+	} else if (srv->listen_fd >= 0) {
+		close(srv->listen_fd); /* bound, never served */
+	}
 	free(srv);
 }
 

@@ -55,6 +55,16 @@ int http_server_start_limits(const char *listen, struct metrics_registry *reg,
 			     const struct http_limits *limits, struct http_server **out,
 			     char *err, size_t errlen);
 
+/*
+ * http_server_start_limits() in two steps. bind: the socket bound and
+ * listening (a taken port fails here, before any slow work), nobody answered
+ * yet — the kernel queues what connects, and serve answers it. serve: the
+ * HTTP threads. A server that was only bound is stopped the same way.
+ */
+int http_server_bind(const char *listen, struct metrics_registry *reg, const struct http_limits *limits,
+		     struct http_server **out, char *err, size_t errlen);
+int http_server_serve(struct http_server *srv, char *err, size_t errlen);
+
 /* Is `listen` well formed (as http_server_start takes it)? 0, or -EINVAL with why. Binds nothing. */
 int http_listen_validate(const char *listen, char *err, size_t errlen);
 
