@@ -201,6 +201,12 @@ tbefore=$(value "$NF")
 in1 $TRAFFIC udp $B6 $DROP_PORT 77 >/dev/null
 eventually "tracepoint variant: NETFILTER_DROP/udp grew by 77" 5 $((tbefore + 77)) value "$NF"
 
+# --- delivered packets are not drops: no CONSUMED / NOT_DROPPED_YET series, whatever passed
+in1 ping -c 50 -i 0.01 -q 127.0.0.1 >/dev/null
+in1 ping -6 -c 50 -i 0.01 -q ::1 >/dev/null
+expect_eq "delivered packets: no CONSUMED or NOT_DROPPED_YET series" \
+	"$(scrape | grep -cE '^ksight_net_drops_total\{reason="(SKB_)?(CONSUMED|NOT_DROPPED_YET)"')" 0
+
 # --- exposition, a clean stop
 check "exposition passes promtool" bash -c "set -o pipefail; curl -sf http://127.0.0.1:$PORT/metrics | promtool check metrics"
 expect_eq "no drop keys evicted" "$(metric_value 'ksight_net_drop_keys_evicted_total{map="drops"}')" 0

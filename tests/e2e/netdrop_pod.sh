@@ -39,4 +39,53 @@ expect_eq "no series of that namespace by inode" \
 	"$(scrape | grep -c "netns=\"net:\[$INO\]\"")" 0
 check "the host namespace is labelled host" sh -c "curl -sf http://127.0.0.1:$PORT/metrics | grep -q 'netns=\"host\"' || \
 	{ python3 $ROOT/tests/e2e/netdrop_traffic.py udp 127.0.0.1 7779 3 >/dev/null; sleep 1; curl -sf http://127.0.0.1:$PORT/metrics | grep -q 'netns=\"host\"'; }"
+
+# --- the trace's --pod and --namespace filters pick the pod's drops, and only those
+start_trace trace-pod netdrop -o json --pod cart-1 --kubeconfig "$D/kubeconfig" --node-name "$NODE" ||
+	not_ok "ksight trace netdrop --pod starts"
+start_trace trace-other netdrop -o json --pod no-such-pod --kubeconfig "$D/kubeconfig" --node-name "$NODE" ||
+	not_ok "ksight trace netdrop --pod no-such-pod starts"
+start_trace trace-ns netdrop -o json --namespace shop --kubeconfig "$D/kubeconfig" --node-name "$NODE" ||
+	not_ok "ksight trace netdrop --namespace starts"
+sleep 1 # their pod caches sync
+ip netns exec "$NS" $TRAFFIC udp 127.0.0.1 7777 5 >/dev/null
+$TRAFFIC udp 127.0.0.1 7779 5 >/dev/null # host drops, which no filter here takes
+check "trace --pod cart-1: the pod's 5 drops" wait_for 10 sh -c "[ \$(grep -c '\"pod\":\"cart-1\"' '$WORK/trace-pod.out') -ge 5 ]"
+check "trace --namespace shop: the pod's 5 drops" wait_for 10 sh -c "[ \$(grep -c '\"namespace\":\"shop\"' '$WORK/trace-ns.out') -ge 5 ]"
+sleep 1
+expect_eq "trace --pod cart-1: nothing of another pod or the host" "$(grep '^{' "$WORK/trace-pod.out" | grep -vc '"pod":"cart-1"')" 0
+expect_eq "trace --namespace shop: nothing of another namespace" "$(grep '^{' "$WORK/trace-ns.out" | grep -vc '"namespace":"shop"')" 0
+expect_eq "trace --pod no-such-pod: nothing" "$(grep -c '^{' "$WORK/trace-other.out")" 0
+
+# --- a namespace whose pod the cache learns later: its series moves to the pod, no frozen duplicate
+NS2=ksnd-late-$$
+POD2_UID=7e1c2d3e-4b5a-4c6d-8e7f-0123456789ac
+CID2=$(printf 'beefcafe%.0s' 1 2 3 4 5 6 7 8)
+POD2_CG=ksight-netdrop/kubepods/besteffort/pod$POD2_UID/$CID2
+ip netns add "$NS2" && defer "ip netns del $NS2"
+ip -n "$NS2" link set lo up
+make_memcg "$POD2_CG" $((256 * 1024 * 1024))
+sh -c 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" sleep 300' sh "$MEMCG/$POD2_CG" "$NS2" &
+HOLDER2=$!
+defer "kill $HOLDER2 2>/dev/null"
+INO2=$(stat -L -c %i "/run/netns/$NS2")
+ip netns exec "$NS2" $TRAFFIC udp 127.0.0.1 7777 30 >/dev/null
+BY_INODE="ksight_net_drops_total{reason=\"NO_SOCKET\",protocol=\"udp\",namespace=\"\",pod=\"\",netns=\"net:[$INO2]\"}"
+BY_POD='ksight_net_drops_total{reason="NO_SOCKET",protocol="udp",namespace="shop",pod="late-1",netns=""}'
+eventually "a pod the cache does not know yet: its namespace by inode" 10 30 metric_value "$BY_INODE"
+ctl POST /pods "$(pod_json shop late-1 "$POD2_UID" late "$CID2")" >/dev/null
+eventually "once the pod is cached: the same 30 drops under its names" 10 30 metric_value "$BY_POD"
+expect_eq "... and the series by inode is gone" "$(scrape | grep -c "netns=\"net:\[$INO2\]\"")" 0
+
+# --- the pod goes (its processes end): its namespace's series go, and do not come back by inode
+kill "$HOLDER2"; wait "$HOLDER2" 2>/dev/null
+ctl DELETE "/pods/$POD2_UID" >/dev/null
+# the resolver keeps what it found for 30 s; then no process lives in that namespace
+eventually "a gone pod's namespace: its series removed" 45 0 sh -c "curl -sf http://127.0.0.1:$PORT/metrics | grep -c 'pod=\"late-1\"'"
+expect_eq "... and not made again by inode" "$(scrape | grep -c "netns=\"net:\[$INO2\]\"")" 0
+sleep 2
+expect_eq "... nor on a later scrape" "$(scrape | grep -c "net:\[$INO2\]\|pod=\"late-1\"")" 0
+noports=$(ip netns exec "$NS" nstat -asz UdpNoPorts Udp6NoPorts | awk 'NR > 1 { s += $2 } END { print s + 0 }')
+eventually "the other pod's series stays, equal to its UdpNoPorts ($noports)" 5 "$noports" \
+	metric_value 'ksight_net_drops_total{reason="NO_SOCKET",protocol="udp",namespace="shop",pod="cart-1",netns=""}'
 finish

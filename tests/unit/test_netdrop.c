@@ -100,6 +100,71 @@ static void test_rows_merge(void **state)
 	assert_int_equal(netdrop_rows_merge(NULL, 0, 2), 0);
 }
 
+struct gone_log {
+	char seen[8][64];
+	int n;
+};
+
+static void note_gone(const struct netdrop_row *r, void *arg)
+{
+	struct gone_log *g = arg;
+
+	snprintf(g->seen[g->n++], sizeof(g->seen[0]), "%s/%s", r->labels[0], r->labels[1]);
+}
+
+/* A namespace's series whose labels changed, or whose namespace is gone, is removed: no frozen duplicate. */
+static void test_rows_sweep(void **state)
+{
+	struct netdrop_row *prev = calloc(4, sizeof(*prev)), *cur = calloc(3, sizeof(*cur));
+	struct gone_log g = { .n = 0 };
+	size_t np, nc;
+
+	(void)state;
+	prev[0] = row("NO_SOCKET", "net:[4026532000]", 5); /* became its pod's */
+	prev[1] = row("NO_SOCKET", "host", 2);
+	prev[2] = row("NETFILTER_DROP", "net:[4026532111]", 9); /* namespace gone */
+	prev[3] = row("NO_SOCKET", "zz-last", 1);
+	cur[0] = row("NO_SOCKET", "host", 3);
+	cur[1] = row("NO_SOCKET", "", 6); /* the pod's series (pod labels not in this test's 2 columns) */
+	cur[2] = row("NO_SOCKET", "zz-last", 1);
+	np = netdrop_rows_merge(prev, 4, 2);
+	nc = netdrop_rows_merge(cur, 3, 2);
+	assert_int_equal(netdrop_rows_sweep(prev, np, cur, nc, 2, note_gone, &g), 2);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.seen[0], "NETFILTER_DROP/net:[4026532111]");
+	assert_string_equal(g.seen[1], "NO_SOCKET/net:[4026532000]");
+	/* nothing before: nothing goes; nothing now: all go */
+	g.n = 0;
+	assert_int_equal(netdrop_rows_sweep(NULL, 0, cur, nc, 2, note_gone, &g), 0);
+	assert_int_equal(netdrop_rows_sweep(cur, nc, NULL, 0, 2, note_gone, &g), 3);
+	netdrop_rows_free(prev, np, 2);
+	netdrop_rows_free(cur, nc, 2);
+}
+
+static void test_named(void **state)
+{
+	struct netdrop_named set = { 0 };
+	const struct netdrop_named_ns *e;
+	char pod[32];
+	uint32_t i;
+
+	(void)state;
+	assert_null(netdrop_named_find(&set, 1));
+	for (i = 1000; i > 0; i--) {
+		snprintf(pod, sizeof(pod), "pod-%u", i);
+		assert_int_equal(netdrop_named_add(&set, i * 7, "shop", pod), 0);
+	}
+	e = netdrop_named_find(&set, 7);
+	assert_non_null(e);
+	assert_string_equal(e->pod, "pod-1");
+	assert_string_equal(netdrop_named_find(&set, 7000)->pod, "pod-1000");
+	assert_null(netdrop_named_find(&set, 8));
+	assert_int_equal(netdrop_named_add(&set, 8, "", ""), 0); /* an add after a lookup sorts again */
+	assert_non_null(netdrop_named_find(&set, 8));
+	netdrop_named_free(&set);
+	assert_null(netdrop_named_find(&set, 7));
+}
+
 static const char kallsyms[] =
 	"ffffffff81000000 T _stext\n"
 	"ffffffff81a00000 t nft_do_chain\n"
@@ -310,6 +375,8 @@ int main(void)
 		cmocka_unit_test(test_proto_names),
 		cmocka_unit_test(test_netns_labels),
 		cmocka_unit_test(test_rows_merge),
+		cmocka_unit_test(test_rows_sweep),
+		cmocka_unit_test(test_named),
 		cmocka_unit_test(test_symbolise),
 		cmocka_unit_test(test_event_ipv4),
 		cmocka_unit_test(test_event_ipv6_without_ports),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <bpf/btf.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
@@ -43,6 +44,14 @@ struct netdrop_state {
 	bool syms_loaded;
 	int rb_stats_fd;       /* ksight_ringbuf_stats, kept open to report at exit (the object goes first) */
 	struct metric_family *drops, *retransmits, *resets, *evicted;
+	/*
+	 * What the last scrape exported (collect only, the HTTP thread): its
+	 * rows, to remove the series a namespace no longer has (its labels
+	 * changed, or it is gone), and the namespaces it found a pod in.
+	 */
+	struct netdrop_row *drop_rows, *tcp_rows;
+	size_t n_drop_rows, n_tcp_rows;
+	struct netdrop_named pod_netns;
 };
 
 /* ---- probe points ---- */
@@ -121,17 +130,23 @@ void netdrop_netns_labels(uint32_t host_ino, uint32_t ino, const char *namespace
  * for 30 s, so a scrape's work is bounded), named by the pod cache. Called
  * from the HTTP thread (collect) and the event loop: both are thread-safe.
  */
-static void netns_labels(const struct netdrop_state *st, uint32_t netns_ino, struct netns_labels *out)
+static int netns_labels(const struct netdrop_state *st, uint32_t netns_ino, struct netns_labels *out)
 {
 	struct event_common ev = { .namespace_ = "", .pod = "" };
 	struct pod_ref ref;
+	int ret = -ENODEV;
 
-	if (netns_ino && netns_ino != st->host_netns && st->agent->resolver &&
-	    pod_resolver_netns(st->agent->resolver, netns_ino, &ref) == 0 && ref.id.pod_uid[0]) {
-		ev.id = ref.id;
-		k8s_resolve(st->agent, &ev);
+	if (netns_ino && netns_ino != st->host_netns && st->agent->resolver) {
+		ret = pod_resolver_netns(st->agent->resolver, netns_ino, &ref);
+		if (ret == 0 && ref.id.pod_uid[0]) {
+			ev.id = ref.id;
+			k8s_resolve(st->agent, &ev);
+		} else if (ret == 0) {
+			ret = -ENODATA; /* processes, no pod */
+		}
 	}
 	netdrop_netns_labels(st->host_netns, netns_ino, ev.namespace_, ev.pod, out);
+	return ret;
 }
 
 static void reason_name(const struct netdrop_state *st, uint32_t reason, char *out, size_t outlen)
@@ -207,14 +222,98 @@ void netdrop_rows_free(struct netdrop_row *rows, size_t n, size_t n_labels)
 	free(rows);
 }
 
+size_t netdrop_rows_sweep(const struct netdrop_row *prev, size_t n_prev, const struct netdrop_row *cur,
+			  size_t n_cur, size_t n_labels, netdrop_row_fn gone, void *arg)
+{
+	size_t i = 0, j = 0, removed = 0;
+	int c;
+
+	while (i < n_prev) {
+		c = j < n_cur ? row_cmp(&prev[i], &cur[j], &n_labels) : -1;
+		if (c < 0) {
+			gone(&prev[i++], arg);
+			removed++;
+		} else {
+			if (c == 0)
+				i++;
+			j++;
+		}
+	}
+	return removed;
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct netdrop_named_ns *)a)->ino, y = ((const struct netdrop_named_ns *)b)->ino;
+
+	return x < y ? -1 : x > y;
+}
+
+int netdrop_named_add(struct netdrop_named *set, uint32_t ino, const char *namespace_, const char *pod)
+{
+	struct netdrop_named_ns *e;
+
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? 2 * set->cap : 64;
+		struct netdrop_named_ns *v = realloc(set->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		set->v = v;
+		set->cap = cap;
+	}
+	e = &set->v[set->n];
+	e->ino = ino;
+	e->namespace_ = strdup(namespace_);
+	e->pod = strdup(pod);
+	if (!e->namespace_ || !e->pod) {
+		free(e->namespace_);
+		free(e->pod);
+		return -ENOMEM;
+	}
+	set->n++;
+	set->sorted = false;
+	return 0;
+}
+
+const struct netdrop_named_ns *netdrop_named_find(struct netdrop_named *set, uint32_t ino)
+{
+	struct netdrop_named_ns key = { .ino = ino };
+
+	if (!set->n)
+		return NULL;
+	if (!set->sorted) {
+		qsort(set->v, set->n, sizeof(*set->v), named_cmp);
+		set->sorted = true;
+	}
+	return bsearch(&key, set->v, set->n, sizeof(*set->v), named_cmp);
+}
+
+void netdrop_named_free(struct netdrop_named *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		free(set->v[i].namespace_);
+		free(set->v[i].pod);
+	}
+	free(set->v);
+	memset(set, 0, sizeof(*set));
+}
+
 struct walk_ctx {
-	const struct netdrop_state *st;
+	struct netdrop_state *st;
 	struct bpf_map_shape shape;
 	struct netdrop_row *rows;
 	size_t n, cap;
 	size_t entries;
 	bool tcp;
 	int err;
+	struct netdrop_named pod_netns;  /* namespaces this walk found a pod in */
+	struct netdrop_named gone;       /* and those it found gone */
+	/* keys of namespaces whose pod is gone: deleted after the walk */
+	void *dead;
+	size_t n_dead, cap_dead, key_size;
 };
 
 static int add_row(struct walk_ctx *w, const char *const *labels, size_t n_labels, uint64_t value)
@@ -246,6 +345,59 @@ static int add_row(struct walk_ctx *w, const char *const *labels, size_t n_label
 	return 0;
 }
 
+/*
+ * Where namespace `ino`'s counts go in this scrape; false when nowhere.
+ * A namespace the last scrape found a pod in keeps that pod's labels while
+ * the answer is unsure (a rescan not due yet, the pod's names not known
+ * now), so its series does not flap to net:[INODE] and back. When no
+ * process lives there any more, or none of a pod, the pod is gone and so is
+ * its namespace: its counts cannot grow. Its keys are then deleted, so the
+ * series removed with the pod is not made again under net:[INODE] (with a
+ * full count, the inode reused by the next namespace).
+ */
+static bool place_namespace(struct walk_ctx *w, const void *key, uint32_t ino, struct netns_labels *nl)
+{
+	const struct netdrop_named_ns *was;
+	int ret = netns_labels(w->st, ino, nl);
+
+	if (netdrop_named_find(&w->gone, ino))
+		goto gone; /* another key of a namespace this scrape found gone */
+	if (netdrop_named_find(&w->pod_netns, ino)) {
+		/* another key of a namespace placed in this scrape: the same labels (the resolver caches) */
+		was = netdrop_named_find(&w->pod_netns, ino);
+		netdrop_netns_labels(w->st->host_netns, ino, was->namespace_, was->pod, nl);
+		return true;
+	}
+	if (nl->pod[0]) {
+		if (netdrop_named_add(&w->pod_netns, ino, nl->namespace_, nl->pod))
+			w->err = -ENOMEM;
+		return true;
+	}
+	was = netdrop_named_find(&w->st->pod_netns, ino);
+	if (!was)
+		return true;
+	if (ret != -ENOENT && ret != -ENODATA) {
+		netdrop_netns_labels(w->st->host_netns, ino, was->namespace_, was->pod, nl);
+		if (netdrop_named_add(&w->pod_netns, ino, was->namespace_, was->pod))
+			w->err = -ENOMEM;
+		return true;
+	}
+	if (netdrop_named_add(&w->gone, ino, "", ""))
+		return true; /* counted under net:[INODE] for now, deleted next time */
+gone:
+	if (w->n_dead == w->cap_dead) {
+		size_t cap = w->cap_dead ? 2 * w->cap_dead : 16;
+		void *d = realloc(w->dead, cap * w->key_size);
+
+		if (!d)
+			return true; /* counted under net:[INODE] for now, deleted next time */
+		w->dead = d;
+		w->cap_dead = cap;
+	}
+	memcpy((char *)w->dead + w->n_dead++ * w->key_size, key, w->key_size);
+	return false;
+}
+
 static int visit_drop(const void *key, const void *value, void *arg)
 {
 	const struct netdrop_key *k = key;
@@ -257,7 +409,8 @@ static int visit_drop(const void *key, const void *value, void *arg)
 	bpf_percpu_sum_u64(&w->shape, value, 1, &sum);
 	w->entries++;
 	reason_name(w->st, k->reason, reason, sizeof(reason));
-	netns_labels(w->st, k->netns, &nl);
+	if (!place_namespace(w, key, k->netns, &nl))
+		return 0;
 	{
 		const char *labels[5] = { reason, netdrop_proto_name(k->proto), nl.namespace_, nl.pod, nl.netns };
 
@@ -279,7 +432,8 @@ static int visit_tcp(const void *key, const void *value, void *arg)
 	w->entries++;
 	if (k->kind >= NETDROP_TCP_NR)
 		return 0;
-	netns_labels(w->st, k->netns, &nl);
+	if (!place_namespace(w, key, k->netns, &nl))
+		return 0;
 	{
 		/* the kind goes first so one merge keeps retransmits and resets apart */
 		const char *labels[4] = { k->kind == NETDROP_TCP_RETRANSMIT ? "" : direction_names[k->kind],
@@ -319,22 +473,56 @@ static void collect_evicted(struct netdrop_state *st, struct netdrop_bpf *skel, 
 	metrics_counter_set(st->evicted, labels, created > present ? (double)(created - present) : 0);
 }
 
+static void remove_drop_series(const struct netdrop_row *row, void *arg)
+{
+	metrics_family_remove_series(((struct netdrop_state *)arg)->drops, (const char *const *)row->labels);
+}
+
+static void remove_tcp_series(const struct netdrop_row *row, void *arg)
+{
+	struct netdrop_state *st = arg;
+	const char *const *l = (const char *const *)row->labels;
+
+	if (l[0][0])
+		metrics_family_remove_series(st->resets, l);
+	else
+		metrics_family_remove_series(st->retransmits, l + 1);
+}
+
+/* The keys of namespaces that are gone out of `map`, and what the walk found for the next scrape. */
+static void walk_done(struct walk_ctx *w, struct bpf_map *map)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_dead; i++)
+		bpf_map_delete_elem(bpf_map__fd(map), (char *)w->dead + i * w->key_size);
+	free(w->dead);
+}
+
 static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *reg)
 {
 	struct netdrop_state *st = rt->priv;
 	struct netdrop_bpf *skel = rt->skel;
-	struct walk_ctx w = { .st = st };
+	struct walk_ctx w = { .st = st, .key_size = sizeof(struct netdrop_key) };
+	struct netdrop_named found, gone;
 	size_t i;
 
 	if (walk_map(skel->maps.netdrop_counts, visit_drop, 5, &w) == 0)
-		collect_evicted(st, skel, NETDROP_STAT_DROP_KEYS, "drops", w.entries);
+		collect_evicted(st, skel, NETDROP_STAT_DROP_KEYS, "drops", w.entries + w.n_dead);
 	for (i = 0; i < w.n; i++)
 		metrics_counter_set(st->drops, (const char *const *)w.rows[i].labels, (double)w.rows[i].value);
-	netdrop_rows_free(w.rows, w.n, 5);
+	netdrop_rows_sweep(st->drop_rows, st->n_drop_rows, w.rows, w.n, 5, remove_drop_series, st);
+	netdrop_rows_free(st->drop_rows, st->n_drop_rows, 5);
+	st->drop_rows = w.rows;
+	st->n_drop_rows = w.n;
+	walk_done(&w, skel->maps.netdrop_counts);
+	found = w.pod_netns;
+	gone = w.gone;
 
-	w = (struct walk_ctx){ .st = st, .tcp = true };
+	w = (struct walk_ctx){ .st = st, .tcp = true, .key_size = sizeof(struct netdrop_tcp_key), .pod_netns = found,
+			       .gone = gone };
 	if (walk_map(skel->maps.netdrop_tcp_counts, visit_tcp, 4, &w) == 0)
-		collect_evicted(st, skel, NETDROP_STAT_TCP_KEYS, "tcp", w.entries);
+		collect_evicted(st, skel, NETDROP_STAT_TCP_KEYS, "tcp", w.entries + w.n_dead);
 	for (i = 0; i < w.n; i++) {
 		const char *const *l = (const char *const *)w.rows[i].labels;
 
@@ -343,7 +531,14 @@ static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *
 		else
 			metrics_counter_set(st->retransmits, l + 1, (double)w.rows[i].value);
 	}
-	netdrop_rows_free(w.rows, w.n, 4);
+	netdrop_rows_sweep(st->tcp_rows, st->n_tcp_rows, w.rows, w.n, 4, remove_tcp_series, st);
+	netdrop_rows_free(st->tcp_rows, st->n_tcp_rows, 4);
+	st->tcp_rows = w.rows;
+	st->n_tcp_rows = w.n;
+	walk_done(&w, skel->maps.netdrop_tcp_counts);
+	netdrop_named_free(&st->pod_netns);
+	st->pod_netns = w.pod_netns;
+	netdrop_named_free(&w.gone);
 }
 
 /* ---- life cycle ---- */
@@ -514,6 +709,9 @@ static void netdrop_fini(struct signal_runtime *rt)
 	}
 	netdrop_reasons_free(&st->reasons);
 	netdrop_syms_free(&st->syms);
+	netdrop_rows_free(st->drop_rows, st->n_drop_rows, 5);
+	netdrop_rows_free(st->tcp_rows, st->n_tcp_rows, 4);
+	netdrop_named_free(&st->pod_netns);
 	free(st);
 	rt->priv = NULL;
 }

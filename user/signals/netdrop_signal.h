@@ -2,6 +2,7 @@
 #ifndef KSIGHT_NETDROP_SIGNAL_H
 #define KSIGHT_NETDROP_SIGNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,30 @@ struct netdrop_row {
 
 size_t netdrop_rows_merge(struct netdrop_row *rows, size_t n, size_t n_labels);
 void netdrop_rows_free(struct netdrop_row *rows, size_t n, size_t n_labels);
+
+/*
+ * The rows of `prev` that `cur` has not (both merged, so sorted): gone()
+ * for each — their series go, as a namespace's labels changed (net:[INODE]
+ * became its pod) or the namespace is gone. Returns how many.
+ */
+typedef void (*netdrop_row_fn)(const struct netdrop_row *row, void *arg);
+size_t netdrop_rows_sweep(const struct netdrop_row *prev, size_t n_prev, const struct netdrop_row *cur,
+			  size_t n_cur, size_t n_labels, netdrop_row_fn gone, void *arg);
+
+/* Namespaces and the pod found living in each (sorted on the first lookup after an add). */
+struct netdrop_named_ns {
+	uint32_t ino;
+	char *namespace_, *pod;
+};
+
+struct netdrop_named {
+	struct netdrop_named_ns *v;
+	size_t n, cap;
+	bool sorted;
+};
+
+int netdrop_named_add(struct netdrop_named *set, uint32_t ino, const char *namespace_, const char *pod);
+const struct netdrop_named_ns *netdrop_named_find(struct netdrop_named *set, uint32_t ino);
+void netdrop_named_free(struct netdrop_named *set);
 
 #endif
