@@ -7,7 +7,7 @@
 # idle again, the HTTP threads do not wake up.
 . "$(dirname "$0")/lib.sh"
 
-DEADLINE=5	# HTTP_HEADER_DEADLINE_MS in user/metrics/http.c, in seconds
+DEADLINE=5	# HTTP_HEADER_DEADLINE_MS in user/metrics/http_limits.c, in seconds
 SLACK=1
 CLIENTS=100
 

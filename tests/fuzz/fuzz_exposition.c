@@ -1,5 +1,5 @@
 /*
- * The metrics registry and its Prometheus text exposition (user/metrics/metrics.c)
+ * The metrics registry and its Prometheus text exposition (user/metrics/metrics*.c)
  * driven by a program decoded from the input: families with any names,
  * help texts, label names and histogram buckets; updates with label values
  * of arbitrary bytes and any doubles (NaN, infinities, -0, subnormals);
