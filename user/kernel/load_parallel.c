@@ -23,6 +23,8 @@ struct load_queue {
 	int err[LOAD_MAX];
 	bool done[LOAD_MAX]; /* loaded, err[] set */
 	bool told[LOAD_MAX]; /* passed to loaded() */
+	int finished[LOAD_MAX]; /* in the order their loads ended */
+	int n_finished;
 };
 
 static int at(const struct load_queue *q, int k)
@@ -44,6 +46,7 @@ static bool load_one(struct load_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->err[i] = err;
 	q->done[i] = true;
+	q->finished[q->n_finished++] = i;
 	pthread_cond_broadcast(&q->changed);
 	return true;
 }
@@ -78,14 +81,14 @@ int signal_load_threads(void)
 	return cpus > 4 ? 4 : (int)cpus;
 }
 
-/* A loaded runtime not yet passed to loaded(), or -1 (lock held). */
+/* The loaded runtime that has waited longest for loaded(), or -1 (lock held). */
 static int ready_one(const struct load_queue *q)
 {
-	int i;
+	int k;
 
-	for (i = 0; i < q->n; i++)
-		if (q->done[i] && !q->told[i])
-			return i;
+	for (k = 0; k < q->n_finished; k++)
+		if (!q->told[q->finished[k]])
+			return q->finished[k];
 	return -1;
 }
 
@@ -105,10 +108,14 @@ int signal_load_many(struct signal_runtime *const *rts, const int *order, int n,
 	pthread_cond_init(&q->changed, NULL);
 	if (threads > LOAD_MAX_THREADS)
 		threads = LOAD_MAX_THREADS;
-	for (i = 1; i < threads && i < n; i++)
+	/*
+	 * `threads` loaders, and this thread starts what they loaded. When this
+	 * one loaded too, the others ran out of loads while it still started
+	 * its own, and at the end one CPU attached alone while the other idled.
+	 */
+	for (i = 0; i < threads && i < n; i++)
 		if (pthread_create(&tids[started], NULL, worker, q) == 0)
 			started++;
-	/* this thread: start what is loaded first, else load, else wait for another thread's load */
 	pthread_mutex_lock(&q->lock);
 	while (told < n) {
 		i = ready_one(q);
@@ -119,7 +126,7 @@ int signal_load_many(struct signal_runtime *const *rts, const int *order, int n,
 			if (loaded)
 				loaded(i, q->err[i], ctx);
 			pthread_mutex_lock(&q->lock);
-		} else if (!load_one(q)) {
+		} else if (started || !load_one(q)) { /* this thread loads only when no loader started */
 			pthread_cond_wait(&q->changed, &q->lock);
 		}
 	}

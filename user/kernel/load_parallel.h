@@ -14,10 +14,10 @@ typedef void (*signal_loaded_fn)(int i, int err, void *ctx);
 
 /*
  * signal_load() every runtime of rts[0..n), taking them in the order of
- * order[0..n) (indexes into rts; NULL: 0..n-1), with up to `threads`
- * threads; the calling thread is one of them and the only one that calls
- * `loaded`, once per runtime, as soon as it can (not in index order). A
- * thread that cannot be started only makes it slower. Returns 0, or
+ * order[0..n) (indexes into rts; NULL: 0..n-1), on up to `threads`
+ * loader threads, while the calling thread calls `loaded` once per
+ * runtime, in the order their loads ended (it loads itself only when no
+ * loader thread could be started). Returns 0, or
  * -ENOMEM with nothing loaded (more than 64 runtimes, or no memory).
  */
 int signal_load_many(struct signal_runtime *const *rts, const int *order, int n, const struct load_options *opts,
