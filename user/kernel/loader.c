@@ -15,6 +15,7 @@
 #include "map_ahead.h"
 #include "startup_trace.h"
 #include "tp_btf.h"
+#include "util.h"
 
 struct section_lookup {
 	struct bpf_object *obj;
@@ -76,12 +77,6 @@ int probe_override_validate(const char *spec, char *why, size_t whylen)
 	snprintf(why, whylen, "unknown probe variant '%s'%s: `ksight probes` lists them (SIGNAL/POINT=VARIANT)",
 		 spec, eq && (!slash || slash < eq) ? "" : " (expected SIGNAL/POINT=VARIANT)");
 	return -EINVAL;
-}
-
-/* errno as a negative code, never 0: a failed libbpf call that left errno unset is still a failure */
-static int neg_errno(void)
-{
-	return errno ? -errno : -EINVAL;
 }
 
 /* The only place a runtime's object is freed: skel and obj go together, nothing dangles. */
