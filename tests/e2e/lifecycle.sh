@@ -75,7 +75,9 @@ run_refused() {
 		"$WORK/$tag.err"
 }
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# freed memory filled: libbpf is not instrumented, and its reads of a freed object would
+# otherwise find the old bytes there and go unseen
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:max_free_fill_size=1048576
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1
 
