@@ -1,10 +1,12 @@
 /*
  * Small helpers every module may use: one hash, one clock, one random
- * jitter source, one way to free a secret. Header-only: each is a few lines.
+ * jitter source, one way to free a secret, one -errno. Header-only: each is
+ * a few lines.
  */
 #ifndef KSIGHT_UTIL_H
 #define KSIGHT_UTIL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,23 @@
 
 #define NSEC_PER_MSEC 1000000LL
 #define NSEC_PER_SEC  1000000000LL
+
+/*
+ * errno as a negative code after a failed call, never 0: a library call
+ * (libbpf's among them) can fail and leave errno 0, and a 0 returned for it
+ * would read as success. Then -fallback (a positive errno; -EINVAL if not).
+ */
+static inline int neg_errno_or(int fallback)
+{
+	if (errno > 0)
+		return -errno;
+	return fallback > 0 ? -fallback : -EINVAL;
+}
+
+static inline int neg_errno(void)
+{
+	return neg_errno_or(EINVAL);
+}
 
 /* FNV-1a, 64 bits: short keys (label values, names); mask or reduce the low bits. */
 static inline uint64_t hash_fnv1a(const void *data, size_t len)

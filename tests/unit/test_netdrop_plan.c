@@ -1,7 +1,9 @@
 /*
  * The netdrop probe ladder on simulated kernels (BTF blobs built here): which
  * kfree_skb form each kernel has decides whether tp_btf is taken, and a
- * kernel without reasons gets the reason why in `ksight probes`.
+ * kernel without reasons gets the reason why in `ksight probes`; a kernel
+ * without the kfree_skb tracepoint falls to the kprobes, and one without a TCP
+ * tracepoint loses that point only.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@ enum kfree_skb_form {
 	FORM_REASON,       /* 5.17: (skb, location, reason) */
 	FORM_RX_SK,        /* ~6.11: (skb, location, reason, rx_sk) */
 	FORM_INT_REASON,   /* a third argument that is not the enum */
+	FORM_NONE,         /* no btf_trace_kfree_skb at all (BTF without tracepoint typedefs) */
 };
 
 static struct btf *kernel_with(enum kfree_skb_form form)
@@ -46,7 +49,8 @@ static struct btf *kernel_with(enum kfree_skb_form form)
 	if (form == FORM_RX_SK)
 		assert_int_equal(btf__add_func_param(btf, "rx_sk", sockp), 0);
 	ptr = btf__add_ptr(btf, proto);
-	assert_true(btf__add_typedef(btf, "btf_trace_kfree_skb", ptr) > 0);
+	if (form != FORM_NONE)
+		assert_true(btf__add_typedef(btf, "btf_trace_kfree_skb", ptr) > 0);
 	return btf;
 }
 
@@ -59,6 +63,9 @@ static const char *section_of(void *ctx, const char *program)
 		{ "netdrop_sk_skb_reason_drop_kp", "kprobe/sk_skb_reason_drop" },
 		{ "netdrop_kfree_skb_reason_kp", "kprobe/kfree_skb_reason" },
 		{ "netdrop_kfree_skb_kp", "kprobe/kfree_skb" },
+		{ "netdrop_tcp_retransmit_tp", "tracepoint/tcp/tcp_retransmit_skb" },
+		{ "netdrop_tcp_send_reset_tp", "tracepoint/tcp/tcp_send_reset" },
+		{ "netdrop_tcp_receive_reset_tp", "tracepoint/tcp/tcp_receive_reset" },
 	};
 	size_t i;
 
@@ -70,6 +77,22 @@ static const char *section_of(void *ctx, const char *program)
 
 static bool every_tracepoint(void *ctx, const char *category, const char *name)
 {
+	return true;
+}
+
+/* "category/name" events the simulated tracefs lacks, NULL-terminated; NULL: it has every one */
+static const char *const *missing_events;
+
+/* tracefs with every event but missing_events ("", "" asks whether events/ exists at all) */
+static bool tracefs_without(void *ctx, const char *category, const char *name)
+{
+	char event[128];
+	size_t i;
+
+	snprintf(event, sizeof(event), "%s/%s", category, name);
+	for (i = 0; missing_events && missing_events[i]; i++)
+		if (!strcmp(missing_events[i], event))
+			return false;
 	return true;
 }
 
@@ -128,6 +151,75 @@ static void test_no_reasons_says_why(void **state)
 	assert_int_equal(st.variants[tp_btf].state, VARIANT_UNSUPPORTED);
 }
 
+/* Plan every netdrop point on a kernel of `form` whose tracefs lacks `missing` (NULL-terminated). */
+static void plan_all(enum kfree_skb_form form, const char *const *missing, struct point_status *st)
+{
+	struct kernel_features kf;
+	size_t p;
+
+	assert_true(netdrop_signal.n_points <= 4);
+	kernel_features_from_btf(&kf, kernel_with(form));
+	kf.has_tracefs_event = tracefs_without;
+	missing_events = missing;
+	for (p = 0; p < netdrop_signal.n_points; p++)
+		probe_plan(&netdrop_signal.points[p], &kf, section_of, NULL, NULL, &st[p]);
+	missing_events = NULL;
+	kernel_features_close(&kf);
+}
+
+/* The first candidate: the variant the loader loads and attaches first. */
+static int first_candidate(const struct probe_point *pt, const struct point_status *st)
+{
+	size_t v;
+
+	for (v = 0; v < pt->n_variants; v++)
+		if (st->variants[v].state == VARIANT_CANDIDATE)
+			return (int)v;
+	return -1;
+}
+
+/* No skb/kfree_skb in tracefs nor btf_trace_kfree_skb in BTF: the kprobes are what is left. */
+static void test_no_kfree_skb_tracepoint_takes_the_kprobe(void **state)
+{
+	static const char *const missing[] = { "skb/kfree_skb", NULL };
+	const struct probe_point *pt = &netdrop_signal.points[0];
+	struct point_status st[4];
+	int tp_btf = variant_index(pt, "tp_btf"), tracepoint = variant_index(pt, "tracepoint");
+
+	plan_all(FORM_NONE, missing, st);
+	assert_int_equal(st[0].variants[tp_btf].state, VARIANT_UNSUPPORTED);
+	assert_non_null(strstr(st[0].variants[tp_btf].reason, "no tracepoint kfree_skb"));
+	assert_int_equal(st[0].variants[tracepoint].state, VARIANT_UNSUPPORTED);
+	assert_non_null(strstr(st[0].variants[tracepoint].reason, "skb/kfree_skb is not in tracefs"));
+	assert_int_equal(first_candidate(pt, &st[0]), variant_index(pt, "kprobe"));
+	assert_int_equal(st[0].variants[variant_index(pt, "kprobe_5.17")].state, VARIANT_CANDIDATE);
+	assert_int_equal(st[0].variants[variant_index(pt, "kprobe_old")].state, VARIANT_CANDIDATE);
+	/* the TCP points do not depend on kfree_skb */
+	assert_int_equal(st[1].variants[0].state, VARIANT_CANDIDATE);
+	assert_int_equal(st[2].variants[0].state, VARIANT_CANDIDATE);
+	assert_int_equal(st[3].variants[0].state, VARIANT_CANDIDATE);
+}
+
+/* No tcp/tcp_send_reset in tracefs: that point alone is unsupported, with why; the others stay. */
+static void test_missing_send_reset_spares_the_others(void **state)
+{
+	static const char *const missing[] = { "tcp/tcp_send_reset", NULL };
+	struct point_status st[4];
+	size_t p;
+
+	plan_all(FORM_REASON, missing, st);
+	assert_string_equal(netdrop_signal.points[2].name, "tcp_reset_out");
+	assert_int_equal(st[2].variants[0].state, VARIANT_UNSUPPORTED);
+	assert_non_null(strstr(st[2].variants[0].reason, "tcp/tcp_send_reset is not in tracefs"));
+	for (p = 0; p < netdrop_signal.n_points; p++) {
+		if (p == 2)
+			continue;
+		assert_int_equal(first_candidate(&netdrop_signal.points[p], &st[p]), 0);
+	}
+	assert_int_equal(st[0].variants[variant_index(&netdrop_signal.points[0], "tp_btf")].state,
+			 VARIANT_CANDIDATE);
+}
+
 static void test_tcp_points(void **state)
 {
 	size_t p;
@@ -147,6 +239,8 @@ int main(void)
 		cmocka_unit_test(test_tp_btf_where_there_are_reasons),
 		cmocka_unit_test(test_no_reasons_says_why),
 		cmocka_unit_test(test_tcp_points),
+		cmocka_unit_test(test_no_kfree_skb_tracepoint_takes_the_kprobe),
+		cmocka_unit_test(test_missing_send_reset_spares_the_others),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,13 +8,10 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "util.h"
+
 /* entries fetched per batch call: a few syscalls for thousands of series */
 #define WALK_BATCH 256
-
-static int neg_errno(void)
-{
-	return errno ? -errno : -EINVAL;
-}
 
 static int is_percpu(uint32_t type)
 {

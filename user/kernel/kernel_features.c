@@ -14,6 +14,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "util.h"
+
 const char *tracefs_root(void)
 {
 	static const char *const roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
@@ -214,7 +216,7 @@ int kernel_features_open(struct kernel_features *kf, const char *btf_path)
 	if (!btf)
 		btf = btf_path ? btf__parse(btf_path, NULL) : btf__load_vmlinux_btf();
 	if (!btf)
-		return errno ? -errno : -ENOENT;
+		return neg_errno_or(ENOENT);
 	kernel_features_from_btf(kf, btf);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "map_ahead.h"
 #include "startup_trace.h"
 #include "tp_btf.h"
+#include "util.h"
 
 struct section_lookup {
 	struct bpf_object *obj;
@@ -78,10 +79,32 @@ int probe_override_validate(const char *spec, char *why, size_t whylen)
 	return -EINVAL;
 }
 
-/* errno as a negative code, never 0: a failed libbpf call that left errno unset is still a failure */
-static int neg_errno(void)
+/*
+ * Test only: KSIGHT_TEST_REFUSE=SIGNAL[,SIGNAL...] makes the named signals'
+ * objects fail to load with -EPERM, as a verifier refusal does (each program
+ * is then tried alone and ruled out), so that a test can start an agent in
+ * which one signal cannot load next to one that runs. Never set in production.
+ */
+static bool refused_for_test(const struct signal_def *def)
 {
-	return errno ? -errno : -EINVAL;
+	const char *p = getenv("KSIGHT_TEST_REFUSE");
+	size_t n = strlen(def->name);
+
+	while (p && *p) {
+		if (!strncmp(p, def->name, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+/* bpf_object__load, or the refusal KSIGHT_TEST_REFUSE asks for. */
+static int object_load(struct signal_runtime *rt)
+{
+	if (refused_for_test(rt->def))
+		return -EPERM;
+	return bpf_object__load(rt->obj);
 }
 
 /* The only place a runtime's object is freed: skel and obj go together, nothing dangles. */
@@ -212,7 +235,7 @@ static int find_refused_programs(struct signal_runtime *rt, const char *core_btf
 		if (err)
 			return err;
 		set_autoload(rt, names[i], false);
-		err = bpf_object__load(rt->obj);
+		err = object_load(rt);
 		destroy_object(rt);
 		if (err) {
 			rule_out_program(rt, names[i], err);
@@ -330,7 +353,7 @@ static int load_tries(struct signal_runtime *rt, const struct load_options *opts
 			}
 		}
 		set_autoload(rt, NULL, opts->preferred_only);
-		err = bpf_object__load(rt->obj);
+		err = object_load(rt);
 		startup_mark("%s: load (try %d)%s", rt->def->name, attempt + 1, err ? " failed" : "");
 		if (!err)
 			return 0;

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "util.h"
 
 #define SECTION "tp_btf/"
 
@@ -50,7 +51,7 @@ static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 	int id;
 
 	if (!btf)
-		return errno ? -errno : -ENOENT;
+		return neg_errno_or(ENOENT);
 	if (strncmp(section, SECTION, strlen(SECTION)))
 		return -EINVAL;
 	snprintf(name, sizeof(name), "btf_trace_%s", section + strlen(SECTION));
@@ -66,7 +67,7 @@ static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 static int attach(const struct bpf_program *prog, long cookie, struct bpf_link **link)
 {
 	*link = bpf_program__attach_trace(prog);
-	return *link ? 0 : (errno ? -errno : -EINVAL);
+	return *link ? 0 : neg_errno();
 }
 
 static pthread_once_t registered = PTHREAD_ONCE_INIT;

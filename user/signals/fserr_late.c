@@ -16,6 +16,7 @@
 #include "fserr.h"
 #include "kernel_features.h"
 #include "log.h"
+#include "util.h"
 
 struct fserr_late {
 	uint64_t last_try;
@@ -111,7 +112,7 @@ int fserr_late_attach(struct fserr_late *late, struct signal_runtime *rt, uint64
 	wanted = 0;
 	skel = fserr_bpf__open_opts(&oo);
 	if (!skel)
-		return -errno;
+		return neg_errno();
 	for (p = 0; p < rt->def->n_points && p < SIGNAL_MAX_POINTS; p++) {
 		chosen[p] = -1;
 		if (strncmp(rt->def->points[p].name, "xfs_", 4) || rt->status[p].attached >= 0)
