@@ -196,7 +196,7 @@ static int add_ringbuf(struct agent *agent, struct signal_runtime *rt)
 	fd = bpf_map__fd(map);
 	if (!agent->ringbuf) {
 		agent->ringbuf = ring_buffer__new(fd, handle_record, rt, NULL);
-		return agent->ringbuf ? 0 : (errno ? -errno : -ENOMEM); /* libbpf may leave errno 0 */
+		return agent->ringbuf ? 0 : neg_errno_or(ENOMEM); /* libbpf may leave errno 0 */
 	}
 	return ring_buffer__add(agent->ringbuf, fd, handle_record, rt);
 }
