@@ -1,6 +1,8 @@
 #include "core_btf.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,32 +477,78 @@ static int emit(struct btf *out, const struct builder *b, __u32 id)
 	return err < 0 ? err : 0;
 }
 
-static int build(const struct btf *kernel, const struct name_set *types, const struct name_set *members,
-		 struct btf **out)
-{
-	__u32 n = btf__type_cnt(kernel), id, k;
-	struct builder b = { .kernel = kernel, .types = types, .members = members, .n = n };
-	struct btf *copy = NULL;
-	int err = -ENOMEM;
+/* The kernel types in [from, to) whose names the objects have: where the copy starts from. */
+struct scan {
+	const struct btf *kernel;
+	const struct name_set *types;
+	__u32 from, to;
+	__u32 *roots;
+	size_t n, cap;
+	int err;
+};
 
-	b.new_id = calloc(n, sizeof(*b.new_id));
-	if (!b.new_id)
-		goto out;
-	err = 0;
-	for (id = 1; id < n && !err; id++) {
-		const struct btf_type *t = btf__type_by_id(kernel, id);
+static void *scan_range(void *arg)
+{
+	struct scan *s = arg;
+	__u32 id;
+
+	for (id = s->from; id < s->to && !s->err; id++) {
+		const struct btf_type *t = btf__type_by_id(s->kernel, id);
 		const char *name;
 
 		/* the kind first: most kernel types are functions and pointers */
 		if (!btf_is_composite(t) && !btf_is_any_enum(t) && !btf_is_typedef(t) && !btf_is_fwd(t))
 			continue;
-		name = name_of(&b, t);
-		if (!name)
-			continue;
+		name = btf__name_by_offset(s->kernel, t->name_off);
 		/* kernel names have no ___flavor: only the objects' are cut */
-		if (set_has(types, name, strlen(name)))
-			err = mark(&b, id, NULL, 0);
+		if (!name || !name[0] || !set_has(s->types, name, strlen(name)))
+			continue;
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 256;
+			__u32 *roots = realloc(s->roots, cap * sizeof(*roots));
+
+			if (!roots) {
+				s->err = -ENOMEM;
+				break;
+			}
+			s->roots = roots;
+			s->cap = cap;
+		}
+		s->roots[s->n++] = id;
 	}
+	return NULL;
+}
+
+static int build(const struct btf *kernel, const struct name_set *types, const struct name_set *members,
+		 struct btf **out)
+{
+	__u32 n = btf__type_cnt(kernel), k;
+	struct builder b = { .kernel = kernel, .types = types, .members = members, .n = n };
+	/* the upper half on a second thread: the scan is most of the work, and read-only */
+	struct scan half[2] = { { .kernel = kernel, .types = types, .from = 1, .to = n / 2 + 1 },
+				{ .kernel = kernel, .types = types, .from = n / 2 + 1, .to = n } };
+	struct btf *copy = NULL;
+	pthread_t upper;
+	bool threaded;
+	size_t r;
+	int err = -ENOMEM, h;
+
+	b.new_id = calloc(n, sizeof(*b.new_id));
+	if (!b.new_id)
+		goto out;
+	threaded = pthread_create(&upper, NULL, scan_range, &half[1]) == 0;
+	scan_range(&half[0]);
+	if (threaded)
+		pthread_join(upper, NULL);
+	else
+		scan_range(&half[1]);
+	err = half[0].err ? half[0].err : half[1].err;
+	/* in id order, as one scan would have marked them */
+	for (h = 0; h < 2 && !err; h++)
+		for (r = 0; r < half[h].n && !err; r++)
+			err = mark(&b, half[h].roots[r], NULL, 0);
+	free(half[0].roots);
+	free(half[1].roots);
 	if (err)
 		goto out;
 	copy = btf__new_empty();
