@@ -571,18 +571,49 @@ out:
 	return err;
 }
 
-int core_btf_build(const struct btf *kernel, const struct btf *const *locals, int n, struct btf **out)
+struct core_names {
+	struct name_set types, members;
+};
+
+int core_btf_names(const struct btf *const *locals, int n, struct core_names **out)
 {
-	struct name_set types = { 0 }, members = { 0 };
-	int i, err = 0;
+	struct core_names *names = calloc(1, sizeof(*names));
+	int i, err = names ? 0 : -ENOMEM;
 
 	for (i = 0; i < n && !err; i++)
 		if (locals[i])
-			err = collect_local(locals[i], &types, &members);
-	if (!err)
-		err = build(kernel, &types, &members, out);
-	set_free(&types);
-	set_free(&members);
+			err = collect_local(locals[i], &names->types, &names->members);
+	if (err) {
+		core_btf_names_free(names);
+		return err;
+	}
+	*out = names;
+	return 0;
+}
+
+void core_btf_names_free(struct core_names *names)
+{
+	if (!names)
+		return;
+	set_free(&names->types);
+	set_free(&names->members);
+	free(names);
+}
+
+int core_btf_build_names(const struct btf *kernel, const struct core_names *names, struct btf **out)
+{
+	return build(kernel, &names->types, &names->members, out);
+}
+
+int core_btf_build(const struct btf *kernel, const struct btf *const *locals, int n, struct btf **out)
+{
+	struct core_names *names;
+	int err = core_btf_names(locals, n, &names);
+
+	if (err)
+		return err;
+	err = core_btf_build_names(kernel, names, out);
+	core_btf_names_free(names);
 	return err;
 }
 

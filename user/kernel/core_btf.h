@@ -23,6 +23,15 @@ struct btf;
  */
 int core_btf_build(const struct btf *kernel, const struct btf *const *locals, int n, struct btf **out);
 
+/*
+ * The same in two steps: what the objects name (no kernel BTF needed, so
+ * it can be read while the kernel's is parsed), then the copy.
+ */
+struct core_names;
+int core_btf_names(const struct btf *const *locals, int n, struct core_names **out);
+int core_btf_build_names(const struct btf *kernel, const struct core_names *names, struct btf **out);
+void core_btf_names_free(struct core_names *names); /* NULL-safe */
+
 /* A BTF as a file libbpf can parse (a memfd): path set to /proc/self/fd/N; the fd or -errno. */
 int core_btf_to_file(const struct btf *btf, char *path, unsigned long pathlen);
 

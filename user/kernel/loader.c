@@ -415,20 +415,25 @@ int signal_core_btf(const struct signal_def *const *defs, int n, const struct bt
 {
 	const struct btf *locals[CORE_MAX_OBJECTS] = { NULL };
 	void *skels[CORE_MAX_OBJECTS] = { NULL };
+	const struct core_names *ahead = maps_ahead_core_names(defs, n);
 	struct btf *copy = NULL;
 	int i, err;
 
 	if (n > CORE_MAX_OBJECTS)
 		return -E2BIG;
-	/* opening reads only the object's ELF and its own BTF, not the kernel's */
-	for (i = 0; i < n; i++) {
-		skels[i] = defs[i]->open(NULL);
-		locals[i] = skels[i] ? bpf_object__btf(defs[i]->object(skels[i])) : NULL;
+	if (ahead) {
+		err = core_btf_build_names(kernel, ahead, &copy);
+	} else {
+		/* opening reads only the object's ELF and its own BTF, not the kernel's */
+		for (i = 0; i < n; i++) {
+			skels[i] = defs[i]->open(NULL);
+			locals[i] = skels[i] ? bpf_object__btf(defs[i]->object(skels[i])) : NULL;
+		}
+		err = core_btf_build(kernel, locals, n, &copy);
+		for (i = 0; i < n; i++)
+			if (skels[i])
+				defs[i]->destroy(skels[i]);
 	}
-	err = core_btf_build(kernel, locals, n, &copy);
-	for (i = 0; i < n; i++)
-		if (skels[i])
-			defs[i]->destroy(skels[i]);
 	if (err)
 		return err;
 	err = core_btf_to_file(copy, path, pathlen);

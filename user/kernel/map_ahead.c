@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "core_btf.h"
 #include "startup_trace.h"
 #include "tp_btf.h"
 
@@ -34,6 +35,9 @@ static struct {
 	int n_defs;
 	struct made_map maps[AHEAD_MAX];
 	int n_maps;
+	/* what the objects name, for the CO-RE copy: read first (names_done), NULL if that failed */
+	struct core_names *names;
+	bool names_done;
 } ahead = { .lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER };
 
 /* Maps libbpf fills or links itself (.rodata/.bss, program arrays, maps of maps, pinned) are its own. */
@@ -71,9 +75,8 @@ static bool same_definition(const struct made_map *a, const struct made_map *b)
 	       a->extra == b->extra;
 }
 
-static void make_maps(const struct signal_def *def)
+static void make_maps(const struct signal_def *def, void *skel)
 {
-	void *skel = def->open(NULL); /* the ELF's definitions; nothing of the kernel's is read */
 	struct bpf_map *map;
 
 	if (!skel)
@@ -98,16 +101,33 @@ static void make_maps(const struct signal_def *def)
 		ahead.maps[ahead.n_maps++] = m;
 		pthread_mutex_unlock(&ahead.lock);
 	}
-	def->destroy(skel);
 }
 
 static void *maker(void *arg)
 {
+	const struct btf *locals[AHEAD_MAX] = { NULL };
+	void *skels[AHEAD_MAX] = { NULL };
+	struct core_names *names = NULL;
 	int i;
 
 	startup_trace_thread();
+	/* the ELFs' definitions and BTF; nothing of the kernel's is read */
 	for (i = 0; i < ahead.n_defs; i++) {
-		make_maps(ahead.defs[i]);
+		skels[i] = ahead.defs[i]->open(NULL);
+		locals[i] = skels[i] ? bpf_object__btf(ahead.defs[i]->object(skels[i])) : NULL;
+	}
+	if (core_btf_names(locals, ahead.n_defs, &names))
+		names = NULL;
+	startup_mark("objects' names for the CO-RE copy");
+	pthread_mutex_lock(&ahead.lock);
+	ahead.names = names;
+	ahead.names_done = true;
+	pthread_cond_broadcast(&ahead.done_cond);
+	pthread_mutex_unlock(&ahead.lock);
+	for (i = 0; i < ahead.n_defs; i++) {
+		make_maps(ahead.defs[i], skels[i]);
+		if (skels[i])
+			ahead.defs[i]->destroy(skels[i]);
 		startup_mark("%s: maps made ahead", ahead.defs[i]->name);
 		/* its load may start now, while the next signal's maps are made */
 		pthread_mutex_lock(&ahead.lock);
@@ -128,6 +148,8 @@ int maps_ahead_start(const struct signal_def *const *defs, int n)
 	ahead.n_defs = n;
 	ahead.n_maps = 0;
 	ahead.n_done = 0;
+	ahead.names = NULL;
+	ahead.names_done = false;
 	/*
 	 * The maker opens objects while the loads register libbpf's section
 	 * handler for tp_btf: libbpf's handler table is not locked, so it is
@@ -178,6 +200,25 @@ int maps_ahead_take(struct signal_runtime *rt)
 	return taken;
 }
 
+const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n)
+{
+	int i, k;
+
+	if (!ahead.started || n != ahead.n_defs)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < ahead.n_defs && ahead.defs[k] != defs[i]; k++)
+			;
+		if (k == ahead.n_defs)
+			return NULL; /* another set of objects */
+	}
+	pthread_mutex_lock(&ahead.lock);
+	while (!ahead.names_done)
+		pthread_cond_wait(&ahead.done_cond, &ahead.lock);
+	pthread_mutex_unlock(&ahead.lock);
+	return ahead.names;
+}
+
 void maps_ahead_finish(void)
 {
 	int i;
@@ -189,5 +230,7 @@ void maps_ahead_finish(void)
 		if (ahead.maps[i].fd >= 0)
 			close(ahead.maps[i].fd);
 	ahead.n_maps = 0;
+	core_btf_names_free(ahead.names);
+	ahead.names = NULL;
 	ahead.started = false;
 }

@@ -24,6 +24,16 @@ int maps_ahead_start(const struct signal_def *const *defs, int n);
  */
 int maps_ahead_take(struct signal_runtime *rt);
 
+/*
+ * What the objects of defs[0..n) name, for the CO-RE copy (core_btf.h):
+ * the maker reads it from their BTF before it makes any map, while the
+ * kernel BTF is parsed. Waits for it; NULL when the maker was not started
+ * for that same set of signals, or could not read it. Valid until
+ * maps_ahead_finish().
+ */
+struct core_names;
+const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n);
+
 /* Once every load is done: close what no load took. */
 void maps_ahead_finish(void);
 
