@@ -27,7 +27,7 @@
  * APILAT_RTT_INTERVAL_NS of the smoothed RTT (srtt_us >> 3, before this
  * segment's ACK is processed).
  * Probe point retransmit: tp_btf/tcp_retransmit_skb, its (sk, skb, err) form
- * (6.x) or its older (sk, skb) one, else tracepoint/tcp/tcp_retransmit_skb
+ * (after 6.12) or its older (sk, skb) one, else tracepoint/tcp/tcp_retransmit_skb
  * (4.16). The tp_btf variants are preferred for sock_state and retransmit
  * since a classic tracepoint's program is skipped while another classic
  * tracepoint or kprobe program runs on that CPU (trace_call_bpf's
@@ -725,7 +725,10 @@ struct trace_event_raw_tcp_event_sk_skb___apilat {
 /* Through a helper: two direct loads of two layouts become one ctx pointer computation the verifier refuses. */
 #define CTX_READ(dst, c, field) bpf_core_read(&(dst), sizeof(dst), &(c)->field)
 
-/* A retransmitted skb of socket sk: as many segments as tcp_skb_pcount() (what TcpRetransSegs and tcpi_total_retrans add). */
+/*
+ * A retransmitted skb of socket sk: as many segments as tcp_skb_pcount()
+ * (what TcpRetransSegs and tcpi_total_retrans add).
+ */
 static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 {
 	struct apilat_counts *n;
@@ -743,7 +746,7 @@ static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 		n->retransmits += segs ? segs : 1;
 }
 
-/* 6.x also fires for a retransmit that failed (err != 0), which was not sent: not counted. */
+/* After 6.12 it also fires for a retransmit that failed (err != 0), which was not sent: not counted. */
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int apilat_retransmit(void *ctx)
 {

@@ -492,7 +492,7 @@ static __always_inline __u64 tcp_segs(const struct sk_buff *skb)
 }
 
 /*
- * 6.x: TRACE_EVENT(tcp_retransmit_skb, TP_PROTO(const struct sock *sk,
+ * After 6.12 (6.18 has it): TRACE_EVENT(tcp_retransmit_skb, TP_PROTO(const struct sock *sk,
  *	const struct sk_buff *skb, int err)): also fired for a retransmit that
  * failed (err != 0), which was not sent and is not in TcpRetransSegs.
  * Before: DEFINE_EVENT(tcp_event_sk_skb, tcp_retransmit_skb, (sk, skb)), sent only.

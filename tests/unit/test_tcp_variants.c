@@ -24,7 +24,7 @@ extern const struct signal_def apilat_signal;
 enum retransmit_form {
 	RT_NONE,      /* no BTF tracepoint at all */
 	RT_OLD,       /* (sk, skb) */
-	RT_ERR,       /* 6.x: (sk, skb, int err) */
+	RT_ERR,       /* after 6.12: (sk, skb, int err) */
 	RT_PTR_ERR,   /* a third argument that is no integer */
 	RT_SKB_FIRST, /* (skb, sk, err): not a form it had */
 };
@@ -199,7 +199,7 @@ static void check_retransmit(const struct signal_def *sig, const char *point)
 	struct kernel k = { .reset = RST_REASON };
 	char why[PROBE_REASON_LEN];
 
-	/* 6.x: err is there; the old program would count failed retransmits too */
+	/* after 6.12: err is there; the old program would count failed retransmits too */
 	k.retransmit = RT_ERR;
 	assert_int_equal(plan(&k, sig, point, "tp_btf", NULL), VARIANT_CANDIDATE);
 	assert_int_equal(plan(&k, sig, point, "tp_btf_old", why), VARIANT_UNSUPPORTED);

@@ -94,7 +94,7 @@ static const struct probe_variant rtt_variants[] = {
 		      "variant reads the socket", "skaddr" } } },
 	{ .name = "kprobe", .programs = { "apilat_rtt_kp" } },
 };
-/* tcp_retransmit_skb: (sk, skb, err) since 6.x, (sk, skb) before; the old form cannot tell a failed one */
+/* tcp_retransmit_skb: (sk, skb, err) after 6.12, (sk, skb) up to it; the old form cannot tell a failed one */
 static const struct probe_variant retransmit_variants[] = {
 	{ .name = "tp_btf", .programs = { "apilat_retransmit_btf" },
 	  .args = { { "apilat_retransmit_btf", 0, PROBE_ARG_STRUCT_PTR, "sock",
@@ -102,7 +102,7 @@ static const struct probe_variant retransmit_variants[] = {
 		    { "apilat_retransmit_btf", 1, PROBE_ARG_STRUCT_PTR, "sk_buff",
 		      "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
 		    { "apilat_retransmit_btf", 2, PROBE_ARG_SCALAR, NULL,
-		      "this kernel's tcp_retransmit_skb has no err argument (before 6.x): the tp_btf_old variant" } } },
+		      "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the tp_btf_old variant" } } },
 	{ .name = "tp_btf_old", .programs = { "apilat_retransmit_btf_old" },
 	  .args = { { "apilat_retransmit_btf_old", 0, PROBE_ARG_STRUCT_PTR, "sock",
 		      "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },

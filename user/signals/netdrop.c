@@ -77,7 +77,7 @@ static const struct probe_variant retransmit_variants[] = {
 	{ .name = "tp_btf", .programs = { "netdrop_tcp_retransmit_btf" },
 	  .args = { ARG_SOCK("netdrop_tcp_retransmit_btf", 0), ARG_SKB("netdrop_tcp_retransmit_btf", 1),
 		    { .program = "netdrop_tcp_retransmit_btf", .index = 2, .kind = PROBE_ARG_SCALAR,
-		      .missing = "this kernel's tcp_retransmit_skb has no err argument (before 6.x): the "
+		      .missing = "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the "
 				 "tp_btf_old variant" } } },
 	{ .name = "tp_btf_old", .programs = { "netdrop_tcp_retransmit_btf_old" },
 	  .args = { ARG_SOCK("netdrop_tcp_retransmit_btf_old", 0), ARG_SKB("netdrop_tcp_retransmit_btf_old", 1),
