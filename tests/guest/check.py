@@ -743,7 +743,7 @@ def check_apilat():
     families = (fact("apilat families ") or "").split()
     expect_eq("apilat: the guest's loopback has ::1 (both families run)", families, ["4", "6"])
     runs = [v for v in ("tp_btf", "tracepoint", "kprobe") if any(v in c for c in can.values())]
-    ran = [f.split()[2] for f in facts if f.startswith("apilat run ")]
+    ran = [f.split()[2] for f in facts if f.startswith("apilat run ") and f.split()[3:4] == ["forced"]]
     expect_eq("apilat: the runs are the variant names this kernel has", ran, runs)
 
     def kv_line(line):
@@ -751,9 +751,9 @@ def check_apilat():
 
     for v in runs:
         forced = (fact(f"apilat run {v} forced") or "").split()
-        rt_forced = fact(f"apilat retrans {v} variant ")
-        current[:] = [f"apilat/{pt}={v}" for pt in forced] + \
-            ([f"apilat/sock_state={v}", f"apilat/retransmit={rt_forced}"] if rt_forced else [])
+        tcp_forced = (fact(f"apilat run {v} tcp ") or "").split()  # sock_state's and retransmit's variants
+        tcp_pairs = list(zip(("sock_state", "retransmit"), tcp_forced))
+        current[:] = [f"apilat/{pt}={v}" for pt in forced] + [f"apilat/{pt}={pv}" for pt, pv in tcp_pairs]
         tag = f"apilat {v} ({' '.join(forced)})"
         expect_eq(f"{tag}: the points forced are those with a {v} variant here",
                   forced, [pt for pt in ("send", "recv", "rtt") if v in can[pt]])
@@ -763,7 +763,7 @@ def check_apilat():
         text = "\n".join(mlines)
         # forced: that variant alone attached for each forced point
         info = series_of(mlines, "ksight_probe_info")
-        for pt, pv in [(pt, v) for pt in forced] + ([("sock_state", v), ("retransmit", rt_forced)] if rt_forced else []):
+        for pt, pv in [(pt, v) for pt in forced] + tcp_pairs:
             att = sorted(dict(l)["variant"] for l in info if dict(l).get("probe") == pt and dict(l).get("state") == "attached")
             expect_eq(f"{tag}: ksight_probe_info: {pt} uses {pv} alone", att, [pv])
 
@@ -877,17 +877,15 @@ def check_apilat():
         if failed: dump(f"apilat-{v}.run.err")
 
     # --- retransmits: syn_retry's dropped SYN, retransmitted, against the namespace's RetransSegs,
-    # in the tp_btf run (the raw variant) and the tracepoint run
-    rt_runs = [v for v in runs if v in ("tp_btf", "tracepoint")]
-    expect_eq("apilat: the tp_btf run retransmitted", "tp_btf" in rt_runs, True)
-    for v in rt_runs:
-        rv = fact(f"apilat retrans {v} variant ")
+    # in each run that forced retransmit: the raw variant once, the tracepoint once
+    rt_runs = {v: (fact(f"apilat run {v} tcp ") or "").split() for v in runs}
+    rt_runs = {v: f[1] for v, f in rt_runs.items() if len(f) == 2}
+    expect_eq("apilat: retransmit forced raw once and to the tracepoint once",
+              sorted(rt_runs.values()), sorted([fact("apilat retransmit raw "), "tracepoint"]))
+    for v, rv in rt_runs.items():
         current[:] = [f"apilat/retransmit={rv}"]
         ns = [l.strip() for l in blocks.get(f"apilat-retrans-{v}.ns", []) if l.strip()]
         tag = f"apilat retransmit={rv}"
-        if rv is None:
-            not_ok(f"{tag}: the guest ran the SYN retransmits in the {v} run")
-            continue
         if fact(f"apilat retrans {v} unshare_exit ") != "0" or len(ns) < 3 or ns[1] != "established":
             not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
             for l in ns[:10]: note("  " + l)
