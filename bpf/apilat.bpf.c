@@ -3,7 +3,7 @@
  * apilat: latency of the sockets this node's clients open to the Kubernetes
  * API server, per client (cgroup + comm at connect time).
  *
- * Probe point sock_state: tracepoint/sock/inet_sock_set_state (4.16).
+ * Probe point sock_state: tp_btf/ or tracepoint/sock/inet_sock_set_state (4.16).
  *   CLOSE -> SYN_SENT      the connect, in the connecting task's context: the
  *                          destination is looked up in apilat_endpoints (the
  *                          first and only check for every other socket); a hit
@@ -26,7 +26,12 @@
  * statement of tcp_rcv_established), one sample per connection per
  * APILAT_RTT_INTERVAL_NS of the smoothed RTT (srtt_us >> 3, before this
  * segment's ACK is processed).
- * Probe point retransmit: tracepoint/tcp/tcp_retransmit_skb (4.16).
+ * Probe point retransmit: tp_btf/tcp_retransmit_skb, its (sk, skb, err) form
+ * (after 6.12) or its older (sk, skb) one, else tracepoint/tcp/tcp_retransmit_skb
+ * (4.16). The tp_btf variants are preferred for sock_state and retransmit
+ * since a classic tracepoint's program is skipped while another classic
+ * tracepoint or kprobe program runs on that CPU (trace_call_bpf's
+ * bpf_prog_active): a softirq interrupting one loses its event.
  *
  * A turn starts at the first send after the peer last sent data (or the
  * connection's first send) and ends at the first data received after it:
@@ -351,23 +356,13 @@ static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
 
 /*
  * The connect (remote address) of a client, or the accept (local address) of
- * a server-side child: is that address an API-server endpoint?
+ * a server-side child, as `ep`: is that address an API-server endpoint?
  */
-static __always_inline void on_open(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk, bool server)
+static __always_inline void on_open(const struct apilat_endpoint *ep, __u64 sk, bool server)
 {
-	struct apilat_endpoint ep = { .port = server ? ctx->sport : ctx->dport };
 	struct apilat_conn conn = { .phase = APILAT_IDLE, .server = server };
 
-	/* helper reads: the verifier refuses loads through a ctx pointer plus an offset */
-	if (ctx->family == AF_INET6_)
-		bpf_probe_read_kernel(ep.addr, 16, server ? ctx->saddr_v6 : ctx->daddr_v6);
-	else {
-		/* the v4-mapped form, whatever daddr_v6 holds on this kernel */
-		ep.addr[10] = 0xff;
-		ep.addr[11] = 0xff;
-		bpf_probe_read_kernel(&ep.addr[12], 4, server ? ctx->saddr : ctx->daddr);
-	}
-	if (!bpf_map_lookup_elem(&apilat_endpoints, &ep))
+	if (!bpf_map_lookup_elem(&apilat_endpoints, ep))
 		return;
 	if (!server) {
 		/* process context: the connecting task */
@@ -380,41 +375,29 @@ static __always_inline void on_open(struct trace_event_raw_inet_sock_set_state *
 		trace_connect_begin(sk);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* Every other transition of a TCP socket: the connection table's entry, if it has one. */
+static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 {
-	__u64 sk = (__u64)ctx->skaddr;
-	int oldstate = ctx->oldstate, newstate = ctx->newstate;
 	struct apilat_conn *c;
 	struct apilat_counts *n;
 
-	if (ctx->protocol != IPPROTO_TCP_)
-		return 0;
-	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
-		on_open(ctx, sk, false);
-		return 0;
-	}
-	if (oldstate == TCP_LISTEN_ && newstate == TCP_SYN_RECV_) {
-		on_open(ctx, sk, true);
-		return 0;
-	}
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
-		return 0;
+		return;
 	if (oldstate == TCP_SYN_SENT_ && newstate == TCP_ESTABLISHED_) {
 		c->established = 1;
 		observe(c, APILAT_HIST_CONNECT, bpf_ktime_get_ns() - c->syn_ns);
 		trace_connected(c, sk);
-		return 0;
+		return;
 	}
 	if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
 		c->established = 1;
-		return 0;
+		return;
 	}
 	if (newstate != TCP_CLOSE_) {
 		if (oldstate == TCP_ESTABLISHED_)
 			c->established = 0; /* closing: no longer an open connection */
-		return 0;
+		return;
 	}
 	if (oldstate == TCP_SYN_SENT_) {
 		int err = BPF_CORE_READ((struct sock *)sk, sk_err);
@@ -439,6 +422,87 @@ int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	}
 	trace_close(c, sk);
 	bpf_map_delete_elem(&apilat_conns, &sk);
+}
+
+/*
+ * The endpoint of the record's connect (remote address) or accept (local
+ * address). `server` a constant at each call: the verifier refuses loads
+ * through a ctx pointer plus a variable offset, and the arrays are read by helper.
+ */
+static __always_inline void tp_open(struct trace_event_raw_inet_sock_set_state *ctx, __u64 sk, bool server)
+{
+	struct apilat_endpoint ep = { .port = server ? ctx->sport : ctx->dport };
+
+	if (ctx->family == AF_INET6_) {
+		bpf_probe_read_kernel(ep.addr, 16, server ? ctx->saddr_v6 : ctx->daddr_v6);
+	} else {
+		/* the v4-mapped form, whatever daddr_v6 holds on this kernel */
+		ep.addr[10] = 0xff;
+		ep.addr[11] = 0xff;
+		bpf_probe_read_kernel(&ep.addr[12], 4, server ? ctx->saddr : ctx->daddr);
+	}
+	on_open(&ep, sk, server);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int apilat_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	int oldstate = ctx->oldstate, newstate = ctx->newstate;
+
+	if (ctx->protocol != IPPROTO_TCP_)
+		return 0;
+	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
+		tp_open(ctx, sk, false);
+	else if (oldstate == TCP_LISTEN_ && newstate == TCP_SYN_RECV_)
+		tp_open(ctx, sk, true);
+	else
+		on_state(sk, oldstate, newstate);
+	return 0;
+}
+
+/*
+ * The same tracepoint raw: TP_PROTO(const struct sock *sk, const int oldstate,
+ * const int newstate). Its record's fields, from where the tracepoint takes
+ * them: sport and saddr are inet_sock's inet_sport and inet_saddr (a listener's
+ * child has the listener's until tcp_v4_syn_recv_sock sets its own, after this
+ * transition), dport and daddr the socket's skc_dport and skc_daddr, the IPv6
+ * pair skc_v6_rcv_saddr and skc_v6_daddr.
+ */
+static __always_inline void btf_open(const struct sock *sk, bool server)
+{
+	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	struct apilat_endpoint ep = {};
+	__u32 a;
+
+	/* inet_sock's fields are past struct sock: helper reads */
+	ep.port = bpf_ntohs(server ? BPF_CORE_READ(inet, inet_sport) : sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == AF_INET6_) {
+		if (server)
+			BPF_CORE_READ_INTO(&ep.addr, sk, __sk_common.skc_v6_rcv_saddr);
+		else
+			BPF_CORE_READ_INTO(&ep.addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		a = server ? BPF_CORE_READ(inet, inet_saddr) : sk->__sk_common.skc_daddr;
+		ep.addr[10] = 0xff;
+		ep.addr[11] = 0xff;
+		__builtin_memcpy(&ep.addr[12], &a, 4);
+	}
+	on_open(&ep, (__u64)sk, server);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(apilat_sock_state_btf, const struct sock *sk, int oldstate, int newstate)
+{
+	/* a bitfield before 5.6 */
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP_)
+		return 0;
+	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_)
+		btf_open(sk, false);
+	else if (oldstate == TCP_LISTEN_ && newstate == TCP_SYN_RECV_)
+		btf_open(sk, true);
+	else
+		on_state((__u64)sk, oldstate, newstate);
 	return 0;
 }
 
@@ -662,19 +726,32 @@ struct trace_event_raw_tcp_event_sk_skb___apilat {
 #define CTX_READ(dst, c, field) bpf_core_read(&(dst), sizeof(dst), &(c)->field)
 
 /*
- * A retransmitted skb: as many segments as tcp_skb_pcount() (what
- * TcpRetransSegs and tcpi_total_retrans add). 6.x also fires for a retransmit
- * that failed (err != 0), which was not sent: not counted.
+ * A retransmitted skb of socket sk: as many segments as tcp_skb_pcount()
+ * (what TcpRetransSegs and tcpi_total_retrans add).
  */
+static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
+{
+	struct apilat_counts *n;
+	struct apilat_conn *c;
+	struct tcp_skb_cb *cb;
+	__u16 segs;
+
+	c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	if (!c)
+		return;
+	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	n = counts_of(c);
+	if (n)
+		n->retransmits += segs ? segs : 1;
+}
+
+/* After 6.12 it also fires for a retransmit that failed (err != 0), which was not sent: not counted. */
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int apilat_retransmit(void *ctx)
 {
 	const struct sk_buff *skb;
-	struct apilat_counts *n;
-	struct apilat_conn *c;
-	struct tcp_skb_cb *cb;
 	__u64 sk;
-	__u16 segs;
 
 	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
 		struct trace_event_raw_tcp_retransmit_skb *t = ctx;
@@ -689,13 +766,27 @@ int apilat_retransmit(void *ctx)
 		CTX_READ(sk, t, skaddr);
 		CTX_READ(skb, t, skbaddr);
 	}
-	c = bpf_map_lookup_elem(&apilat_conns, &sk);
-	if (!c)
-		return 0;
-	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
-	segs = BPF_CORE_READ(cb, tcp_gso_segs);
-	n = counts_of(c);
-	if (n)
-		n->retransmits += segs ? segs : 1;
+	on_retransmit(sk, skb);
+	return 0;
+}
+
+/*
+ * Raw, not skipped while another classic tracepoint or kprobe program runs on
+ * the CPU (the retransmit timer's softirq may interrupt one). Two programs
+ * for the two prototypes: a tp_btf program cannot read an argument its hook
+ * does not have; the planner picks the one that fits.
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(apilat_retransmit_btf, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (!err)
+		on_retransmit((__u64)sk, skb);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(apilat_retransmit_btf_old, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_retransmit((__u64)sk, skb);
 	return 0;
 }

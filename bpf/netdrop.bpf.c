@@ -17,7 +17,15 @@
  * The kprobes fire before the skb's last reference is dropped, so an skb
  * freed by a holder that is not the last counts too: a fallback only.
  *
- * Probe points tcp_retransmit, tcp_reset_out, tcp_reset_in: tracepoints.
+ * Probe points tcp_retransmit, tcp_reset_out, tcp_reset_in, variants best first:
+ *   tp_btf              tp_btf/ (raw): run under a guard of their own. Classic
+ *                       tracepoints run through trace_call_bpf, which skips a
+ *                       program while another classic tracepoint or kprobe
+ *                       program runs on that CPU (bpf_prog_active): a
+ *                       retransmit timer's softirq interrupting one is lost
+ *                       (since 6.7 counted in the program's recursion_misses)
+ *   tp_btf_old          tcp_retransmit only: tcp_retransmit_skb before it had err
+ *   tracepoint          tracepoint/tcp/: every record layout they have had
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -484,7 +492,7 @@ static __always_inline __u64 tcp_segs(const struct sk_buff *skb)
 }
 
 /*
- * 6.x: TRACE_EVENT(tcp_retransmit_skb, TP_PROTO(const struct sock *sk,
+ * After 6.12 (6.18 has it): TRACE_EVENT(tcp_retransmit_skb, TP_PROTO(const struct sock *sk,
  *	const struct sk_buff *skb, int err)): also fired for a retransmit that
  * failed (err != 0), which was not sent and is not in TcpRetransSegs.
  * Before: DEFINE_EVENT(tcp_event_sk_skb, tcp_retransmit_skb, (sk, skb)), sent only.
@@ -513,6 +521,53 @@ int netdrop_tcp_retransmit_tp(void *ctx)
 }
 
 /*
+ * The same hooks raw. tcp_retransmit_skb's two prototypes are two programs:
+ * a tp_btf program may not read an argument its hook lacks (the verifier
+ * checks each one against the BTF prototype), and the planner rules out the
+ * one that does not fit (PROBE_ARG_SCALAR / PROBE_ARG_ABSENT on err).
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(netdrop_tcp_retransmit_btf, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (!err) /* a failed retransmit was not sent: not in TcpRetransSegs */
+		count_tcp(NETDROP_TCP_RETRANSMIT, sock_netns(sk), tcp_segs(skb));
+	return 0;
+}
+
+/* before err was added: fired for sent retransmits only */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(netdrop_tcp_retransmit_btf_old, const struct sock *sk, const struct sk_buff *skb)
+{
+	count_tcp(NETDROP_TCP_RETRANSMIT, sock_netns(sk), tcp_segs(skb));
+	return 0;
+}
+
+/* Where the reset was sent: the socket's namespace, else (no socket wanted the packet) its device's. */
+static __always_inline __u32 reset_netns(const struct sock *sk, const struct sk_buff *skb)
+{
+	__u32 netns = sock_netns(sk);
+
+	if (!netns && skb)
+		netns = skb_netns(BPF_CORE_READ(skb, sk), BPF_CORE_READ(skb, dev), NULL);
+	return netns;
+}
+
+/* (sk, skb), and since 6.10 (sk, skb, reason): only the first two are read, so one program fits both */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(netdrop_tcp_send_reset_btf, const struct sock *sk, const struct sk_buff *skb)
+{
+	count_tcp(NETDROP_TCP_RESET_SENT, reset_netns(sk, skb), 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(netdrop_tcp_receive_reset_btf, struct sock *sk)
+{
+	count_tcp(NETDROP_TCP_RESET_RECEIVED, sock_netns(sk), 1);
+	return 0;
+}
+
+/*
  * 6.10+: TRACE_EVENT(tcp_send_reset, TP_PROTO(const struct sock *sk,
  *	const struct sk_buff *skb, const enum sk_rst_reason reason)); sk is NULL
  * for a reset answering a packet no socket wanted: then the packet's device.
@@ -522,7 +577,6 @@ int netdrop_tcp_send_reset_tp(void *ctx)
 {
 	const struct sk_buff *skb;
 	const struct sock *sk;
-	__u32 netns;
 
 	if (bpf_core_type_exists(struct trace_event_raw_tcp_send_reset)) {
 		struct trace_event_raw_tcp_send_reset *c = ctx;
@@ -535,10 +589,7 @@ int netdrop_tcp_send_reset_tp(void *ctx)
 		CTX_READ(sk, c, skaddr);
 		CTX_READ(skb, c, skbaddr);
 	}
-	netns = sock_netns(sk);
-	if (!netns && skb)
-		netns = skb_netns(BPF_CORE_READ(skb, sk), BPF_CORE_READ(skb, dev), NULL);
-	count_tcp(NETDROP_TCP_RESET_SENT, netns, 1);
+	count_tcp(NETDROP_TCP_RESET_SENT, reset_netns(sk, skb), 1);
 	return 0;
 }
 

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "pod_resolver.h"
 #include "process_metrics.h"
+#include "prog_misses.h"
 #include "startup_trace.h"
 #include "bpf_maps.h"
 #include "util.h"
@@ -94,6 +95,7 @@ void agent_publish(struct agent *agent, struct signal_runtime *rt, bool publishe
 
 static void collect_probe_info(struct agent *agent, const struct signal_runtime *rt)
 {
+	struct bpf_program *prog;
 	size_t p, v;
 
 	for (p = 0; p < rt->def->n_points; p++)
@@ -104,6 +106,17 @@ static void collect_probe_info(struct agent *agent, const struct signal_runtime 
 
 			metrics_gauge_set(agent->probe_info, labels, 1);
 		}
+	if (!rt->obj)
+		return;
+	/* every loaded program, attached or standby: a skipped run is an event no metric has */
+	bpf_object__for_each_program(prog, rt->obj) {
+		const char *labels[2] = { rt->def->name, bpf_program__name(prog) };
+		uint64_t misses;
+		int fd = bpf_program__fd(prog);
+
+		if (fd >= 0 && prog_misses(fd, &misses) == 0)
+			metrics_counter_set(agent->prog_misses, labels, (double)misses);
+	}
 }
 
 /*
@@ -118,6 +131,7 @@ void agent_collect_signals(struct metrics_registry *reg, void *arg)
 
 	pthread_mutex_lock(&agent->runtimes_lock);
 	metrics_family_clear(agent->probe_info);
+	metrics_family_clear(agent->prog_misses); /* the programs loaded now only */
 	for (r = 0; r < agent->n_runtimes; r++) {
 		struct signal_runtime *rt = &agent->runtimes[r];
 		const char *sig[1] = { rt->def->name };
@@ -140,6 +154,7 @@ static int agent_metrics_init(struct agent *agent)
 {
 	static const char *const signal_label[] = { "signal" };
 	static const char *const probe_labels[] = { "signal", "probe", "variant", "state" };
+	static const char *const prog_labels[] = { "signal", "program" };
 	static const char *const build_labels[] = { "version", "commit", "kernel" };
 	struct utsname uts;
 	const char *build[3] = { KSIGHT_VERSION, KSIGHT_COMMIT, "" };
@@ -153,6 +168,11 @@ static int agent_metrics_init(struct agent *agent)
 	agent->probe_info = metrics_family(agent->metrics, "ksight_probe_info",
 					   "Every probe variant of every signal and its state on this kernel; always 1.",
 					   METRIC_GAUGE, probe_labels, 4, NULL, 0);
+	agent->prog_misses = metrics_family(agent->metrics, "ksight_bpf_program_misses_total",
+					    "Runs of a loaded BPF program the kernel skipped (bpf_prog_info recursion_misses; "
+					    "6.7+ also counts a classic tracepoint or kprobe program skipped while another ran "
+					    "on its CPU): events no other metric counted. 0 on kernels without the field.",
+					    METRIC_COUNTER, prog_labels, 2, NULL, 0);
 	agent->ringbuf_records = metrics_family(agent->metrics, "ksight_ringbuf_records_total",
 						"Records the BPF programs handed to user space through the ring buffer.",
 						METRIC_COUNTER, signal_label, 1, NULL, 0);
@@ -166,7 +186,7 @@ static int agent_metrics_init(struct agent *agent)
 					     "Events decoded by user space, by signal.",
 					     METRIC_COUNTER, signal_label, 1, NULL, 0);
 	if (!agent->build_info || !agent->probe_info || !agent->ringbuf_records || !agent->ringbuf_lost ||
-	    !agent->events_total || !agent->trace_suppressed)
+	    !agent->events_total || !agent->trace_suppressed || !agent->prog_misses)
 		return -ENOMEM;
 	if (uname(&uts) == 0)
 		build[2] = uts.release;

@@ -90,6 +90,7 @@ struct agent {
 	bool header_printed;
 	struct metric_family *ringbuf_lost, *ringbuf_records, *probe_info, *build_info, *events_total;
 	struct metric_family *trace_suppressed;
+	struct metric_family *prog_misses; /* ksight_bpf_program_misses_total */
 };
 
 /* Make a complete runtime visible to the scrape-time collectors, or hide it again. */

@@ -372,9 +372,19 @@ def check_netdrop():
                 ok(f"probes: kfree_skb {name} is {st} (no {fn} on this kernel: {why!r})")
             else:
                 not_ok(f"probes: kfree_skb {name} is attach_failed or unsupported, naming {fn} (got {st!r}: {why!r})")
-        for p in ("tcp_retransmit", "tcp_reset_out", "tcp_reset_in"):
+        # the TCP points raw: tcp_retransmit_skb's form with err where its record has err, else the old one
+        rt_raw = ((fact("netdrop tcp variants ") or "").split() or ["?"])[0]
+        has_err = any(re.search(r"field:[^;]* err;", l) for l in blocks.get("tcp_retransmit_skb.format", []))
+        expect_eq("netdrop: the guest took tcp_retransmit_skb's raw form from its record",
+                  rt_raw, "tp_btf" if has_err else "tp_btf_old")
+        for p, want in (("tcp_retransmit", rt_raw), ("tcp_reset_out", "tp_btf"), ("tcp_reset_in", "tp_btf")):
             pp = next((x for x in nsig.get("probes", []) if x.get("probe") == p), {})
-            expect_eq(f"probes: netdrop/{p} takes the tracepoint", pp.get("attached"), "tracepoint")
+            expect_eq(f"probes: netdrop/{p} takes {want}", pp.get("attached"), want)
+        pp = next((x for x in nsig.get("probes", []) if x.get("probe") == "tcp_retransmit"), {})
+        other = "tp_btf_old" if has_err else "tp_btf"
+        x = next((v for v in pp.get("variants", []) if v.get("variant") == other), {})
+        expect_eq(f"probes: netdrop/tcp_retransmit {other} is unsupported, saying why ({x.get('reason')!r})",
+                  (x.get("state"), "err argument" in (x.get("reason") or "")), ("unsupported", True))
 
     # --- netdrop: every forced kfree_skb variant counts each datagram to a closed port, as NoPorts does
     def snmp(lines, proto):
@@ -418,33 +428,40 @@ def check_netdrop():
         expect_eq(f"{tag}: no other drop counted in that namespace", others, {})
         expect_eq(f"{tag}: ksight run exits 0 on SIGTERM", fact(f"netdrop {v} run_exit "), "0")
 
-    # --- netdrop: TCP retransmits, against the namespace's own RetransSegs
-    rv = fact("netdrop retrans variant ")
-    ns = [l.strip() for l in blocks.get("netdrop-retrans.ns", []) if l.strip()]
-    current.clear()
-    tag = "netdrop tcp_retransmit=tracepoint"
-    current[:] = ["netdrop/tcp_retransmit=tracepoint"]
-    if rv is None:
-        not_ok(f"{tag}: the guest ran the SYN retransmits")
-    elif fact("netdrop retrans unshare_exit ") != "0" or len(ns) < 3 or not re.match(r"net:\[\d+\]$", ns[0]) \
-            or ns[1] != "established":
-        not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
-        for l in ns[:10]: note("  " + l)
-    else:
+    # --- netdrop: TCP retransmits, each variant forced, against the namespace's own RetransSegs
+    for rv in (fact("netdrop tcp variants ") or "").split():
+        ns = [l.strip() for l in blocks.get(f"netdrop-tcp-{rv}.ns", []) if l.strip()]
+        tag = f"netdrop tcp_retransmit={rv}"
+        current[:] = [f"netdrop/tcp_retransmit={rv}"]
+        if fact(f"netdrop tcp {rv} unshare_exit ") is None:
+            not_ok(f"{tag}: the guest ran the SYN retransmits")
+            dump(f"netdrop-tcp-{rv}.run.err")
+            continue
+        if fact(f"netdrop tcp {rv} unshare_exit ") != "0" or len(ns) < 3 or not re.match(r"net:\[\d+\]$", ns[0]) \
+                or ns[1] != "established":
+            not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
+            for l in ns[:10]: note("  " + l)
+            continue
         netns = ns[0]
         note(f"{tag}: the second connection after {conf['NETDROP_SYN_SECONDS']}s: {ns[2]}")
         kernel = snmp(ns, "Tcp").get("RetransSegs")
-        got = None
-        for l in blocks.get(f"netdrop-{rv}.metrics", []):
-            m = re.match(r'ksight_tcp_retransmits_total\{([^}]*)\} (\S+)$', l.strip())
-            if m and dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))).get("netns") == netns:
-                got = float(m.group(2))
+        mlines = [l for l in blocks.get(f"netdrop-tcp-{rv}.metrics", []) if l.strip()]
+        info = series_of(mlines, "ksight_probe_info")
+        att = sorted(dict(l)["variant"] for l in info if dict(l).get("probe") == "tcp_retransmit"
+                     and dict(l).get("state") == "attached")
+        expect_eq(f"{tag}: the forced variant is the only one attached", att, [rv])
+        got = next((x for l, x in series_of(mlines, "ksight_tcp_retransmits_total").items()
+                    if dict(l).get("netns") == netns), None)
         # at least one: a check that 0 == 0 would prove nothing
         if isinstance(kernel, int) and kernel >= 1 and got == float(kernel):
             ok(f"{tag}: ksight_tcp_retransmits_total {int(got)} = RetransSegs {kernel} ({netns})")
         else:
             not_ok(f"{tag}: ksight_tcp_retransmits_total {got!r} = RetransSegs {kernel!r} >= 1 ({netns})")
-            dump(f"netdrop-{rv}.metrics")
+            dump(f"netdrop-tcp-{rv}.metrics")
+        misses = series_of(mlines, "ksight_bpf_program_misses_total")
+        expect_eq(f"{tag}: ksight_bpf_program_misses_total is exported for every loaded program",
+                  len(misses) >= 1, True)
+        expect_eq(f"{tag}: ksight run exits 0 on SIGTERM", fact(f"netdrop tcp {rv} run_exit "), "0")
 
     current.clear()
 
@@ -711,9 +728,14 @@ def check_apilat():
             x = var.get("tracepoint", {})
             expect_eq("probes: apilat/rtt tracepoint is unsupported, naming skaddr (its record has none here)",
                       (x.get("state"), "skaddr" in (x.get("reason") or "")), ("unsupported", True))
-        for point in ("sock_state", "retransmit"):
+        # raw: tcp_retransmit_skb's form with err where its record has err, else the old one
+        rt_raw = fact("apilat retransmit raw ")
+        for point, want in (("sock_state", "tp_btf"), ("retransmit", rt_raw)):
             _, p, _ = probe_of("apilat", point)
-            expect_eq(f"probes: apilat/{point} takes the tracepoint", (p or {}).get("attached"), "tracepoint")
+            expect_eq(f"probes: apilat/{point} takes {want}", (p or {}).get("attached"), want)
+            _, _, var = probe_of("apilat", point)
+            expect_eq(f"probes: apilat/{point}'s tracepoint is on standby",
+                      var.get("tracepoint", {}).get("state"), "standby")
 
     # --- one run per variant name, every point that has it forced to it
     n_req = int(conf["APILAT_N"])
@@ -721,7 +743,7 @@ def check_apilat():
     families = (fact("apilat families ") or "").split()
     expect_eq("apilat: the guest's loopback has ::1 (both families run)", families, ["4", "6"])
     runs = [v for v in ("tp_btf", "tracepoint", "kprobe") if any(v in c for c in can.values())]
-    ran = [f.split()[2] for f in facts if f.startswith("apilat run ")]
+    ran = [f.split()[2] for f in facts if f.startswith("apilat run ") and f.split()[3:4] == ["forced"]]
     expect_eq("apilat: the runs are the variant names this kernel has", ran, runs)
 
     def kv_line(line):
@@ -729,7 +751,9 @@ def check_apilat():
 
     for v in runs:
         forced = (fact(f"apilat run {v} forced") or "").split()
-        current[:] = [f"apilat/{pt}={v}" for pt in forced] + ["apilat/sock_state=tracepoint"]
+        tcp_forced = (fact(f"apilat run {v} tcp ") or "").split()  # sock_state's and retransmit's variants
+        tcp_pairs = list(zip(("sock_state", "retransmit"), tcp_forced))
+        current[:] = [f"apilat/{pt}={v}" for pt in forced] + [f"apilat/{pt}={pv}" for pt, pv in tcp_pairs]
         tag = f"apilat {v} ({' '.join(forced)})"
         expect_eq(f"{tag}: the points forced are those with a {v} variant here",
                   forced, [pt for pt in ("send", "recv", "rtt") if v in can[pt]])
@@ -739,9 +763,9 @@ def check_apilat():
         text = "\n".join(mlines)
         # forced: that variant alone attached for each forced point
         info = series_of(mlines, "ksight_probe_info")
-        for pt in forced:
+        for pt, pv in [(pt, v) for pt in forced] + tcp_pairs:
             att = sorted(dict(l)["variant"] for l in info if dict(l).get("probe") == pt and dict(l).get("state") == "attached")
-            expect_eq(f"{tag}: ksight_probe_info: {pt} uses {v} alone", att, [v])
+            expect_eq(f"{tag}: ksight_probe_info: {pt} uses {pv} alone", att, [pv])
 
         def sel(comm):
             return f'namespace="",pod="",container="",comm="{comm}"'
@@ -852,20 +876,23 @@ def check_apilat():
         expect_eq(f"{tag}: ksight run exits 0 on SIGTERM", fact(f"apilat {v} run_exit "), "0")
         if failed: dump(f"apilat-{v}.run.err")
 
-    # --- retransmits: syn_retry's dropped SYN, retransmitted, against the namespace's RetransSegs
-    current[:] = ["apilat/retransmit=tracepoint"]
-    rv = fact("apilat retrans variant ")
-    ns = [l.strip() for l in blocks.get("apilat-retrans.ns", []) if l.strip()]
-    tag = "apilat retransmit=tracepoint"
-    if rv is None:
-        not_ok(f"{tag}: the guest ran the SYN retransmits")
-    elif fact("apilat retrans unshare_exit ") != "0" or len(ns) < 3 or ns[1] != "established":
-        not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
-        for l in ns[:10]: note("  " + l)
-    else:
+    # --- retransmits: syn_retry's dropped SYN, retransmitted, against the namespace's RetransSegs,
+    # in each run that forced retransmit: the raw variant once, the tracepoint once
+    rt_runs = {v: (fact(f"apilat run {v} tcp ") or "").split() for v in runs}
+    rt_runs = {v: f[1] for v, f in rt_runs.items() if len(f) == 2}
+    expect_eq("apilat: retransmit forced raw once and to the tracepoint once",
+              sorted(rt_runs.values()), sorted([fact("apilat retransmit raw "), "tracepoint"]))
+    for v, rv in rt_runs.items():
+        current[:] = [f"apilat/retransmit={rv}"]
+        ns = [l.strip() for l in blocks.get(f"apilat-retrans-{v}.ns", []) if l.strip()]
+        tag = f"apilat retransmit={rv}"
+        if fact(f"apilat retrans {v} unshare_exit ") != "0" or len(ns) < 3 or ns[1] != "established":
+            not_ok(f"{tag}: SYNs retried against a full accept queue in a new namespace")
+            for l in ns[:10]: note("  " + l)
+            continue
         rows = [l.split()[1:] for l in ns if l.startswith("Tcp:")]
         kernel = dict(zip(rows[0], rows[1])).get("RetransSegs") if len(rows) >= 2 else None
-        mlines = [l for l in blocks.get(f"apilat-{rv}.metrics", []) if l.strip()]
+        mlines = [l for l in blocks.get(f"apilat-{v}.metrics", []) if l.strip()]
         want = set(re.findall(r'(\w+)="([^"]*)"', 'namespace="",pod="",container="",comm="syn_retry"'))
         got = next((x for l, x in series_of(mlines, "ksight_apiserver_retransmits_total").items() if set(l) == want), None)
         srv = series_of(mlines, "ksight_apiserver_server_retransmits_total").get(frozenset())

@@ -226,8 +226,13 @@ static void test_tcp_points(void **state)
 
 	/* one point per TCP tracepoint: a kernel without one still runs the others */
 	assert_int_equal(netdrop_signal.n_points, 4);
-	for (p = 1; p < netdrop_signal.n_points; p++)
-		assert_int_equal(netdrop_signal.points[p].n_variants, 1);
+	/* raw first, the tracepoint last (their rules: test_tcp_variants.c) */
+	for (p = 1; p < netdrop_signal.n_points; p++) {
+		const struct probe_point *pt = &netdrop_signal.points[p];
+
+		assert_string_equal(pt->variants[0].name, "tp_btf");
+		assert_string_equal(pt->variants[pt->n_variants - 1].name, "tracepoint");
+	}
 	assert_string_equal(netdrop_signal.points[1].name, "tcp_retransmit");
 	assert_string_equal(netdrop_signal.points[2].name, "tcp_reset_out");
 	assert_string_equal(netdrop_signal.points[3].name, "tcp_reset_in");

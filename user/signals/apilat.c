@@ -56,7 +56,19 @@ struct apilat_state {
 
 /* ---- probe points ---- */
 
+/*
+ * sock_state and retransmit raw first: a classic tracepoint's program is
+ * skipped while another classic tracepoint or kprobe program runs on that
+ * CPU (a softirq interrupting one), a raw one is not.
+ */
 static const struct probe_variant state_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_sock_state_btf" },
+	  .args = { { "apilat_sock_state_btf", 0, PROBE_ARG_STRUCT_PTR, "sock",
+		      "this kernel's inet_sock_set_state has no struct sock argument: the tracepoint variant" },
+		    { "apilat_sock_state_btf", 1, PROBE_ARG_SCALAR, NULL,
+		      "this kernel's inet_sock_set_state has no old state argument: the tracepoint variant" },
+		    { "apilat_sock_state_btf", 2, PROBE_ARG_SCALAR, NULL,
+		      "this kernel's inet_sock_set_state has no new state argument: the tracepoint variant" } } },
 	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
 };
 /*
@@ -82,7 +94,23 @@ static const struct probe_variant rtt_variants[] = {
 		      "variant reads the socket", "skaddr" } } },
 	{ .name = "kprobe", .programs = { "apilat_rtt_kp" } },
 };
+/* tcp_retransmit_skb: (sk, skb, err) after 6.12, (sk, skb) up to it; the old form cannot tell a failed one */
 static const struct probe_variant retransmit_variants[] = {
+	{ .name = "tp_btf", .programs = { "apilat_retransmit_btf" },
+	  .args = { { "apilat_retransmit_btf", 0, PROBE_ARG_STRUCT_PTR, "sock",
+		      "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
+		    { "apilat_retransmit_btf", 1, PROBE_ARG_STRUCT_PTR, "sk_buff",
+		      "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
+		    { "apilat_retransmit_btf", 2, PROBE_ARG_SCALAR, NULL,
+		      "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the tp_btf_old variant" } } },
+	{ .name = "tp_btf_old", .programs = { "apilat_retransmit_btf_old" },
+	  .args = { { "apilat_retransmit_btf_old", 0, PROBE_ARG_STRUCT_PTR, "sock",
+		      "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
+		    { "apilat_retransmit_btf_old", 1, PROBE_ARG_STRUCT_PTR, "sk_buff",
+		      "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
+		    { "apilat_retransmit_btf_old", 2, PROBE_ARG_ABSENT, NULL,
+		      "this kernel's tcp_retransmit_skb has an err argument: this variant, which cannot tell a "
+		      "failed retransmit, is for the older (sk, skb) form" } } },
 	{ .name = "tracepoint", .programs = { "apilat_retransmit" } },
 };
 

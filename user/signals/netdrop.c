@@ -69,15 +69,43 @@ static const struct probe_variant kfree_skb_variants[] = {
 	{ .name = "kprobe_old", .programs = { "netdrop_kfree_skb_kp" } },
 };
 
+/*
+ * The TCP points raw first: a classic tracepoint's program is skipped while
+ * another classic tracepoint or kprobe program runs on that CPU (a
+ * retransmit timer's softirq interrupting one), a raw one is not.
+ * tcp_retransmit_skb has had two prototypes, (sk, skb) and (sk, skb, err):
+ * a program for each, and the argument checks keep the one that fits (the
+ * old one on a kernel with err would count failed retransmits too).
+ */
+#define ARG_SOCK(prog, i) { .program = prog, .index = i, .kind = PROBE_ARG_STRUCT_PTR, .type = "sock", \
+			    .missing = "this kernel's hook has no struct sock argument " #i ": the tracepoint variant" }
+#define ARG_SKB(prog, i) { .program = prog, .index = i, .kind = PROBE_ARG_STRUCT_PTR, .type = "sk_buff", \
+			   .missing = "this kernel's hook has no struct sk_buff argument " #i ": the tracepoint variant" }
+
 static const struct probe_variant retransmit_variants[] = {
+	{ .name = "tp_btf", .programs = { "netdrop_tcp_retransmit_btf" },
+	  .args = { ARG_SOCK("netdrop_tcp_retransmit_btf", 0), ARG_SKB("netdrop_tcp_retransmit_btf", 1),
+		    { .program = "netdrop_tcp_retransmit_btf", .index = 2, .kind = PROBE_ARG_SCALAR,
+		      .missing = "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the "
+				 "tp_btf_old variant" } } },
+	{ .name = "tp_btf_old", .programs = { "netdrop_tcp_retransmit_btf_old" },
+	  .args = { ARG_SOCK("netdrop_tcp_retransmit_btf_old", 0), ARG_SKB("netdrop_tcp_retransmit_btf_old", 1),
+		    { .program = "netdrop_tcp_retransmit_btf_old", .index = 2, .kind = PROBE_ARG_ABSENT,
+		      .missing = "this kernel's tcp_retransmit_skb has an err argument: this variant, which "
+				 "cannot tell a failed retransmit, is for the older (sk, skb) form" } } },
 	{ .name = "tracepoint", .programs = { "netdrop_tcp_retransmit_tp" } },
 };
 
+/* (sk, skb), and (sk, skb, reason) since 6.10: the program reads the first two */
 static const struct probe_variant send_reset_variants[] = {
+	{ .name = "tp_btf", .programs = { "netdrop_tcp_send_reset_btf" },
+	  .args = { ARG_SOCK("netdrop_tcp_send_reset_btf", 0), ARG_SKB("netdrop_tcp_send_reset_btf", 1) } },
 	{ .name = "tracepoint", .programs = { "netdrop_tcp_send_reset_tp" } },
 };
 
 static const struct probe_variant receive_reset_variants[] = {
+	{ .name = "tp_btf", .programs = { "netdrop_tcp_receive_reset_btf" },
+	  .args = { ARG_SOCK("netdrop_tcp_receive_reset_btf", 0) } },
 	{ .name = "tracepoint", .programs = { "netdrop_tcp_receive_reset_tp" } },
 };
 

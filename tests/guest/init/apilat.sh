@@ -3,8 +3,9 @@
 # this kernel can take that variant of is forced to it with --probe (5.10 and 6.1 have no
 # sock_send_length: kprobe only there). Per run: APILAT_N requests per delay and family, each
 # client measuring itself; a watch; a connect to a registered port nothing listens on; in the
-# first run, SYNs dropped by a full accept queue (retransmits, against the namespace's own
-# RetransSegs). The host checks the scraped metrics against what the clients measured.
+# runs that force sock_state and retransmit too (raw, and the tracepoints once), SYNs
+# dropped by a full accept queue (retransmits, against the namespace's own RetransSegs). The
+# host checks the scraped metrics against what the clients measured.
 # What this kernel has is recorded first: the host checks `ksight probes` against it.
 EV=/sys/kernel/tracing/events
 {
@@ -55,7 +56,11 @@ if [ "$APILAT_FAMILIES" != 4 ]; then
 fi
 check "apilat: the servers listen" wait_for 30 sh -c "[ -f /tmp/apilat4.ready ] && { [ -z '$apl_s6' ] || [ -f /tmp/apilat6.ready ]; }"
 
-apl_first=1
+# sock_state and retransmit: forced too, raw in the tp_btf run (tcp_retransmit_skb's raw form has
+# err where its record has, else tp_btf_old), else the tracepoints; each such run retransmits
+APL_RT_RAW=tp_btf_old
+grep -qE 'field:[^;]* err;' $EV/tcp/tcp_retransmit_skb/format 2>/dev/null && APL_RT_RAW=tp_btf
+say "apilat retransmit raw $APL_RT_RAW"
 for v in tp_btf tracepoint kprobe; do
 	apl_probes="" apl_forced=""
 	for pt in send recv rtt; do
@@ -64,6 +69,17 @@ for v in tp_btf tracepoint kprobe; do
 		apl_forced="$apl_forced $pt"
 	done
 	[ -n "$apl_forced" ] || continue
+	# the tracepoint ones in the kprobe run where no tracepoint run came before (5.10, 6.1)
+	apl_state="" apl_retrans=""
+	case $v in
+	tp_btf) apl_state=tp_btf apl_retrans=$APL_RT_RAW ;;
+	tracepoint) apl_state=tracepoint apl_retrans=tracepoint apl_tp_ran=1 ;;
+	kprobe) [ -z "${apl_tp_ran:-}" ] && apl_state=tracepoint apl_retrans=tracepoint ;;
+	esac
+	if [ -n "$apl_retrans" ]; then
+		apl_probes="$apl_probes --probe apilat/sock_state=$apl_state --probe apilat/retransmit=$apl_retrans"
+		say "apilat run $v tcp $apl_state $apl_retrans"
+	fi
 	say "apilat run $v forced$apl_forced"
 	PORT=$((PORT + 1))
 	apl_eps="--apiserver 127.0.0.1:$APILAT_PORT --apiserver 127.0.0.1:$APILAT_CLOSED_PORT"
@@ -88,23 +104,22 @@ for v in tp_btf tracepoint kprobe; do
 	apilat_peer connect 127.0.0.1 $APILAT_CLOSED_PORT apl-refused >/tmp/apl.out 2>&1
 	say "apilat $v refused exit $?"
 	sed "s/^/connect apl-refused /" /tmp/apl.out >>/tmp/apilat-$v.clients
-	if [ $apl_first = 1 ]; then
-		# once (retransmit has one variant): syn_retry's second SYN is dropped by the full
-		# accept queue and retransmitted; the namespace's own RetransSegs is the count
+	if [ -n "$apl_retrans" ]; then
+		# syn_retry's second SYN is dropped by the full accept queue and retransmitted; the
+		# namespace's own RetransSegs is the count
 		unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && syn_retry $1 $2 &&
-			cat /proc/net/snmp' sh $APILAT_SYN_PORT $APILAT_SYN_SECONDS >/tmp/apilat-retrans.ns 2>&1
-		say "apilat retrans unshare_exit $?"
-		say "apilat retrans variant $v"
-		apl_first=0
+			cat /proc/net/snmp' sh $APILAT_SYN_PORT $APILAT_SYN_SECONDS >/tmp/apilat-retrans-$v.ns 2>&1
+		say "apilat retrans $v unshare_exit $?"
+		block apilat-retrans-$v.ns /tmp/apilat-retrans-$v.ns
 	fi
 	sleep 1  # the last segments' tcp_probe, closes still in a softirq
 	wget -q -O /tmp/apilat-$v.metrics.all http://127.0.0.1:$PORT/metrics
-	grep -E '^ksight_(apiserver_|probe_info\{signal="apilat")' /tmp/apilat-$v.metrics.all >/tmp/apilat-$v.metrics
+	grep -E '^ksight_(apiserver_|probe_info\{signal="apilat"|bpf_program_misses_total\{signal="apilat")' \
+		/tmp/apilat-$v.metrics.all >/tmp/apilat-$v.metrics
 	run_stopped "apilat $v"
 	block apilat-$v.clients /tmp/apilat-$v.clients
 	block apilat-$v.metrics /tmp/apilat-$v.metrics
 	block apilat-$v.run.err /tmp/apilat-$v.run.err
 done
-block apilat-retrans.ns /tmp/apilat-retrans.ns
 kill $apl_s4 $apl_s6 2>/dev/null
 wait $apl_s4 $apl_s6 2>/dev/null

@@ -27,13 +27,6 @@ for v in $NETDROP_VARIANTS; do
 	unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && netdrop_flood 127.0.0.1 $1 $2 >/dev/null &&
 		cat /proc/net/snmp' sh $NETDROP_CLOSED_PORT $NETDROP_COUNT >/tmp/netdrop-$v.ns 2>&1
 	say "netdrop $v unshare_exit $?"
-	if [ "$v" = "${NETDROP_VARIANTS%% *}" ]; then
-		# once (the tcp probe points have one variant): SYNs a full accept queue drops, retransmitted
-		unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && syn_retry $1 $2 &&
-			cat /proc/net/snmp' sh $NETDROP_SYN_PORT $NETDROP_SYN_SECONDS >/tmp/netdrop-retrans.ns 2>&1
-		say "netdrop retrans unshare_exit $?"
-		say "netdrop retrans variant $v"
-	fi
 	sleep 1  # drops still in a softirq's backlog
 	wget -q -O /tmp/netdrop-$v.metrics.all http://127.0.0.1:$PORT/metrics
 	grep -E '^ksight_(net_drops_total|tcp_(retransmits|resets)_total|probe_info\{signal="netdrop")' \
@@ -43,5 +36,32 @@ for v in $NETDROP_VARIANTS; do
 	block netdrop-$v.metrics /tmp/netdrop-$v.metrics
 	block netdrop-$v.run.err /tmp/netdrop-$v.run.err
 done
-block netdrop-retrans.ns /tmp/netdrop-retrans.ns
+
+# --- the TCP points, once per variant, forced: SYNs a full accept queue drops, retransmitted,
+# against the namespace's own RetransSegs. tcp_retransmit_skb's raw form is (sk, skb, err)
+# where its record has err (failed retransmits fire it too), (sk, skb) before: tp_btf_old
+block tcp_retransmit_skb.format /sys/kernel/tracing/events/tcp/tcp_retransmit_skb/format
+NETDROP_RT_RAW=tp_btf_old
+grep -qE 'field:[^;]* err;' /sys/kernel/tracing/events/tcp/tcp_retransmit_skb/format && NETDROP_RT_RAW=tp_btf
+say "netdrop tcp variants $NETDROP_RT_RAW tracepoint"
+for v in $NETDROP_RT_RAW tracepoint; do
+	rst=${v%_old} # the resets' raw variant is tp_btf on every kernel
+	PORT=$((PORT + 1))
+	ksight run --listen 127.0.0.1:$PORT --signals netdrop --probe netdrop/tcp_retransmit=$v \
+		--probe netdrop/tcp_reset_out=$rst --probe netdrop/tcp_reset_in=$rst \
+		>/tmp/netdrop-tcp-$v.run.out 2>/tmp/netdrop-tcp-$v.run.err &
+	rpid=$!
+	run_started "netdrop tcp $v" netdrop-tcp-$v || continue
+	unshare -n sh -c 'ip link set lo up && readlink /proc/self/ns/net && syn_retry $1 $2 &&
+		cat /proc/net/snmp' sh $NETDROP_SYN_PORT $NETDROP_SYN_SECONDS >/tmp/netdrop-tcp-$v.ns 2>&1
+	say "netdrop tcp $v unshare_exit $?"
+	sleep 1
+	wget -q -O /tmp/netdrop-tcp-$v.metrics.all http://127.0.0.1:$PORT/metrics
+	grep -E '^ksight_(tcp_(retransmits|resets)_total|probe_info\{signal="netdrop"|bpf_program_misses_total\{signal="netdrop")' \
+		/tmp/netdrop-tcp-$v.metrics.all >/tmp/netdrop-tcp-$v.metrics
+	run_stopped "netdrop tcp $v"
+	block netdrop-tcp-$v.ns /tmp/netdrop-tcp-$v.ns
+	block netdrop-tcp-$v.metrics /tmp/netdrop-tcp-$v.metrics
+	block netdrop-tcp-$v.run.err /tmp/netdrop-tcp-$v.run.err
+done
 
