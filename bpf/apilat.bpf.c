@@ -197,9 +197,10 @@ struct {
 	__uint(max_entries, APILAT_TRACE_RING_BYTES);
 } apilat_trace_events SEC(".maps");
 
+/* one entry unless `ksight trace` runs (configure sizes it): a preallocated 16k-entry hash is 2.5 MiB */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, APILAT_MAX_CONNS);
+	__uint(max_entries, 1);
 	__type(key, __u64);  /* the struct sock's address */
 	__type(value, struct apilat_trace_turn);
 } apilat_trace_turns SEC(".maps");

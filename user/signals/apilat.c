@@ -472,6 +472,9 @@ static int apilat_configure(struct signal_runtime *rt)
 	/* only `ksight trace` reads records: in `run` the kernel side skips the trace block entirely */
 	skel->rodata->trace_enabled = rt->agent->trace;
 	skel->rodata->trace_slow_ns = rt->agent->cfg ? rt->agent->cfg->apilat_slow_ns : APILAT_DEFAULT_TRACE_SLOW_NS;
+	/* the trace's per-connection addresses: a preallocated map, so sized only when there is a trace */
+	if (rt->agent->trace)
+		return bpf_map__set_max_entries(skel->maps.apilat_trace_turns, APILAT_MAX_CONNS);
 	return 0;
 }
 
