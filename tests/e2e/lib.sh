@@ -245,3 +245,16 @@ corrupted_ext4() {
 finish() {
 	exit $E2E_FAILED
 }
+
+# veth_pair NS1 NS2 VA VB A4 B4 [A6 B6]: two network namespaces (removed at exit) joined by a
+# veth pair VA (in NS1) - VB (in NS2), lo up, the IPv4 /24 (and IPv6 /64) addresses set
+veth_pair() {
+	local n1=$1 n2=$2 va=$3 vb=$4 a4=$5 b4=$6 a6=${7:-} b6=${8:-}
+	ip netns add "$n1" && defer "ip netns del $n1" &&
+	ip netns add "$n2" && defer "ip netns del $n2" &&
+	ip link add "$va" netns "$n1" type veth peer name "$vb" netns "$n2" &&
+	ip -n "$n1" link set lo up && ip -n "$n2" link set lo up &&
+	ip -n "$n1" addr add "$a4/24" dev "$va" && ip -n "$n2" addr add "$b4/24" dev "$vb" &&
+	{ [ -z "$a6" ] || { ip -n "$n1" addr add "$a6/64" dev "$va" nodad && ip -n "$n2" addr add "$b6/64" dev "$vb" nodad; }; } &&
+	ip -n "$n1" link set "$va" up && ip -n "$n2" link set "$vb" up
+}

@@ -18,13 +18,7 @@ in1() { ip netns exec "$NS1" "$@"; }
 in2() { ip netns exec "$NS2" "$@"; }
 
 setup_net() {
-	ip netns add "$NS1" && defer "ip netns del $NS1" &&
-	ip netns add "$NS2" && defer "ip netns del $NS2" &&
-	ip link add "$VA" netns "$NS1" type veth peer name "$VB" netns "$NS2" &&
-	in1 ip link set lo up && in2 ip link set lo up &&
-	in1 ip addr add $A4/24 dev "$VA" && in2 ip addr add $B4/24 dev "$VB" &&
-	in1 ip addr add $A6/64 dev "$VA" nodad && in2 ip addr add $B6/64 dev "$VB" nodad &&
-	in1 ip link set "$VA" up && in2 ip link set "$VB" up &&
+	veth_pair "$NS1" "$NS2" "$VA" "$VB" $A4 $B4 $A6 $B6 &&
 	# the nft table lives in NS2 and goes with it
 	in2 nft -f - <<-EOF
 	table inet ksight_e2e {

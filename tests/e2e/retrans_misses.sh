@@ -22,12 +22,7 @@ in1() { ip netns exec "$NS1" "$@"; }
 in2() { ip netns exec "$NS2" "$@"; }
 
 setup_net() {
-	ip netns add "$NS1" && defer "ip netns del $NS1" &&
-	ip netns add "$NS2" && defer "ip netns del $NS2" &&
-	ip link add "$VA" netns "$NS1" type veth peer name "$VB" netns "$NS2" &&
-	in1 ip link set lo up && in2 ip link set lo up &&
-	in1 ip addr add $A4/24 dev "$VA" && in2 ip addr add $B4/24 dev "$VB" &&
-	in1 ip link set "$VA" up && in2 ip link set "$VB" up &&
+	veth_pair "$NS1" "$NS2" "$VA" "$VB" $A4 $B4 &&
 	in1 ip route change 10.198.0.0/24 dev "$VA" rto_min 5ms &&
 	in2 nft add table inet ksight_rt && in2 nft add chain inet ksight_rt input \
 		'{ type filter hook input priority 0; policy accept; }'

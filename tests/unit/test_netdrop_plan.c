@@ -17,6 +17,7 @@
 #include "kernel_features.h"
 #include "probe.h"
 #include "signal_def.h"
+#include "bpf_sections.h"
 
 extern const struct signal_def netdrop_signal;
 
@@ -54,31 +55,6 @@ static struct btf *kernel_with(enum kfree_skb_form form)
 	return btf;
 }
 
-/* The sections of bpf/netdrop.bpf.c's programs. */
-static const char *section_of(void *ctx, const char *program)
-{
-	static const char *const table[][2] = {
-		{ "netdrop_kfree_skb_btf", "tp_btf/kfree_skb" },
-		{ "netdrop_kfree_skb_tp", "tracepoint/skb/kfree_skb" },
-		{ "netdrop_sk_skb_reason_drop_kp", "kprobe/sk_skb_reason_drop" },
-		{ "netdrop_kfree_skb_reason_kp", "kprobe/kfree_skb_reason" },
-		{ "netdrop_kfree_skb_kp", "kprobe/kfree_skb" },
-		{ "netdrop_tcp_retransmit_tp", "tracepoint/tcp/tcp_retransmit_skb" },
-		{ "netdrop_tcp_send_reset_tp", "tracepoint/tcp/tcp_send_reset" },
-		{ "netdrop_tcp_receive_reset_tp", "tracepoint/tcp/tcp_receive_reset" },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (!strcmp(table[i][0], program))
-			return table[i][1];
-	return NULL;
-}
-
-static bool every_tracepoint(void *ctx, const char *category, const char *name)
-{
-	return true;
-}
 
 /* "category/name" events the simulated tracefs lacks, NULL-terminated; NULL: it has every one */
 static const char *const *missing_events;

@@ -17,6 +17,7 @@
 #include "kernel_features.h"
 #include "probe.h"
 #include "signal_def.h"
+#include "bpf_sections.h"
 
 extern const struct signal_def netdrop_signal;
 extern const struct signal_def apilat_signal;
@@ -106,35 +107,6 @@ static struct btf *kernel_with(const struct kernel *k)
 	return btf;
 }
 
-/* The sections of the programs in bpf/netdrop.bpf.c and bpf/apilat.bpf.c. */
-static const char *section_of(void *ctx, const char *program)
-{
-	static const char *const table[][2] = {
-		{ "netdrop_tcp_retransmit_btf", "tp_btf/tcp_retransmit_skb" },
-		{ "netdrop_tcp_retransmit_btf_old", "tp_btf/tcp_retransmit_skb" },
-		{ "netdrop_tcp_retransmit_tp", "tracepoint/tcp/tcp_retransmit_skb" },
-		{ "netdrop_tcp_send_reset_btf", "tp_btf/tcp_send_reset" },
-		{ "netdrop_tcp_send_reset_tp", "tracepoint/tcp/tcp_send_reset" },
-		{ "netdrop_tcp_receive_reset_btf", "tp_btf/tcp_receive_reset" },
-		{ "netdrop_tcp_receive_reset_tp", "tracepoint/tcp/tcp_receive_reset" },
-		{ "apilat_retransmit_btf", "tp_btf/tcp_retransmit_skb" },
-		{ "apilat_retransmit_btf_old", "tp_btf/tcp_retransmit_skb" },
-		{ "apilat_retransmit", "tracepoint/tcp/tcp_retransmit_skb" },
-		{ "apilat_sock_state_btf", "tp_btf/inet_sock_set_state" },
-		{ "apilat_sock_state", "tracepoint/sock/inet_sock_set_state" },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (!strcmp(table[i][0], program))
-			return table[i][1];
-	return NULL;
-}
-
-static bool every_tracepoint(void *ctx, const char *category, const char *name)
-{
-	return true;
-}
 
 static const struct probe_point *point_of(const struct signal_def *sig, const char *name)
 {
