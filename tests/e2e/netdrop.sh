@@ -39,7 +39,7 @@ INO2=$(stat -L -c %i "/run/netns/$NS2")
 ok "namespaces net:[$INO1] and net:[$INO2] joined by $VA/$VB"
 
 start_run run --signals netdrop || { not_ok "ksight run starts"; finish; }
-RUN1=$RUN_PID
+RUN1=$RUN_PID PORT1=$PORT
 ok "ksight run --signals netdrop starts"
 
 # series REASON PROTO INODE: the drops series of a namespace
@@ -255,7 +255,20 @@ at_least "full map: 8 namespaces' keys in a map of 4: at least 4 evicted" 5 4 \
 	metric_value 'ksight_net_drop_keys_evicted_total{map="drops"}'
 ip netns exec "${EXTRA[7]}" $TRAFFIC udp 127.0.0.1 $CLOSED_UDP 5 >/dev/null
 eventually "full map: the newest namespace still counts exactly" 5 8 value "$(series NO_SOCKET udp "$last")"
+check "full map: said once in the log, with what to do" \
+	sh -c "[ \$(grep -c 'netdrop: the drops map is full: .*KSIGHT_NETDROP_MAX_KEYS' '$WORK/lru.err') -eq 1 ]"
 kill -TERM "$RUN_PID"; wait "$RUN_PID"
+
+# --- a namespace that is gone before the scrape: what the kernel counted in it is still there
+PORT=$PORT1
+GONE=ksnd-gone-$$
+ip netns add "$GONE" && ip netns exec "$GONE" ip link set lo up
+GONE_INO=$(stat -L -c %i "/run/netns/$GONE")
+ip netns exec "$GONE" $TRAFFIC udp 127.0.0.1 $CLOSED_UDP 9 >/dev/null
+gone_noports=$(nstat_of "$GONE" UdpNoPorts)
+ip netns del "$GONE"
+eventually "a namespace deleted before the scrape: its 9 drops ($gone_noports UdpNoPorts) still counted" 5 "$gone_noports" \
+	value "$(series NO_SOCKET udp "$GONE_INO")"
 
 kill -TERM "$RUN1"; wait "$RUN1"
 # a raw tracepoint's program is freed a moment after its link (an RCU grace period)

@@ -85,6 +85,7 @@ eventually "a gone pod's namespace: its series removed" 45 0 sh -c "curl -sf htt
 expect_eq "... and not made again by inode" "$(scrape | grep -c "netns=\"net:\[$INO2\]\"")" 0
 sleep 2
 expect_eq "... nor on a later scrape" "$(scrape | grep -c "net:\[$INO2\]\|pod=\"late-1\"")" 0
+expect_eq "... its deleted keys are not counted as evicted" "$(metric_value 'ksight_net_drop_keys_evicted_total{map="drops"}')" 0
 noports=$(ip netns exec "$NS" nstat -asz UdpNoPorts Udp6NoPorts | awk 'NR > 1 { s += $2 } END { print s + 0 }')
 eventually "the other pod's series stays, equal to its UdpNoPorts ($noports)" 5 "$noports" \
 	metric_value 'ksight_net_drops_total{reason="NO_SOCKET",protocol="udp",namespace="shop",pod="cart-1",netns=""}'

@@ -52,6 +52,8 @@ struct netdrop_state {
 	struct netdrop_row *drop_rows, *tcp_rows;
 	size_t n_drop_rows, n_tcp_rows;
 	struct netdrop_named pod_netns;
+	uint64_t deleted[NETDROP_STAT_NR];  /* keys of gone pods' namespaces we deleted, by stats slot */
+	bool said_full[NETDROP_STAT_NR];    /* the log line about evictions, once per map */
 };
 
 /* ---- probe points ---- */
@@ -494,11 +496,17 @@ static uint64_t stat_sum(struct netdrop_bpf *skel, uint32_t slot)
 static void collect_evicted(struct netdrop_state *st, struct netdrop_bpf *skel, uint32_t slot, const char *map,
 			    size_t present)
 {
-	uint64_t created = stat_sum(skel, slot);
+	uint64_t created = stat_sum(skel, slot), gone = present + st->deleted[slot];
 	const char *labels[1] = { map };
 
-	/* keys are never deleted: every created key that is gone was evicted */
-	metrics_counter_set(st->evicted, labels, created > present ? (double)(created - present) : 0);
+	/* every key created that is neither here nor deleted by us (a gone pod's) was evicted */
+	metrics_counter_set(st->evicted, labels, created > gone ? (double)(created - gone) : 0);
+	if (created > gone && !st->said_full[slot]) {
+		st->said_full[slot] = true;
+		log_warn("netdrop: the %s map is full: the kernel evicts its oldest keys (their counts start again), "
+			 "see ksight_net_drop_keys_evicted_total; more keys: %s", map,
+			 slot == NETDROP_STAT_DROP_KEYS ? "KSIGHT_NETDROP_MAX_KEYS=N" : "fewer namespaces");
+	}
 }
 
 static void remove_drop_series(const struct netdrop_row *row, void *arg)
@@ -517,13 +525,14 @@ static void remove_tcp_series(const struct netdrop_row *row, void *arg)
 		metrics_family_remove_series(st->retransmits, l + 1);
 }
 
-/* The keys of namespaces that are gone out of `map`, and what the walk found for the next scrape. */
-static void walk_done(struct walk_ctx *w, struct bpf_map *map)
+/* Delete the keys of namespaces that are gone from `map`, counted in *deleted. */
+static void walk_done(struct walk_ctx *w, struct bpf_map *map, uint64_t *deleted)
 {
 	size_t i;
 
 	for (i = 0; i < w->n_dead; i++)
-		bpf_map_delete_elem(bpf_map__fd(map), (char *)w->dead + i * w->key_size);
+		if (bpf_map_delete_elem(bpf_map__fd(map), (char *)w->dead + i * w->key_size) == 0)
+			(*deleted)++;
 	free(w->dead);
 }
 
@@ -536,21 +545,21 @@ static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *
 	size_t i;
 
 	if (walk_map(skel->maps.netdrop_counts, visit_drop, 5, &w) == 0)
-		collect_evicted(st, skel, NETDROP_STAT_DROP_KEYS, "drops", w.entries + w.n_dead);
+		collect_evicted(st, skel, NETDROP_STAT_DROP_KEYS, "drops", w.entries);
 	for (i = 0; i < w.n; i++)
 		metrics_counter_set(st->drops, (const char *const *)w.rows[i].labels, (double)w.rows[i].value);
 	netdrop_rows_sweep(st->drop_rows, st->n_drop_rows, w.rows, w.n, 5, remove_drop_series, st);
 	netdrop_rows_free(st->drop_rows, st->n_drop_rows, 5);
 	st->drop_rows = w.rows;
 	st->n_drop_rows = w.n;
-	walk_done(&w, skel->maps.netdrop_counts);
+	walk_done(&w, skel->maps.netdrop_counts, &st->deleted[NETDROP_STAT_DROP_KEYS]);
 	found = w.pod_netns;
 	gone = w.gone;
 
 	w = (struct walk_ctx){ .st = st, .tcp = true, .key_size = sizeof(struct netdrop_tcp_key), .pod_netns = found,
 			       .gone = gone };
 	if (walk_map(skel->maps.netdrop_tcp_counts, visit_tcp, 4, &w) == 0)
-		collect_evicted(st, skel, NETDROP_STAT_TCP_KEYS, "tcp", w.entries + w.n_dead);
+		collect_evicted(st, skel, NETDROP_STAT_TCP_KEYS, "tcp", w.entries);
 	for (i = 0; i < w.n; i++) {
 		const char *const *l = (const char *const *)w.rows[i].labels;
 
@@ -563,7 +572,7 @@ static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *
 	netdrop_rows_free(st->tcp_rows, st->n_tcp_rows, 4);
 	st->tcp_rows = w.rows;
 	st->n_tcp_rows = w.n;
-	walk_done(&w, skel->maps.netdrop_tcp_counts);
+	walk_done(&w, skel->maps.netdrop_tcp_counts, &st->deleted[NETDROP_STAT_TCP_KEYS]);
 	netdrop_named_free(&st->pod_netns);
 	st->pod_netns = w.pod_netns;
 	netdrop_named_free(&w.gone);
