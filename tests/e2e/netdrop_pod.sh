@@ -15,15 +15,20 @@ POD_CG=ksight-netdrop/kubepods/besteffort/pod$POD_UID/$CID
 start_fake_api "$NODE" 300
 ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
 
-ip netns add "$NS" || { not_ok "network namespace is created"; finish; }
-defer "ip netns del $NS"
-ip -n "$NS" link set lo up
-make_memcg "$POD_CG" $((256 * 1024 * 1024))
-# the pod's "container": a sleep in the pod's cgroup and namespace, like a pause container
-sh -c 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" sleep 300' sh "$MEMCG/$POD_CG" "$NS" &
-HOLDER=$!
-defer "kill $HOLDER"
-INO=$(stat -L -c %i "/run/netns/$NS")
+# pod_netns NS CGROUP: a network namespace whose only process (the pod's "container", a sleep,
+# like a pause container) is in the pod's cgroup; $HOLDER its pid, $INO the namespace's inode
+pod_netns() {
+	ip netns add "$1" || return 1
+	defer "ip netns del $1"
+	ip -n "$1" link set lo up
+	make_memcg "$2" $((256 * 1024 * 1024))
+	sh -c 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" sleep 300' sh "$MEMCG/$2" "$1" &
+	HOLDER=$!
+	defer "kill $HOLDER 2>/dev/null"
+	INO=$(stat -L -c %i "/run/netns/$1")
+}
+
+pod_netns "$NS" "$POD_CG" || { not_ok "network namespace is created"; finish; }
 
 start_run run --signals netdrop --kubeconfig "$D/kubeconfig" --node-name "$NODE" ||
 	{ not_ok "ksight run starts"; finish; }
@@ -62,13 +67,9 @@ NS2=ksnd-late-$$
 POD2_UID=7e1c2d3e-4b5a-4c6d-8e7f-0123456789ac
 CID2=$(printf 'beefcafe%.0s' 1 2 3 4 5 6 7 8)
 POD2_CG=ksight-netdrop/kubepods/besteffort/pod$POD2_UID/$CID2
-ip netns add "$NS2" && defer "ip netns del $NS2"
-ip -n "$NS2" link set lo up
-make_memcg "$POD2_CG" $((256 * 1024 * 1024))
-sh -c 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" sleep 300' sh "$MEMCG/$POD2_CG" "$NS2" &
-HOLDER2=$!
-defer "kill $HOLDER2 2>/dev/null"
-INO2=$(stat -L -c %i "/run/netns/$NS2")
+CART_INO=$INO
+pod_netns "$NS2" "$POD2_CG" || not_ok "a second pod's network namespace is created"
+HOLDER2=$HOLDER INO2=$INO INO=$CART_INO
 ip netns exec "$NS2" $TRAFFIC udp 127.0.0.1 7777 30 >/dev/null
 BY_INODE="ksight_net_drops_total{reason=\"NO_SOCKET\",protocol=\"udp\",namespace=\"\",pod=\"\",netns=\"net:[$INO2]\"}"
 BY_POD='ksight_net_drops_total{reason="NO_SOCKET",protocol="udp",namespace="shop",pod="late-1",netns=""}'

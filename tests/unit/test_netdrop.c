@@ -159,8 +159,17 @@ static void test_named(void **state)
 	assert_string_equal(e->pod, "pod-1");
 	assert_string_equal(netdrop_named_find(&set, 7000)->pod, "pod-1000");
 	assert_null(netdrop_named_find(&set, 8));
-	assert_int_equal(netdrop_named_add(&set, 8, "", ""), 0); /* an add after a lookup sorts again */
+	assert_int_equal(netdrop_named_add(&set, 8, "", ""), 0);
 	assert_non_null(netdrop_named_find(&set, 8));
+	assert_int_equal(set.n, 1001);
+	/* an add of an inode it has replaces its entry */
+	assert_int_equal(netdrop_named_add(&set, 7, "shop", "pod-again"), 0);
+	assert_string_equal(netdrop_named_find(&set, 7)->pod, "pod-again");
+	assert_int_equal(set.n, 1001);
+	/* inode 0 is a key like any other */
+	assert_null(netdrop_named_find(&set, 0));
+	assert_int_equal(netdrop_named_add(&set, 0, "", ""), 0);
+	assert_non_null(netdrop_named_find(&set, 0));
 	netdrop_named_free(&set);
 	assert_null(netdrop_named_find(&set, 7));
 }

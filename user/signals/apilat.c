@@ -63,12 +63,12 @@ struct apilat_state {
  */
 static const struct probe_variant state_variants[] = {
 	{ .name = "tp_btf", .programs = { "apilat_sock_state_btf" },
-	  .args = { { "apilat_sock_state_btf", 0, PROBE_ARG_STRUCT_PTR, "sock",
-		      "this kernel's inet_sock_set_state has no struct sock argument: the tracepoint variant" },
-		    { "apilat_sock_state_btf", 1, PROBE_ARG_SCALAR, NULL,
-		      "this kernel's inet_sock_set_state has no old state argument: the tracepoint variant" },
-		    { "apilat_sock_state_btf", 2, PROBE_ARG_SCALAR, NULL,
-		      "this kernel's inet_sock_set_state has no new state argument: the tracepoint variant" } } },
+	  .args = { { .program = "apilat_sock_state_btf", .index = 0, .kind = PROBE_ARG_STRUCT_PTR, .type = "sock",
+		      .missing = "this kernel's inet_sock_set_state has no struct sock argument: the tracepoint variant" },
+		    { .program = "apilat_sock_state_btf", .index = 1, .kind = PROBE_ARG_SCALAR, .type = NULL,
+		      .missing = "this kernel's inet_sock_set_state has no old state argument: the tracepoint variant" },
+		    { .program = "apilat_sock_state_btf", .index = 2, .kind = PROBE_ARG_SCALAR, .type = NULL,
+		      .missing = "this kernel's inet_sock_set_state has no new state argument: the tracepoint variant" } } },
 	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
 };
 /*
@@ -97,19 +97,19 @@ static const struct probe_variant rtt_variants[] = {
 /* tcp_retransmit_skb: (sk, skb, err) after 6.12, (sk, skb) up to it; the old form cannot tell a failed one */
 static const struct probe_variant retransmit_variants[] = {
 	{ .name = "tp_btf", .programs = { "apilat_retransmit_btf" },
-	  .args = { { "apilat_retransmit_btf", 0, PROBE_ARG_STRUCT_PTR, "sock",
-		      "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
-		    { "apilat_retransmit_btf", 1, PROBE_ARG_STRUCT_PTR, "sk_buff",
-		      "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
-		    { "apilat_retransmit_btf", 2, PROBE_ARG_SCALAR, NULL,
-		      "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the tp_btf_old variant" } } },
+	  .args = { { .program = "apilat_retransmit_btf", .index = 0, .kind = PROBE_ARG_STRUCT_PTR, .type = "sock",
+		      .missing = "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
+		    { .program = "apilat_retransmit_btf", .index = 1, .kind = PROBE_ARG_STRUCT_PTR, .type = "sk_buff",
+		      .missing = "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
+		    { .program = "apilat_retransmit_btf", .index = 2, .kind = PROBE_ARG_SCALAR, .type = NULL,
+		      .missing = "this kernel's tcp_retransmit_skb has no err argument (6.12 and older): the tp_btf_old variant" } } },
 	{ .name = "tp_btf_old", .programs = { "apilat_retransmit_btf_old" },
-	  .args = { { "apilat_retransmit_btf_old", 0, PROBE_ARG_STRUCT_PTR, "sock",
-		      "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
-		    { "apilat_retransmit_btf_old", 1, PROBE_ARG_STRUCT_PTR, "sk_buff",
-		      "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
-		    { "apilat_retransmit_btf_old", 2, PROBE_ARG_ABSENT, NULL,
-		      "this kernel's tcp_retransmit_skb has an err argument: this variant, which cannot tell a "
+	  .args = { { .program = "apilat_retransmit_btf_old", .index = 0, .kind = PROBE_ARG_STRUCT_PTR, .type = "sock",
+		      .missing = "this kernel's tcp_retransmit_skb has no struct sock argument: the tracepoint variant" },
+		    { .program = "apilat_retransmit_btf_old", .index = 1, .kind = PROBE_ARG_STRUCT_PTR, .type = "sk_buff",
+		      .missing = "this kernel's tcp_retransmit_skb has no struct sk_buff argument: the tracepoint variant" },
+		    { .program = "apilat_retransmit_btf_old", .index = 2, .kind = PROBE_ARG_ABSENT, .type = NULL,
+		      .missing = "this kernel's tcp_retransmit_skb has an err argument: this variant, which cannot tell a "
 		      "failed retransmit, is for the older (sk, skb) form" } } },
 	{ .name = "tracepoint", .programs = { "apilat_retransmit" } },
 };

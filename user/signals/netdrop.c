@@ -272,58 +272,67 @@ size_t netdrop_rows_sweep(const struct netdrop_row *prev, size_t n_prev, const s
 	return removed;
 }
 
-static int named_cmp(const void *a, const void *b)
+/* Open addressing on the inode, at most half full: a scrape looks each of its keys' namespaces up. */
+static struct netdrop_named_ns *named_slot(const struct netdrop_named *set, uint32_t ino)
 {
-	uint32_t x = ((const struct netdrop_named_ns *)a)->ino, y = ((const struct netdrop_named_ns *)b)->ino;
+	size_t i = (size_t)(ino * 2654435761u) & (set->cap - 1);
 
-	return x < y ? -1 : x > y;
+	while (set->v[i].used && set->v[i].ino != ino)
+		i = (i + 1) & (set->cap - 1);
+	return &set->v[i];
 }
 
 int netdrop_named_add(struct netdrop_named *set, uint32_t ino, const char *namespace_, const char *pod)
 {
 	struct netdrop_named_ns *e;
+	char *ns, *p;
 
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? 2 * set->cap : 64;
-		struct netdrop_named_ns *v = realloc(set->v, cap * sizeof(*v));
+	if (2 * (set->n + 1) > set->cap) {
+		struct netdrop_named bigger = { .cap = set->cap ? 2 * set->cap : 64, .n = set->n };
+		size_t i;
 
-		if (!v)
+		bigger.v = calloc(bigger.cap, sizeof(*bigger.v));
+		if (!bigger.v)
 			return -ENOMEM;
-		set->v = v;
-		set->cap = cap;
+		for (i = 0; i < set->cap; i++)
+			if (set->v[i].used)
+				*named_slot(&bigger, set->v[i].ino) = set->v[i];
+		free(set->v);
+		*set = bigger;
 	}
-	e = &set->v[set->n];
-	e->ino = ino;
-	e->namespace_ = strdup(namespace_);
-	e->pod = strdup(pod);
-	if (!e->namespace_ || !e->pod) {
-		free(e->namespace_);
-		free(e->pod);
+	ns = strdup(namespace_);
+	p = strdup(pod);
+	if (!ns || !p) {
+		free(ns);
+		free(p);
 		return -ENOMEM;
 	}
-	set->n++;
-	set->sorted = false;
+	e = named_slot(set, ino);
+	if (e->used) {
+		free(e->namespace_);
+		free(e->pod);
+	} else {
+		set->n++;
+	}
+	*e = (struct netdrop_named_ns){ .ino = ino, .namespace_ = ns, .pod = p, .used = true };
 	return 0;
 }
 
-const struct netdrop_named_ns *netdrop_named_find(struct netdrop_named *set, uint32_t ino)
+const struct netdrop_named_ns *netdrop_named_find(const struct netdrop_named *set, uint32_t ino)
 {
-	struct netdrop_named_ns key = { .ino = ino };
+	const struct netdrop_named_ns *e;
 
 	if (!set->n)
 		return NULL;
-	if (!set->sorted) {
-		qsort(set->v, set->n, sizeof(*set->v), named_cmp);
-		set->sorted = true;
-	}
-	return bsearch(&key, set->v, set->n, sizeof(*set->v), named_cmp);
+	e = named_slot(set, ino);
+	return e->used ? e : NULL;
 }
 
 void netdrop_named_free(struct netdrop_named *set)
 {
 	size_t i;
 
-	for (i = 0; i < set->n; i++) {
+	for (i = 0; i < set->cap; i++) {
 		free(set->v[i].namespace_);
 		free(set->v[i].pod);
 	}

@@ -44,20 +44,21 @@ typedef void (*netdrop_row_fn)(const struct netdrop_row *row, void *arg);
 size_t netdrop_rows_sweep(const struct netdrop_row *prev, size_t n_prev, const struct netdrop_row *cur,
 			  size_t n_cur, size_t n_labels, netdrop_row_fn gone, void *arg);
 
-/* Namespaces and the pod found living in each (sorted on the first lookup after an add). */
+/* Namespaces and the pod found living in each (a hash on the inode). */
 struct netdrop_named_ns {
 	uint32_t ino;
+	bool used;
 	char *namespace_, *pod;
 };
 
 struct netdrop_named {
 	struct netdrop_named_ns *v;
 	size_t n, cap;
-	bool sorted;
 };
 
+/* Adds or replaces ino's entry: 0 or -ENOMEM. */
 int netdrop_named_add(struct netdrop_named *set, uint32_t ino, const char *namespace_, const char *pod);
-const struct netdrop_named_ns *netdrop_named_find(struct netdrop_named *set, uint32_t ino);
+const struct netdrop_named_ns *netdrop_named_find(const struct netdrop_named *set, uint32_t ino);
 void netdrop_named_free(struct netdrop_named *set);
 
 #endif
