@@ -397,16 +397,17 @@ static int add_row(struct walk_ctx *w, const char *const *labels, size_t n_label
 static bool place_namespace(struct walk_ctx *w, const void *key, uint32_t ino, struct netns_labels *nl)
 {
 	const struct netdrop_named_ns *was;
-	int ret = netns_labels(w->st, ino, nl);
+	int ret;
 
 	if (netdrop_named_find(&w->gone, ino))
 		goto gone; /* another key of a namespace this scrape found gone */
-	if (netdrop_named_find(&w->pod_netns, ino)) {
-		/* another key of a namespace placed in this scrape: the same labels (the resolver caches) */
-		was = netdrop_named_find(&w->pod_netns, ino);
+	was = netdrop_named_find(&w->pod_netns, ino);
+	if (was) {
+		/* another key of a namespace this scrape placed with a pod: the same labels */
 		netdrop_netns_labels(w->st->host_netns, ino, was->namespace_, was->pod, nl);
 		return true;
 	}
+	ret = netns_labels(w->st, ino, nl);
 	if (nl->pod[0]) {
 		if (netdrop_named_add(&w->pod_netns, ino, nl->namespace_, nl->pod))
 			w->err = -ENOMEM;
@@ -545,29 +546,47 @@ static void walk_done(struct walk_ctx *w, struct bpf_map *map, uint64_t *deleted
 	free(w->dead);
 }
 
+/*
+ * This scrape's rows become what the next one compares with, and the series
+ * of the last one's rows that are not among them go. Only after a whole
+ * walk: rows of a walk that broke off say nothing of what is gone.
+ */
+static void keep_rows(struct netdrop_row **rows, size_t *n, struct walk_ctx *w, bool walked, size_t n_labels,
+		      netdrop_row_fn gone)
+{
+	if (!walked) {
+		netdrop_rows_free(w->rows, w->n, n_labels);
+		return;
+	}
+	netdrop_rows_sweep(*rows, *n, w->rows, w->n, n_labels, gone, w->st);
+	netdrop_rows_free(*rows, *n, n_labels);
+	*rows = w->rows;
+	*n = w->n;
+}
+
 static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *reg)
 {
 	struct netdrop_state *st = rt->priv;
 	struct netdrop_bpf *skel = rt->skel;
 	struct walk_ctx w = { .st = st, .key_size = sizeof(struct netdrop_key) };
 	struct netdrop_named found, gone;
+	bool walked;
 	size_t i;
 
-	if (walk_map(skel->maps.netdrop_counts, visit_drop, 5, &w) == 0)
+	walked = walk_map(skel->maps.netdrop_counts, visit_drop, 5, &w) == 0;
+	if (walked)
 		collect_evicted(st, skel, NETDROP_STAT_DROP_KEYS, "drops", w.entries);
 	for (i = 0; i < w.n; i++)
 		metrics_counter_set(st->drops, (const char *const *)w.rows[i].labels, (double)w.rows[i].value);
-	netdrop_rows_sweep(st->drop_rows, st->n_drop_rows, w.rows, w.n, 5, remove_drop_series, st);
-	netdrop_rows_free(st->drop_rows, st->n_drop_rows, 5);
-	st->drop_rows = w.rows;
-	st->n_drop_rows = w.n;
+	keep_rows(&st->drop_rows, &st->n_drop_rows, &w, walked, 5, remove_drop_series);
 	walk_done(&w, skel->maps.netdrop_counts, &st->deleted[NETDROP_STAT_DROP_KEYS]);
 	found = w.pod_netns;
 	gone = w.gone;
 
 	w = (struct walk_ctx){ .st = st, .tcp = true, .key_size = sizeof(struct netdrop_tcp_key), .pod_netns = found,
 			       .gone = gone };
-	if (walk_map(skel->maps.netdrop_tcp_counts, visit_tcp, 4, &w) == 0)
+	walked = walk_map(skel->maps.netdrop_tcp_counts, visit_tcp, 4, &w) == 0;
+	if (walked)
 		collect_evicted(st, skel, NETDROP_STAT_TCP_KEYS, "tcp", w.entries);
 	for (i = 0; i < w.n; i++) {
 		const char *const *l = (const char *const *)w.rows[i].labels;
@@ -577,10 +596,7 @@ static void netdrop_collect(struct signal_runtime *rt, struct metrics_registry *
 		else
 			metrics_counter_set(st->retransmits, l + 1, (double)w.rows[i].value);
 	}
-	netdrop_rows_sweep(st->tcp_rows, st->n_tcp_rows, w.rows, w.n, 4, remove_tcp_series, st);
-	netdrop_rows_free(st->tcp_rows, st->n_tcp_rows, 4);
-	st->tcp_rows = w.rows;
-	st->n_tcp_rows = w.n;
+	keep_rows(&st->tcp_rows, &st->n_tcp_rows, &w, walked, 4, remove_tcp_series);
 	walk_done(&w, skel->maps.netdrop_tcp_counts, &st->deleted[NETDROP_STAT_TCP_KEYS]);
 	netdrop_named_free(&st->pod_netns);
 	st->pod_netns = w.pod_netns;
