@@ -76,16 +76,21 @@ round() {
 	kill -TERM "$RUN_PID"; wait "$RUN_PID"
 }
 
+# attached ROUND VARIANT NETDROP_PROGRAM: what every round checks first, of its scrapes $WORK/ROUND.[01]
+attached() {
+	expect_eq "$2: netdrop's tcp_retransmit attached" \
+		"$(num "ksight_probe_info{signal=\"netdrop\",probe=\"tcp_retransmit\",variant=\"$2\",state=\"attached\"}" "$WORK/$1.0")" 1
+	expect_eq "$2: apilat's retransmit attached" \
+		"$(num "ksight_probe_info{signal=\"apilat\",probe=\"retransmit\",variant=\"$2\",state=\"attached\"}" "$WORK/$1.0")" 1
+	check "$2: the program's misses are exported" \
+		grep -q "^ksight_bpf_program_misses_total{signal=\"netdrop\",program=\"$3\"} " "$WORK/$1.1"
+	check "$2: the connections retransmitted ($SEGS >= $N)" test "$SEGS" -ge $N
+}
+
 # --- the tracepoint variants: what they miss is counted
 round tp netdrop_tcp_retransmit_tp apilat_retransmit \
 	--probe netdrop/tcp_retransmit=tracepoint --probe apilat/retransmit=tracepoint
-expect_eq "tracepoint: netdrop's tcp_retransmit attached" \
-	"$(num 'ksight_probe_info{signal="netdrop",probe="tcp_retransmit",variant="tracepoint",state="attached"}' "$WORK/tp.0")" 1
-expect_eq "tracepoint: apilat's retransmit attached" \
-	"$(num 'ksight_probe_info{signal="apilat",probe="retransmit",variant="tracepoint",state="attached"}' "$WORK/tp.0")" 1
-check "tracepoint: the program's misses are exported" \
-	grep -q '^ksight_bpf_program_misses_total{signal="netdrop",program="netdrop_tcp_retransmit_tp"} ' "$WORK/tp.1"
-check "tracepoint: the connections retransmitted ($SEGS >= $N)" test "$SEGS" -ge $N
+attached tp tracepoint netdrop_tcp_retransmit_tp
 expect_eq "tracepoint: netdrop counted + missed ($ND + $ND_MISS) == TcpRetransSegs" $((ND + ND_MISS)) "$SEGS"
 expect_eq "tracepoint: apilat counted + missed ($AP + $AP_MISS) == TcpRetransSegs" $((AP + AP_MISS)) "$SEGS"
 # Kernels before 6.7 do not count these skips (the metric stays 0): the sums above fail if any happened.
@@ -98,13 +103,7 @@ fi
 
 # --- the tp_btf variants (the default): nothing skipped
 round btf netdrop_tcp_retransmit_btf apilat_retransmit_btf
-expect_eq "tp_btf: netdrop's tcp_retransmit attached" \
-	"$(num 'ksight_probe_info{signal="netdrop",probe="tcp_retransmit",variant="tp_btf",state="attached"}' "$WORK/btf.0")" 1
-expect_eq "tp_btf: apilat's retransmit attached" \
-	"$(num 'ksight_probe_info{signal="apilat",probe="retransmit",variant="tp_btf",state="attached"}' "$WORK/btf.0")" 1
-check "tp_btf: the program's misses are exported" \
-	grep -q '^ksight_bpf_program_misses_total{signal="netdrop",program="netdrop_tcp_retransmit_btf"} ' "$WORK/btf.1"
-check "tp_btf: the connections retransmitted ($SEGS >= $N)" test "$SEGS" -ge $N
+attached btf tp_btf netdrop_tcp_retransmit_btf
 expect_eq "tp_btf: netdrop counted == TcpRetransSegs" "$ND" "$SEGS"
 expect_eq "tp_btf: apilat counted == TcpRetransSegs" "$AP" "$SEGS"
 expect_eq "tp_btf: no netdrop retransmit run skipped" "$ND_MISS" 0
