@@ -67,6 +67,7 @@ const volatile __u32 handshake_turns = APILAT_DEFAULT_HANDSHAKE_TURNS;
 #define TCP_SYN_SENT_    2
 #define TCP_SYN_RECV_    3
 #define TCP_CLOSE_       7
+#define TCP_CLOSE_WAIT_  8
 #define TCP_LISTEN_      10
 #define IPPROTO_TCP_     6
 #define AF_INET_         2
@@ -223,8 +224,13 @@ static __always_inline void trace_addrs(struct apilat_trace_event *r, __u64 sk)
 	r->dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
 }
 
+/*
+ * probe_reads: false in a sockops program (5.10 does not give it the helper):
+ * the turn's addresses are in t already (so_trace_addrs)
+ */
 static __always_inline void trace_emit(const struct apilat_client *client, __u64 sk, __u8 phase, __u8 cause,
-				       __u64 boot_ns, __u64 duration_ns, const struct apilat_trace_turn *t)
+				       __u64 boot_ns, __u64 duration_ns, const struct apilat_trace_turn *t,
+				       bool probe_reads)
 {
 	struct apilat_trace_event *r = ringbuf_reserve(&apilat_trace_events, struct apilat_trace_event);
 
@@ -249,7 +255,7 @@ static __always_inline void trace_emit(const struct apilat_client *client, __u64
 		r->sport = t->sport;
 		r->dport = t->dport;
 		r->family = t->family;
-	} else {
+	} else if (probe_reads) {
 		trace_addrs(r, sk);
 	}
 	ringbuf_submit(r);
@@ -281,26 +287,27 @@ static __always_inline void trace_connected(const struct apilat_conn *c, __u64 s
 		t->dport = a.dport;
 		t->family = a.family;
 	}
-	trace_emit(&c->client, sk, APILAT_TRACE_CONNECT, 0, bpf_ktime_get_boot_ns(), bpf_ktime_get_ns() - c->syn_ns, t);
+	trace_emit(&c->client, sk, APILAT_TRACE_CONNECT, 0, bpf_ktime_get_boot_ns(), bpf_ktime_get_ns() - c->syn_ns, t, true);
 }
 
 static __always_inline void trace_failed(const struct apilat_conn *c, __u64 sk, __u32 cause)
 {
 	if (trace_enabled)
 		trace_emit(&c->client, sk, APILAT_TRACE_FAILURE, cause, bpf_ktime_get_boot_ns(),
-			   bpf_ktime_get_ns() - c->syn_ns, bpf_map_lookup_elem(&apilat_trace_turns, &sk));
+			   bpf_ktime_get_ns() - c->syn_ns, bpf_map_lookup_elem(&apilat_trace_turns, &sk), true);
 }
 
 /* The turn is over: its record, if it was slow. */
-static __always_inline void trace_flush(const struct apilat_conn *c, __u64 sk, struct apilat_trace_turn *t)
+static __always_inline void trace_flush(const struct apilat_conn *c, __u64 sk, struct apilat_trace_turn *t,
+					bool probe_reads)
 {
 	if (t->pending)
-		trace_emit(&c->client, sk, t->phase, 0, t->first_byte_boot_ns, t->duration_ns, t);
+		trace_emit(&c->client, sk, t->phase, 0, t->first_byte_boot_ns, t->duration_ns, t, probe_reads);
 	t->pending = 0;
 }
 
 /* Before the handler's own turn logic: c->phase is still the one before this send. */
-static __always_inline void trace_send(const struct apilat_conn *c, __u64 sk, __u64 bytes)
+static __always_inline void trace_send(const struct apilat_conn *c, __u64 sk, __u64 bytes, bool probe_reads)
 {
 	struct apilat_trace_turn *t;
 
@@ -310,7 +317,7 @@ static __always_inline void trace_send(const struct apilat_conn *c, __u64 sk, __
 	if (!t)
 		return;
 	if (c->phase != APILAT_SENT) {
-		trace_flush(c, sk, t);
+		trace_flush(c, sk, t, probe_reads);
 		t->sent_bytes = 0;
 		t->received_bytes = 0;
 	}
@@ -349,7 +356,7 @@ static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
 	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
 	if (!t)
 		return;
-	trace_flush(c, sk, t);
+	trace_flush(c, sk, t, true);
 	bpf_map_delete_elem(&apilat_trace_turns, &sk);
 }
 
@@ -374,6 +381,42 @@ static __always_inline void on_open(const struct apilat_endpoint *ep, __u64 sk, 
 	bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY);
 	if (!server)
 		trace_connect_begin(sk);
+}
+
+/*
+ * The sockops send variant's sent bytes: what the peer acknowledged since
+ * last counted (each byte once, retransmits not again), at each of the
+ * connection's callbacks while it has sent no FIN, and at its close.
+ */
+static __always_inline void count_acked(struct apilat_conn *c, __u64 acked)
+{
+	struct apilat_counts *n;
+
+	if (acked <= c->acked)
+		return;
+	n = counts_of(c);
+	if (n)
+		n->sent_bytes += acked - c->acked;
+	c->acked = acked;
+}
+
+#define SEND_SHUTDOWN_ 2
+
+/*
+ * At the close: tcp_sock.bytes_acked counts the FIN's sequence number too once
+ * it is acknowledged (a FIN sent: SEND_SHUTDOWN; acknowledged: nothing past
+ * snd_una is left to send). tcp_done() sets sk_shutdown only after this state change.
+ */
+static __always_inline __u64 acked_data(const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+
+	/* a bitfield on older kernels */
+	if ((BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & SEND_SHUTDOWN_) && acked &&
+	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		acked -= 1;
+	return acked;
 }
 
 /* Every other transition of a TCP socket: the connection table's entry, if it has one. */
@@ -421,6 +464,8 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 				n->resets += 1;
 		}
 	}
+	if (c->by_acks)
+		count_acked(c, acked_data((const struct sock *)sk));
 	trace_close(c, sk);
 	bpf_map_delete_elem(&apilat_conns, &sk);
 }
@@ -585,21 +630,17 @@ static __always_inline void on_send(__u64 sk, __u64 len)
 	if (c->server) {
 		turn_answer(c);
 	} else {
-		trace_send(c, sk, len); /* before the turn logic: it needs the phase before this send */
+		trace_send(c, sk, len, true); /* before the turn logic: it needs the phase before this send */
 		turn_ask(c, n);
 	}
 	if (n)
 		n->sent_bytes += len;
 }
 
-static __always_inline void on_recv(__u64 sk, __u64 len)
+static __always_inline void on_recv_conn(struct apilat_conn *c, __u64 sk, __u64 len)
 {
-	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
-	struct apilat_counts *n;
+	struct apilat_counts *n = counts_of(c);
 
-	if (!c)
-		return;
-	n = counts_of(c);
 	if (c->server) {
 		turn_ask(c, n);
 	} else {
@@ -608,6 +649,14 @@ static __always_inline void on_recv(__u64 sk, __u64 len)
 	}
 	if (n)
 		n->received_bytes += len;
+}
+
+static __always_inline void on_recv(__u64 sk, __u64 len)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+
+	if (c)
+		on_recv_conn(c, sk, len);
 }
 
 SEC("tracepoint/sock/sock_send_length")
@@ -673,18 +722,25 @@ int BPF_KPROBE(apilat_recv_kp, struct sock *sk, int copied)
 	return 0;
 }
 
-static __always_inline void on_rtt(__u64 sk, __u32 srtt_us)
+static __always_inline void on_rtt_conn(struct apilat_conn *c, __u32 srtt_us)
 {
-	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	__u64 now;
 
-	if (!c || !srtt_us)
+	if (!srtt_us)
 		return;
 	now = bpf_ktime_get_ns();
 	if (c->rtt_ns && now - c->rtt_ns < APILAT_RTT_INTERVAL_NS)
 		return;
 	c->rtt_ns = now;
 	observe(c, APILAT_HIST_RTT, (__u64)srtt_us * 1000);
+}
+
+static __always_inline void on_rtt(__u64 sk, __u32 srtt_us)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+
+	if (c)
+		on_rtt_conn(c, srtt_us);
 }
 
 /*
@@ -714,6 +770,153 @@ int BPF_KPROBE(apilat_rtt_kp, struct sock *sk)
 {
 	if (sk_may_follow(sk))
 		on_rtt((__u64)sk, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	return 0;
+}
+
+/*
+ * ---- the per-connection variants: send=sockops, rtt=sockops, recv=segment ----
+ * A sockops program, attached to the root of cgroup v2, runs for a TCP
+ * socket's connect, accept and established callbacks, and for the callbacks
+ * that socket asked for (tcp_sock.bpf_sock_ops_cb_flags). Only an API-server
+ * connection (in apilat_conns when it becomes established) asks: its every
+ * transmitted segment (HDR_OPT_LEN_CB, 5.10; no option is written) and RTT
+ * sample (RTT_CB, 5.3). Every other socket's segments run nothing: the only
+ * hook left on them is tcp_probe (recv=segment), one per received segment.
+ *   send=sockops: a turn is asked (client) or answered (server) at the first
+ *     data segment transmitted, not at send(): Nagle or a full window can
+ *     hold data back after send() returned. Sent bytes are what the peer
+ *     acknowledged (tcp_sock.bytes_acked), counted at each callback and at
+ *     the close: retransmits are not counted again.
+ *   recv=segment: at tcp_probe (the first statement of tcp_rcv_established,
+ *     in softirq or from the socket's backlog), a segment's new data: its
+ *     payload past rcv_nxt (a retransmit of received data adds nothing). The
+ *     first response byte is timed when it reached the socket, not when the
+ *     client read it.
+ * Connections established before ksight started are not in apilat_conns
+ * with any variant (the connect is where a client is known).
+ */
+static __always_inline bool so_may_follow(const struct bpf_sock_ops *skops)
+{
+	/* remote_port: network order in the upper half on little-endian; local_port: host order */
+	return ports_in_set(bpf_ntohl(skops->remote_port), skops->local_port);
+}
+
+static __always_inline struct apilat_conn *so_conn(struct bpf_sock_ops *skops, __u64 *sk)
+{
+	struct bpf_sock *s = skops->sk;
+
+	if (!s || !so_may_follow(skops))
+		return NULL;
+	*sk = (__u64)s;
+	return bpf_map_lookup_elem(&apilat_conns, sk);
+}
+
+/* Established: an API-server connection asks for the callbacks `flag`. */
+static __always_inline void so_follow(struct bpf_sock_ops *skops, __u32 flag, bool by_acks)
+{
+	struct apilat_conn *c;
+	__u64 sk;
+
+	c = so_conn(skops, &sk);
+	if (!c)
+		return;
+	if (by_acks) {
+		c->by_acks = 1;
+		c->acked = skops->bytes_acked;
+	}
+	/* other programs' flags kept */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | flag);
+}
+
+static __always_inline bool so_established(__u32 op)
+{
+	return op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
+}
+
+SEC("sockops")
+int apilat_send_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op, len;
+	struct apilat_conn *c;
+	__u64 sk;
+
+	if (so_established(op)) {
+		so_follow(skops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG, true);
+		return 1;
+	}
+	if (op != BPF_SOCK_OPS_HDR_OPT_LEN_CB && op != BPF_SOCK_OPS_RTT_CB)
+		return 1;
+	c = so_conn(skops, &sk);
+	if (!c)
+		return 1;
+	/* after a FIN bytes_acked may count it: the close counts the rest */
+	if (skops->state == TCP_ESTABLISHED_ || skops->state == TCP_CLOSE_WAIT_)
+		count_acked(c, skops->bytes_acked);
+	/* the segment's payload; 0 for an ACK, a FIN, or the MSS computation's call without a segment */
+	len = op == BPF_SOCK_OPS_HDR_OPT_LEN_CB ? skops->skb_len : 0;
+	if (!len)
+		return 1;
+	if (c->server) {
+		turn_answer(c);
+	} else {
+		trace_send(c, sk, len, false); /* the turn's addresses: trace_connected kept them */
+		turn_ask(c, counts_of(c));
+	}
+	return 1;
+}
+
+SEC("sockops")
+int apilat_rtt_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	struct apilat_conn *c;
+	__u64 sk;
+
+	if (so_established(op)) {
+		so_follow(skops, BPF_SOCK_OPS_RTT_CB_FLAG, false);
+		return 1;
+	}
+	if (op != BPF_SOCK_OPS_RTT_CB)
+		return 1;
+	c = so_conn(skops, &sk);
+	if (c)
+		on_rtt_conn(c, skops->srtt_us >> 3);
+	return 1;
+}
+
+/* A received segment of a followed socket: its new data, if any. */
+static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
+{
+	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	struct tcp_skb_cb *cb;
+	__u32 len, hl, seq, end, nxt;
+	unsigned char *th;
+	__u8 doff;
+
+	if (!c)
+		return;
+	/* helper reads: a pointer loaded from a tp_btf argument costs the verifier BTF searches at every start */
+	len = BPF_CORE_READ(skb, len);
+	th = BPF_CORE_READ(skb, data); /* the TCP header, here */
+	if (bpf_probe_read_kernel(&doff, 1, th + 12))
+		return;
+	hl = (doff >> 4) * 4;
+	if (len <= hl)
+		return; /* no data: an ACK, a window update */
+	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
+	seq = BPF_CORE_READ(cb, seq);
+	nxt = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt);
+	end = seq + (len - hl);
+	if ((__s32)(end - nxt) <= 0)
+		return; /* received before: a retransmit */
+	on_recv_conn(c, sk, (__s32)(seq - nxt) < 0 ? end - nxt : end - seq);
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(apilat_recv_segment, struct sock *sk, const struct sk_buff *skb)
+{
+	if (btf_sk_may_follow(sk))
+		on_segment((__u64)sk, skb);
 	return 0;
 }
 

@@ -129,7 +129,8 @@ struct apilat_conn {
 	__u8 phase;           /* enum apilat_phase */
 	__u8 established;
 	__u8 server;          /* accepted here (server side), not connected from here */
-	__u8 pad;
+	__u8 by_acks;         /* sent bytes counted from tcp_sock.bytes_acked (the sockops send variant) */
+	__u64 acked;          /* bytes_acked when last counted */
 };
 #define APILAT_MAX_CONNS 16384
 

@@ -38,7 +38,7 @@ Run as root, alone on the machine (it shares the kernel and CPUs with any e2e te
 (make bench runs it, and --aa); KSIGHT_BIN=PATH measures another build.
 --against KSIGHT: the baseline is that build of ksight instead of nothing, the
 same schedule (a change's effect, within one run).
---null: "with" is programs that return at once on apilat's three hooks
+--null: "with" is a program that returns at once on the hook apilat keeps on every socket
 (apilat_null.bpf.c): the attachment's own cost, under any program there.
 Writes build/bench-apilat.json (-aa, -null, -against.json with those).
 Stops only processes it started.
@@ -91,7 +91,7 @@ KSIGHT = os.environ.get("KSIGHT_BIN", KSIGHT)
 # --against PATH: the baseline is not "nothing attached" but another build of
 # ksight (e.g. the one before a change), in the same ABBA schedule
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
-# --null: "with" is programs that return at once on apilat's three hooks
+# --null: "with" is a program that returns at once on the hook apilat keeps on every socket
 # (apilat_null.bpf.c), not ksight: the attachment's own cost, the floor
 NULL = "--null" in sys.argv
 
@@ -489,7 +489,7 @@ def main():
             s.stop()
     res = summarize(pairs)
     hz = os.sysconf("SC_CLK_TCK")
-    label = ("A/A: none against none" if AA else "none against null programs on the three hooks" if NULL else
+    label = ("A/A: none against none" if AA else "none against a null program on tcp_probe" if NULL else
              "%s against ksight" % (AGAINST or "none"))
     print()
     print("apilat, %s: %d pairs of blocks in ABBA order, per block the fastest (rr) or median (bulk) of %d sub-runs "

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * apilat.py --null: programs that return at once, on the three hooks every
- * TCP send, receive and received segment of the machine goes through with
- * apilat (its tp_btf variants). What they cost is the attachment's own, the
- * floor under any program there.
+ * apilat.py --null: a program that returns at once on the one hook every
+ * received TCP segment of the machine goes through with apilat's default
+ * variants (recv=segment; send and rtt are sockops callbacks only API-server
+ * connections ask for). What it costs is the attachment's own, the floor
+ * under any program there.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,20 +12,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(null_send, struct sock *sk, int ret, int flags)
-{
-	return 0;
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(null_recv, struct sock *sk, int ret, int flags)
-{
-	return 0;
-}
-
 SEC("tp_btf/tcp_probe")
-int BPF_PROG(null_rtt, struct sock *sk, const struct sk_buff *skb)
+int BPF_PROG(null_segment, struct sock *sk, const struct sk_buff *skb)
 {
 	return 0;
 }

@@ -15,7 +15,8 @@ latencies on one kept-alive connection.
       backlog of 1 that never accepts, N non-blocking connects to it
   apilat.py netstat KEY...   values of /proc/net/{snmp,netstat} counters ("TcpExt:ListenDrops")
 The client's JSON also carries what its socket says of itself (TCP_INFO): the
-median smoothed RTT after each answer ("rtt_p50", s) and tcpi_total_retrans.
+median smoothed RTT after each answer ("rtt_p50", s), tcpi_total_retrans, and
+tcpi_bytes_acked and tcpi_bytes_received before it closed.
 """
 import argparse
 import json
@@ -108,6 +109,14 @@ def tcp_info(sock):
     return u32[15] / 1e6, u32[23], raw[0]
 
 
+def tcp_bytes(sock):
+    """The kernel's own byte counts of the socket (struct tcp_info after the
+    24 u32s: tcpi_pacing_rate, tcpi_max_pacing_rate, then tcpi_bytes_acked and
+    tcpi_bytes_received, u64 each, 4.1+)."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 136)
+    return struct.unpack_from("2Q", raw, 120)
+
+
 def client(args):
     set_comm(args.comm)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -161,9 +170,11 @@ def client(args):
     if args.hold:
         time.sleep(args.hold)
     retrans = tcp_info(conn)[1]
+    acked, received = tcp_bytes(conn)
     conn.close()
     print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
                       "rtt_p50": exact_quantile(0.5, rtts) if rtts else 0, "total_retrans": retrans,
+                      "bytes_acked": acked, "bytes_received": received,
                       "latencies": lat}))
 
 

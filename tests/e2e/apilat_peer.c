@@ -12,11 +12,14 @@
  *	one connection; a first turn (a request with no delay: the turn apilat
  *	takes for a TLS handshake), then N requests of REQUEST_BYTES, each
  *	read whole before the next. Prints one line:
- *	"n=N p50=S p99=S p50_sent=S p99_sent=S hello=S sent=B received=B
- *	rtt_min=S rtt_max=S connects=1" (seconds, nearest-rank quantiles; p50,
- *	p99: from before the request's send() to its first byte received;
- *	*_sent: from send()'s return, which on a slow machine can be much later,
- *	as loopback delivers the request in the sender's own softirq; rtt_*: the
+ *	"n=N p50=S p99=S p50_sent=S p99_sent=S p50_rx=S p99_rx=S p50_rx_sent=S
+ *	p99_rx_sent=S hello=S sent=B received=B rtt_min=S rtt_max=S connects=1"
+ *	(seconds, nearest-rank quantiles; p50, p99: from before the request's
+ *	send() to its first byte received; *_sent: from send()'s return, which
+ *	on a slow machine can be much later, as loopback delivers the request in
+ *	the sender's own softirq; *_rx: to the first byte's arrival, the kernel's
+ *	own receive timestamp of it (SO_TIMESTAMPING, software) instead of the
+ *	read: a machine slow to wake the reader delays only the read; rtt_*: the
  *	socket's own smoothed RTT, TCP_INFO, after the connect and each answer),
  *	then "latencies=S,S,..." (from before the send).
  *   apilat_peer watch ADDR PORT K [COMM]
@@ -36,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -75,12 +80,45 @@ static int parse_addr(const char *host, const char *port, struct peer_addr *a)
 	return -EINVAL;
 }
 
-static double now_s(void)
+static double clock_s(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+/* What a turn measured of itself, in seconds. */
+struct turn_times {
+	double latency, latency_sent;       /* to the first byte read: from before the send, from its return */
+	double latency_rx, latency_rx_sent; /* the same to the first byte's kernel receive timestamp */
+};
+
+/* One recv() with the receive timestamp of what it read (CLOCK_REALTIME; 0 when none came). */
+static ssize_t recv_stamped(int fd, char *buf, size_t len, double *rx)
+{
+	char control[CMSG_SPACE(sizeof(struct scm_timestamping))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *c;
+	ssize_t r = recvmsg(fd, &msg, 0);
+
+	*rx = 0;
+	for (c = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+			struct scm_timestamping ts;
+
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			*rx = (double)ts.ts[0].tv_sec + (double)ts.ts[0].tv_nsec / 1e9;
+		}
+	}
+	return r;
 }
 
 static void sleep_us(long us)
@@ -174,6 +212,14 @@ static int server(const struct peer_addr *a, const char *ready)
 		perror("apilat_peer: server: socket/bind/listen");
 		return 1;
 	}
+	/*
+	 * The clients' receive timestamps: the first socket that asks turns the
+	 * kernel's timestamping on (a static key: kernel text patched) and the
+	 * last one off. The server asks for the whole run, before any traffic, so
+	 * the clients only count up and down: under TCG a text patch racing
+	 * packets on another vCPU has crashed a guest (an int3 oops).
+	 */
+	setsockopt(lfd, SOL_SOCKET, SO_TIMESTAMPING, &(int){ SOF_TIMESTAMPING_RX_SOFTWARE }, sizeof(int));
 	signal(SIGCHLD, SIG_IGN); /* no zombies: the connections' processes are reaped by the kernel */
 	if (ready) {
 		f = fopen(ready, "w");
@@ -228,22 +274,24 @@ static int connect_to(const struct peer_addr *a)
  * One request (a line padded to REQUEST_BYTES), then want bytes of answer: its
  * time to the first byte from before the send and from the send's return.
  */
-static int turn(int fd, const char *request, size_t want, uint64_t *sent, uint64_t *received, double *latency,
-		double *latency_sent)
+static int turn(int fd, const char *request, size_t want, uint64_t *sent, uint64_t *received,
+		struct turn_times *tt)
 {
 	char line[REQUEST_BYTES], buf[RESPONSE_BYTES];
 	size_t got = 0;
-	double t0, t_sent;
+	double t0, t_sent, r0, r_sent, rx;
 	int n = snprintf(line, sizeof(line), "%s", request);
 
 	memset(line + n, ' ', sizeof(line) - (size_t)n - 1);
 	line[sizeof(line) - 1] = '\n';
 	t0 = now_s();
+	r0 = clock_s(CLOCK_REALTIME);
 	if (send_all(fd, line, sizeof(line), sent))
 		return -EPIPE;
+	r_sent = clock_s(CLOCK_REALTIME);
 	t_sent = now_s();
 	while (got < want) {
-		ssize_t r = recv(fd, buf, sizeof(buf), 0);
+		ssize_t r = recv_stamped(fd, buf, sizeof(buf), &rx);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -252,8 +300,11 @@ static int turn(int fd, const char *request, size_t want, uint64_t *sent, uint64
 		if (!got) {
 			double t1 = now_s();
 
-			*latency = t1 - t0;
-			*latency_sent = t1 - t_sent;
+			tt->latency = t1 - t0;
+			tt->latency_sent = t1 - t_sent;
+			/* no timestamp: the read's time */
+			tt->latency_rx = rx ? rx - r0 : tt->latency;
+			tt->latency_rx_sent = rx ? rx - r_sent : tt->latency_sent;
 		}
 		got += (size_t)r;
 		*received += (uint64_t)r;
@@ -292,8 +343,11 @@ static double srtt_s(int fd)
 static int client(const struct peer_addr *a, int n, double delay_ms)
 {
 	static double lat[MAX_REQUESTS], sorted[MAX_REQUESTS], lat_sent[MAX_REQUESTS];
+	static double lat_rx[MAX_REQUESTS], lat_rx_sent[MAX_REQUESTS];
+	int stamping = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
 	uint64_t sent = 0, received = 0;
-	double hello = 0, hello_sent, rtt, rtt_min, rtt_max;
+	double rtt, rtt_min, rtt_max;
+	struct turn_times hello = { 0 }, t;
 	char request[64];
 	int fd, i;
 
@@ -305,24 +359,36 @@ static int client(const struct peer_addr *a, int n, double delay_ms)
 		return 1;
 	}
 	rtt_min = rtt_max = srtt_s(fd);
-	if (turn(fd, "GET 0", RESPONSE_BYTES, &sent, &received, &hello, &hello_sent))
+	/* the kernel's receive timestamps: without them the *_rx values are the reads' */
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &stamping, sizeof(stamping));
+	if (turn(fd, "GET 0", RESPONSE_BYTES, &sent, &received, &hello))
 		goto broken;
 	snprintf(request, sizeof(request), "GET %ld", (long)(delay_ms * 1000));
 	for (i = 0; i <= n; i++) {
 		rtt = srtt_s(fd);
 		rtt_min = rtt < rtt_min ? rtt : rtt_min;
 		rtt_max = rtt > rtt_max ? rtt : rtt_max;
-		if (i < n && turn(fd, request, RESPONSE_BYTES, &sent, &received, &lat[i], &lat_sent[i]))
+		if (i == n)
+			break;
+		if (turn(fd, request, RESPONSE_BYTES, &sent, &received, &t))
 			goto broken;
+		lat[i] = t.latency;
+		lat_sent[i] = t.latency_sent;
+		lat_rx[i] = t.latency_rx;
+		lat_rx_sent[i] = t.latency_rx_sent;
 	}
 	close(fd);
 	memcpy(sorted, lat, sizeof(lat[0]) * (size_t)n);
 	qsort(sorted, (size_t)n, sizeof(sorted[0]), cmp_double);
 	qsort(lat_sent, (size_t)n, sizeof(lat_sent[0]), cmp_double);
-	printf("n=%d p50=%.9f p99=%.9f p50_sent=%.9f p99_sent=%.9f hello=%.9f sent=%llu received=%llu "
-	       "rtt_min=%.9f rtt_max=%.9f connects=1\n", n, quantile(sorted, n, 0.5), quantile(sorted, n, 0.99),
-	       quantile(lat_sent, n, 0.5), quantile(lat_sent, n, 0.99), hello, (unsigned long long)sent,
-	       (unsigned long long)received, rtt_min, rtt_max);
+	qsort(lat_rx, (size_t)n, sizeof(lat_rx[0]), cmp_double);
+	qsort(lat_rx_sent, (size_t)n, sizeof(lat_rx_sent[0]), cmp_double);
+	printf("n=%d p50=%.9f p99=%.9f p50_sent=%.9f p99_sent=%.9f p50_rx=%.9f p99_rx=%.9f p50_rx_sent=%.9f "
+	       "p99_rx_sent=%.9f hello=%.9f sent=%llu received=%llu rtt_min=%.9f rtt_max=%.9f connects=1\n", n,
+	       quantile(sorted, n, 0.5), quantile(sorted, n, 0.99), quantile(lat_sent, n, 0.5),
+	       quantile(lat_sent, n, 0.99), quantile(lat_rx, n, 0.5), quantile(lat_rx, n, 0.99),
+	       quantile(lat_rx_sent, n, 0.5), quantile(lat_rx_sent, n, 0.99), hello.latency,
+	       (unsigned long long)sent, (unsigned long long)received, rtt_min, rtt_max);
 	printf("latencies=");
 	for (i = 0; i < n; i++)
 		printf("%s%.6f", i ? "," : "", lat[i]);
@@ -338,7 +404,7 @@ static int watch(const struct peer_addr *a, int k)
 {
 	uint64_t sent = 0, received = 0;
 	char request[64];
-	double t, t_sent;
+	struct turn_times t;
 	int fd;
 
 	if (k < 1)
@@ -350,8 +416,8 @@ static int watch(const struct peer_addr *a, int k)
 	}
 	snprintf(request, sizeof(request), "WATCH %d %d", k, WATCH_INTERVAL_MS);
 	/* the first turn, then the watch: all K messages read, nothing sent in between */
-	if (turn(fd, "GET 0", RESPONSE_BYTES, &sent, &received, &t, &t_sent) ||
-	    turn(fd, request, (size_t)k * RESPONSE_BYTES, &sent, &received, &t, &t_sent)) {
+	if (turn(fd, "GET 0", RESPONSE_BYTES, &sent, &received, &t) ||
+	    turn(fd, request, (size_t)k * RESPONSE_BYTES, &sent, &received, &t)) {
 		fprintf(stderr, "apilat_peer: the server closed the connection\n");
 		close(fd);
 		return 1;

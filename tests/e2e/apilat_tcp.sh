@@ -77,6 +77,18 @@ check "RTT: at most one sample per 100 ms ($rtt_n in ${ELAPSED}s)" test "${rtt_n
 want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rtt_p50"])' "$WORK/rtt.json")
 got=$($PY quantile 0.5 "$WORK/scrape.txt" "ksight_apiserver_rtt_seconds{$(series apit-rtt)}")
 within "RTT: histogram_quantile(0.5) vs the socket's own median tcpi_rtt" "$got" "$want" 0.25
+# the kernel's own byte counts of the client's socket: every byte once (sent: acknowledged)
+# bytes_exact LABEL COMM JSON: with or without losses. tcpi_bytes_acked, read before the close,
+# counts the SYN's sequence number too (the SYN-ACK acknowledged it): the data is one less.
+bytes_exact() {
+	local tcpi="import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])"
+	expect_eq "$1: sent bytes == its socket's tcpi_bytes_acked - 1 (the SYN)" \
+		"$(num "ksight_apiserver_sent_bytes_total{$(series "$2")}")" \
+		"$(($(python3 -c "$tcpi" "$3" bytes_acked) - 1))"
+	expect_eq "$1: received bytes == its socket's tcpi_bytes_received" \
+		"$(num "ksight_apiserver_received_bytes_total{$(series "$2")}")" "$(python3 -c "$tcpi" "$3" bytes_received)"
+}
+bytes_exact client apit-rtt "$WORK/rtt.json"
 
 expect_eq "server: $N requests" $(($(num ksight_apiserver_server_requests_total) - srv_req0)) $N
 expect_eq "server: $N response samples" \
@@ -148,6 +160,7 @@ if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 		srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
 		check "$label: the server retransmitted ($srv)" test "$srv" -ge 1
 		expect_eq "$label: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
+		bytes_exact "$label" "$comm" "$WORK/retr.json"
 	}
 	retrans4 retransmits apit-retr
 	# the same over IPv6 (RetransSegs counts both families)
@@ -164,6 +177,7 @@ if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 	expect_eq "retransmits, IPv6: the client's counter == its socket's tcpi_total_retrans" "$got" "$want"
 	srv=$(($(num ksight_apiserver_server_retransmits_total) - srv_retr0))
 	expect_eq "retransmits, IPv6: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
+	bytes_exact "retransmits, IPv6" apit-retr6 "$WORK/retr6.json"
 else
 	not_ok "a network namespace with an nftables random drop is made"
 fi

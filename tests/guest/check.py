@@ -689,13 +689,16 @@ def check_apilat():
               "sock/sock_send_length" in have, kv >= (6, 3))
     # the variants of each point this kernel can take, from what it has (the guest ran these)
     can = {
-        "send": [v for v, ok_ in (("tp_btf", "sock/sock_send_length" in have),
+        "send": [v for v, ok_ in (("sockops", "cgroup2-root" in have),
+                                  ("tp_btf", "sock/sock_send_length" in have),
                                   ("tracepoint", "sock/sock_send_length" in have),
                                   ("kprobe", "tcp_sendmsg" in have)) if ok_],
-        "recv": [v for v, ok_ in (("tp_btf", "sock/sock_recv_length" in have),
+        "recv": [v for v, ok_ in (("segment", "tcp/tcp_probe" in have),
+                                  ("tp_btf", "sock/sock_recv_length" in have),
                                   ("tracepoint", "sock/sock_recv_length" in have),
                                   ("kprobe", "tcp_cleanup_rbuf" in have)) if ok_],
-        "rtt": [v for v, ok_ in (("tp_btf", "tcp/tcp_probe" in have),
+        "rtt": [v for v, ok_ in (("sockops", "cgroup2-root" in have),
+                                 ("tp_btf", "tcp/tcp_probe" in have),
                                  ("tracepoint", "tcp_probe-skaddr" in have),
                                  ("kprobe", "tcp_rcv_established" in have)) if ok_],
     }
@@ -712,7 +715,7 @@ def check_apilat():
         expect_eq("probes: apilat has no error", sig.get("error"), None)
         for point, want in can.items():
             _, p, var = probe_of("apilat", point)
-            usable = [v for v in ("tp_btf", "tracepoint", "kprobe")
+            usable = [v for v in ("sockops", "segment", "tp_btf", "tracepoint", "kprobe")
                       if var.get(v, {}).get("state") in ("attached", "standby")]
             expect_eq(f"probes: apilat/{point}: the variants ksight can use are the ones this kernel has",
                       usable, want)
@@ -742,7 +745,11 @@ def check_apilat():
     delays = [float(d) for d in conf["APILAT_DELAYS"].split()]
     families = (fact("apilat families ") or "").split()
     expect_eq("apilat: the guest's loopback has ::1 (both families run)", families, ["4", "6"])
-    runs = [v for v in ("tp_btf", "tracepoint", "kprobe") if any(v in c for c in can.values())]
+    # the run a variant name gives each point ("sockops": recv's per-segment program with it)
+    def variant_of(pt, run):
+        return "segment" if (pt, run) == ("recv", "sockops") else run
+    runs = [v for v in ("sockops", "tp_btf", "tracepoint", "kprobe")
+            if any(variant_of(pt, v) in c for pt, c in can.items())]
     ran = [f.split()[2] for f in facts if f.startswith("apilat run ") and f.split()[3:4] == ["forced"]]
     expect_eq("apilat: the runs are the variant names this kernel has", ran, runs)
 
@@ -753,17 +760,17 @@ def check_apilat():
         forced = (fact(f"apilat run {v} forced") or "").split()
         tcp_forced = (fact(f"apilat run {v} tcp ") or "").split()  # sock_state's and retransmit's variants
         tcp_pairs = list(zip(("sock_state", "retransmit"), tcp_forced))
-        current[:] = [f"apilat/{pt}={v}" for pt in forced] + [f"apilat/{pt}={pv}" for pt, pv in tcp_pairs]
+        current[:] = [f"apilat/{pt}={variant_of(pt, v)}" for pt in forced] + [f"apilat/{pt}={pv}" for pt, pv in tcp_pairs]
         tag = f"apilat {v} ({' '.join(forced)})"
         expect_eq(f"{tag}: the points forced are those with a {v} variant here",
-                  forced, [pt for pt in ("send", "recv", "rtt") if v in can[pt]])
+                  forced, [pt for pt in ("send", "recv", "rtt") if variant_of(pt, v) in can[pt]])
         mlines = [l for l in blocks.get(f"apilat-{v}.metrics", []) if l.strip()]
         if not mlines:
             not_ok(f"{tag}: ksight run was scraped"); dump(f"apilat-{v}.run.err"); continue
         text = "\n".join(mlines)
         # forced: that variant alone attached for each forced point
         info = series_of(mlines, "ksight_probe_info")
-        for pt, pv in [(pt, v) for pt in forced] + tcp_pairs:
+        for pt, pv in [(pt, variant_of(pt, v)) for pt in forced] + tcp_pairs:
             att = sorted(dict(l)["variant"] for l in info if dict(l).get("probe") == pt and dict(l).get("state") == "attached")
             expect_eq(f"{tag}: ksight_probe_info: {pt} uses {pv} alone", att, [pv])
 
@@ -782,12 +789,19 @@ def check_apilat():
         # from before its send()), the sock_send_length tracepoints after the protocol's sendmsg
         # returned (its time from send()'s return: under TCG loopback delivers the request to the
         # server in the sender's own softirq, which can take milliseconds)
-        send_variant = v if "send" in forced else (can["send"] or [None])[0]
+        send_variant = variant_of("send", v) if "send" in forced else (can["send"] or [None])[0]
         ref_key, ref_what = ("", "before the send") if send_variant == "kprobe" else ("_sent", "from the send's return")
+        # where it ends: recv=segment when the first byte reached the socket (the client's kernel
+        # receive timestamp of it), the other variants when the client read it
+        recv_variant = variant_of("recv", v) if "recv" in forced else (can["recv"] or [None])[0]
+        rx = "_rx" if recv_variant == "segment" else ""
+        if rx:
+            ref_what += ", to its arrival"
         # Either way the kernel's start is inside the client's send(): where that call itself takes
         # a good part of the delay (TCG, the other guest on the same cores: up to ~1 ms for a
         # syscall's entry), a quantile between the two references (each +-tol) is right too.
         def within(name, got, c, key, tol):
+            key += rx if key + rx in c else ""
             want, other = float(c[key + ref_key]), float(c[key + ("_sent" if not ref_key else "")])
             lo, hi = min(want, other), max(want, other)
             if got is not None and not math.isnan(got) and abs(got - want) / want <= tol:

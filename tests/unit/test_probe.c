@@ -95,7 +95,7 @@ static const struct probe_point point = { "mark_victim", variants, 5 };
 
 static int plan(struct fake_kernel *k, const char *only, struct point_status *st)
 {
-	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	struct kernel_features kf = { k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 
 	return probe_plan(&point, &kf, sections, NULL, only, st);
 }
@@ -188,7 +188,7 @@ static void test_program_in_state(void **state)
 static void test_check_section_forms(void **state)
 {
 	struct fake_kernel k = { true, true, true, true, true, false, false };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 	char why[128];
 
 	assert_int_equal(probe_check_section("tp/oom/mark_victim", &kf, why, sizeof(why)), 0);
@@ -213,7 +213,7 @@ static const struct probe_point pair_point = { "pair", pair_variants, 2 };
 static void test_every_program_checked(void **state)
 {
 	struct fake_kernel k = { .btf_mark_victim = true, .mark_victim_passes_task = true };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 	struct point_status st;
 
 	assert_int_equal(probe_plan(&pair_point, &kf, sections, NULL, NULL, &st), 1);
@@ -233,7 +233,7 @@ static const struct probe_variant misplaced_variants[] = {
 static void test_args_need_a_btf_hook(void **state)
 {
 	struct fake_kernel k = { .tracefs_mark_victim = true };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 	const struct probe_point pt = { "misplaced", misplaced_variants, 1 };
 	struct point_status st;
 
@@ -251,7 +251,7 @@ static const struct probe_variant record_variants[] = {
 static void test_record_field(void **state)
 {
 	struct fake_kernel k = { 0 };
-	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 	const struct probe_point pt = { "rtt", record_variants, 1 };
 	struct point_status st;
 
@@ -271,6 +271,34 @@ static void test_state_names(void **state)
 	assert_string_equal(variant_state_name(VARIANT_UNSUPPORTED), "unsupported");
 }
 
+static bool no_cgroup2(void *ctx)
+{
+	return false;
+}
+
+static bool with_cgroup2(void *ctx)
+{
+	return true;
+}
+
+/* sockops programs need cgroup v2's root; a simulated kernel without the callback has it. */
+static void test_sockops_needs_cgroup2_root(void **state)
+{
+	struct fake_kernel k = { 0 };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
+	char why[PROBE_REASON_LEN] = "";
+
+	assert_int_equal(probe_check_section("sockops", &kf, why, sizeof(why)), 0);
+	kf.has_cgroup2_root = with_cgroup2;
+	assert_int_equal(probe_check_section("sockops", &kf, why, sizeof(why)), 0);
+	kf.has_cgroup2_root = no_cgroup2;
+	assert_int_equal(probe_check_section("sockops", &kf, why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "cgroup v2 root"));
+	assert_non_null(strstr(why, "hostPath"));
+	/* the exact section only */
+	assert_int_equal(probe_check_section("sockops/x", &kf, why, sizeof(why)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_args_need_a_btf_hook),
 		cmocka_unit_test(test_record_field),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_sockops_needs_cgroup2_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup_root.h"
 #include "util.h"
 
 const char *tracefs_root(void)
@@ -61,6 +62,13 @@ static bool has_module_btf(void *ctx, const char *module)
 		return true;
 	snprintf(path, sizeof(path), "/sys/module/%s/initstate", module);
 	return access(path, F_OK) != 0;
+}
+
+static bool has_cgroup2_root(void *ctx)
+{
+	char root[PATH_MAX];
+
+	return cgroup2_root(root, sizeof(root)) == 0;
 }
 
 static bool has_btf_function(void *ctx, const char *name)
@@ -230,6 +238,7 @@ void kernel_features_from_btf(struct kernel_features *kf, struct btf *btf)
 		.has_btf_function = has_btf_function,
 		.btf_arg_matches = btf_arg_matches,
 		.has_module_btf = has_module_btf,
+		.has_cgroup2_root = has_cgroup2_root,
 	};
 }
 

@@ -1,6 +1,7 @@
 #include "loader.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup_root.h"
 #include "core_btf.h"
 #include "kernel_features.h"
 #include "map_ahead.h"
@@ -446,6 +448,30 @@ static bool kernel_has_kprobes(void)
 	return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0;
 }
 
+/* A program's link: sockops programs to cgroup v2's root, every other kind where its section says. */
+static struct bpf_link *attach_program(struct bpf_program *prog, const char *section)
+{
+	char root[PATH_MAX];
+	struct bpf_link *link;
+	int fd, err;
+
+	if (strcmp(section, "sockops"))
+		return bpf_program__attach(prog);
+	err = cgroup2_root(root, sizeof(root));
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	link = bpf_program__attach_cgroup(prog, fd);
+	err = errno;
+	close(fd);
+	errno = err;
+	return link;
+}
+
 /* Destroy the trial links of point p (see attach_variant). */
 static void detach_variant(struct signal_runtime *rt, size_t p)
 {
@@ -472,7 +498,7 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
 		const char *section = prog ? bpf_program__section_name(prog) : "";
 
-		links[i] = prog ? bpf_program__attach(prog) : NULL;
+		links[i] = prog ? attach_program(prog, section) : NULL;
 		if (links[i])
 			continue;
 		err = prog ? neg_errno() : -ENOENT;

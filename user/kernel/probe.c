@@ -67,6 +67,13 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 		snprintf(why, whylen, "function %s is not in this kernel's BTF", target);
 		return -ENOENT;
 	}
+	if (!strcmp(section, "sockops")) {
+		if (!kf->has_cgroup2_root || kf->has_cgroup2_root(kf->ctx))
+			return 0;
+		snprintf(why, whylen, "no cgroup v2 root is mounted here (sockops programs attach to it; in a pod: "
+			 "the host's /sys/fs/cgroup as a hostPath)");
+		return -ENOENT;
+	}
 	/*
 	 * kprobes are decided by trying to attach: available_filter_functions
 	 * lists functions even on kernels built without kprobes.

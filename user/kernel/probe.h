@@ -104,6 +104,8 @@ struct kernel_features {
 	bool (*btf_arg_matches)(void *ctx, const char *section, const struct probe_arg *arg);
 	/* module <name>'s types have BTF: its own, or vmlinux's if built in (NULL: a simulated kernel: yes) */
 	bool (*has_module_btf)(void *ctx, const char *module);
+	/* cgroup v2's root is mounted here, for sockops programs (NULL: a simulated kernel: yes) */
+	bool (*has_cgroup2_root)(void *ctx);
 };
 
 /* Maps a program name to its ELF section (from the BPF object), or NULL. */

@@ -72,21 +72,27 @@ static const struct probe_variant state_variants[] = {
 	{ .name = "tracepoint", .programs = { "apilat_sock_state" } },
 };
 /*
- * sock_{send,recv}_length: 6.3+, raw (tp_btf: no record to fill, the cheaper)
- * or not; before, the TCP functions they stand for
+ * First the per-connection variants (bpf/apilat.bpf.c): only API-server
+ * connections ask for sockops callbacks, so other sockets' sends and RTT
+ * samples run nothing, and their received segments one tp_btf program
+ * (recv=segment). Then sock_{send,recv}_length: 6.3+, raw (tp_btf: no record
+ * to fill, the cheaper) or not; before, the TCP functions they stand for.
  */
 static const struct probe_variant send_variants[] = {
+	{ .name = "sockops", .programs = { "apilat_send_sockops" } },
 	{ .name = "tp_btf", .programs = { "apilat_send_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_send" } },
 	{ .name = "kprobe", .programs = { "apilat_send_kp" } },
 };
 static const struct probe_variant recv_variants[] = {
+	{ .name = "segment", .programs = { "apilat_recv_segment" } },
 	{ .name = "tp_btf", .programs = { "apilat_recv_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_recv" } },
 	{ .name = "kprobe", .programs = { "apilat_recv_kp" } },
 };
 /* tcp_probe raw, or with skaddr (6.x), else the function it is the first statement of */
 static const struct probe_variant rtt_variants[] = {
+	{ .name = "sockops", .programs = { "apilat_rtt_sockops" } },
 	{ .name = "tp_btf", .programs = { "apilat_rtt_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_rtt" },
 	  .args = { { "apilat_rtt", 0, PROBE_ARG_RECORD_FIELD, "trace_event_raw_tcp_probe",

@@ -1,7 +1,8 @@
 # --- apilat: a plain-TCP "API server" (apilat_peer, fixed delays) on 127.0.0.1 and ::1,
 # registered with --apiserver, once per variant name: every point of send, recv and rtt that
 # this kernel can take that variant of is forced to it with --probe (5.10 and 6.1 have no
-# sock_send_length: kprobe only there). Per run: APILAT_N requests per delay and family, each
+# sock_send_length: kprobe only there); the first run is the per-connection one (send and rtt
+# sockops, recv segment). Per run: APILAT_N requests per delay and family, each
 # client measuring itself; a watch; a connect to a registered port nothing listens on; in the
 # runs that force sock_state and retransmit too (raw, and the tracepoints once), SYNs
 # dropped by a full accept queue (retransmits, against the namespace's own RetransSegs). The
@@ -18,12 +19,16 @@ EV=/sys/kernel/tracing/events
 	awk '$3 == "tcp_sendmsg" || $3 == "tcp_cleanup_rbuf" || $3 == "tcp_rcv_established" { print $3 }' \
 		/proc/kallsyms | sort -u
 	grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null && echo ipv6-loopback
+	# cgroup v2's root, where the sockops programs attach (every kernel here has sockops' callbacks)
+	[ -f /sys/fs/cgroup/cgroup.procs ] && [ ! -e /sys/fs/cgroup/cgroup.events ] && echo cgroup2-root
 } >/tmp/apilat.have
 block apilat.have /tmp/apilat.have
 apilat_has() { grep -qx "$1" /tmp/apilat.have; }
 # apilat_can POINT VARIANT: this kernel has what that variant of that point attaches to
 apilat_can() {
 	case $1/$2 in
+	send/sockops | rtt/sockops) apilat_has cgroup2-root ;;
+	recv/segment) apilat_has tcp/tcp_probe ;;
 	send/tp_btf | send/tracepoint) apilat_has sock/sock_send_length ;;
 	recv/tp_btf | recv/tracepoint) apilat_has sock/sock_recv_length ;;
 	send/kprobe) apilat_has tcp_sendmsg ;;
@@ -56,16 +61,22 @@ if [ "$APILAT_FAMILIES" != 4 ]; then
 fi
 check "apilat: the servers listen" wait_for 30 sh -c "[ -f /tmp/apilat4.ready ] && { [ -z '$apl_s6' ] || [ -f /tmp/apilat6.ready ]; }"
 
+# apilat_variant POINT RUN: the variant a run forces on a point: the per-connection run
+# ("sockops") takes recv's per-segment program with the sockops callbacks of send and rtt
+apilat_variant() {
+	if [ "$1/$2" = recv/sockops ]; then echo segment; else echo "$2"; fi
+}
 # sock_state and retransmit: forced too, raw in the tp_btf run (tcp_retransmit_skb's raw form has
 # err where its record has, else tp_btf_old), else the tracepoints; each such run retransmits
 APL_RT_RAW=tp_btf_old
 grep -qE 'field:[^;]* err;' $EV/tcp/tcp_retransmit_skb/format 2>/dev/null && APL_RT_RAW=tp_btf
 say "apilat retransmit raw $APL_RT_RAW"
-for v in tp_btf tracepoint kprobe; do
+for v in sockops tp_btf tracepoint kprobe; do
 	apl_probes="" apl_forced=""
 	for pt in send recv rtt; do
-		apilat_can $pt $v || continue
-		apl_probes="$apl_probes --probe apilat/$pt=$v"
+		pv=$(apilat_variant $pt $v)
+		apilat_can $pt $pv || continue
+		apl_probes="$apl_probes --probe apilat/$pt=$pv"
 		apl_forced="$apl_forced $pt"
 	done
 	[ -n "$apl_forced" ] || continue
