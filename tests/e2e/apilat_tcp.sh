@@ -44,6 +44,10 @@ probe_is() {
 # the raw variants: their classic tracepoints' programs are skipped when nested in another's
 check "probes: sock_state uses tp_btf" probe_is sock_state tp_btf
 check "probes: retransmit uses tp_btf" probe_is retransmit tp_btf
+# the per-connection variants: other sockets' sends and ACKs run nothing of apilat
+check "probes: send uses sockops" probe_is send sockops
+check "probes: rtt uses sockops" probe_is rtt sockops
+check "probes: recv uses segment" probe_is recv segment
 count_of() { # FAMILY SERIES: the histogram's count in $WORK/scrape.txt
 	$PY quantile 0 "$WORK/scrape.txt" "$1{$2}" --count
 }
