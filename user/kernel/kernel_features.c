@@ -14,6 +14,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "btf_index.h"
 #include "cgroup_root.h"
 #include "util.h"
 
@@ -36,7 +37,7 @@ static bool has_btf_tracepoint(void *ctx, const char *name)
 	char type[256];
 
 	snprintf(type, sizeof(type), "btf_trace_%s", name);
-	return btf__find_by_name_kind(ctx, type, BTF_KIND_TYPEDEF) > 0;
+	return btf_find(ctx, type, BTF_KIND_TYPEDEF) > 0;
 }
 
 static bool has_tracefs_event(void *ctx, const char *category, const char *name)
@@ -73,7 +74,7 @@ static bool has_cgroup2_root(void *ctx)
 
 static bool has_btf_function(void *ctx, const char *name)
 {
-	return btf__find_by_name_kind(ctx, name, BTF_KIND_FUNC) > 0;
+	return btf_find(ctx, name, BTF_KIND_FUNC) > 0;
 }
 
 static const struct btf_type *skip_modifiers(const struct btf *btf, const struct btf_type *t)
@@ -97,7 +98,7 @@ static const struct btf_type *hook_proto(const struct btf *btf, const char *sect
 
 	if (!strncmp(section, "tp_btf/", 7)) {
 		snprintf(tname, sizeof(tname), "btf_trace_%s", section + 7);
-		id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
+		id = btf_find(btf, tname, BTF_KIND_TYPEDEF);
 		if (id <= 0)
 			return NULL;
 		t = btf__type_by_id(btf, id);
@@ -110,7 +111,7 @@ static const struct btf_type *hook_proto(const struct btf *btf, const char *sect
 
 		if (!fn)
 			return NULL;
-		id = btf__find_by_name_kind(btf, fn + 1, BTF_KIND_FUNC);
+		id = btf_find(btf, fn + 1, BTF_KIND_FUNC);
 		if (id <= 0)
 			return NULL;
 		t = btf__type_by_id(btf, id);
@@ -132,7 +133,7 @@ static bool record_has_field(const struct btf *btf, const char *record, const ch
 	const struct btf_type *t;
 	int id, i;
 
-	id = record && field ? btf__find_by_name_kind(btf, record, BTF_KIND_STRUCT) : -1;
+	id = record && field ? btf_find(btf, record, BTF_KIND_STRUCT) : -1;
 	if (id <= 0)
 		return false;
 	t = btf__type_by_id(btf, id);
@@ -244,6 +245,7 @@ void kernel_features_from_btf(struct kernel_features *kf, struct btf *btf)
 
 void kernel_features_close(struct kernel_features *kf)
 {
+	btf_index_forget(kf->ctx);
 	btf__free(kf->ctx);
 	kf->ctx = NULL;
 }

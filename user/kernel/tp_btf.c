@@ -10,6 +10,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "btf_index.h"
 #include "log.h"
 #include "util.h"
 
@@ -55,7 +56,7 @@ static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 	if (strncmp(section, SECTION, strlen(SECTION)))
 		return -EINVAL;
 	snprintf(name, sizeof(name), "btf_trace_%s", section + strlen(SECTION));
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	id = btf_find(btf, name, BTF_KIND_TYPEDEF);
 	if (id <= 0)
 		return -ESRCH; /* planning checked the typedef: a module's tracepoint, which this does not look up */
 	opts->attach_prog_fd = 0;

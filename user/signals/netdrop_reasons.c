@@ -8,6 +8,8 @@
 
 #include <bpf/btf.h>
 
+#include "btf_index.h"
+
 /* Enums of subsystems' own drop reasons (in their modules' BTF when modular). */
 static const char *const subsys_enums[] = { "mac80211_drop_reason", "ovs_drop_reason" };
 
@@ -37,10 +39,10 @@ static struct enum_member member_of(const struct btf *btf, const struct btf_type
 
 static const struct btf_type *find_enum(const struct btf *btf, const char *name)
 {
-	int id = btf__find_by_name_kind(btf, name, BTF_KIND_ENUM);
+	int id = btf_find(btf, name, BTF_KIND_ENUM);
 
 	if (id <= 0)
-		id = btf__find_by_name_kind(btf, name, BTF_KIND_ENUM64);
+		id = btf_find(btf, name, BTF_KIND_ENUM64);
 	return id > 0 ? btf__type_by_id(btf, id) : NULL;
 }
 

@@ -1,0 +1,117 @@
+#include "btf_index.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/btf.h>
+
+#include "util.h"
+
+#define N_KINDS 32 /* above BTF_KIND_MAX */
+
+struct kind_table {
+	bool built;
+	unsigned lookups; /* before it is built: a kind looked up once is not worth a walk */
+	uint32_t mask; /* slots - 1 (a power of two, at least twice the names) */
+	uint32_t *ids; /* 0: an empty slot */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	const struct btf *btf; /* the indexed one, or NULL */
+	struct kind_table kinds[N_KINDS];
+} ix = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint32_t slot_of(const char *name)
+{
+	return (uint32_t)hash_fnv1a(name, strlen(name));
+}
+
+static const char *name_of(const struct btf *btf, uint32_t id)
+{
+	return btf__name_by_offset(btf, btf__type_by_id(btf, id)->name_off);
+}
+
+/* One walk over the types: every named type of `kind`, the lowest id of each name kept. */
+static int build(const struct btf *btf, __u32 kind, struct kind_table *t)
+{
+	uint32_t n = btf__type_cnt(btf), id, count = 0, slots = 16;
+
+	for (id = 1; id < n; id++) {
+		const struct btf_type *bt = btf__type_by_id(btf, id);
+
+		count += btf_kind(bt) == kind && bt->name_off;
+	}
+	while (slots < 2 * count)
+		slots <<= 1;
+	t->ids = calloc(slots, sizeof(*t->ids));
+	if (!t->ids)
+		return -ENOMEM;
+	t->mask = slots - 1;
+	for (id = 1; id < n; id++) {
+		const struct btf_type *bt = btf__type_by_id(btf, id);
+		const char *name;
+		uint32_t s;
+
+		if (btf_kind(bt) != kind || !bt->name_off)
+			continue;
+		name = btf__name_by_offset(btf, bt->name_off);
+		for (s = slot_of(name) & t->mask; t->ids[s]; s = (s + 1) & t->mask)
+			if (!strcmp(name_of(btf, t->ids[s]), name))
+				break; /* a later type of the same name: the first stays */
+		if (!t->ids[s])
+			t->ids[s] = id;
+	}
+	t->built = true;
+	return 0;
+}
+
+static void drop_all(void)
+{
+	size_t k;
+
+	for (k = 0; k < N_KINDS; k++) {
+		free(ix.kinds[k].ids);
+		ix.kinds[k] = (struct kind_table){ 0 };
+	}
+	ix.btf = NULL;
+}
+
+int btf_find(const struct btf *btf, const char *name, __u32 kind)
+{
+	struct kind_table *t;
+	int id = -ENOENT;
+	uint32_t s;
+
+	/* "" (anonymous types) and "void" are libbpf's special cases: its answer */
+	if (!btf || !name || !name[0] || !strcmp(name, "void") || kind >= N_KINDS ||
+	    btf__type_cnt(btf) < BTF_INDEX_MIN_TYPES)
+		return btf__find_by_name_kind(btf, name, kind);
+	pthread_mutex_lock(&ix.lock);
+	if (!ix.btf)
+		ix.btf = btf;
+	t = &ix.kinds[kind];
+	if (ix.btf != btf || (!t->built && (t->lookups++ < 1 || build(btf, kind, t)))) {
+		pthread_mutex_unlock(&ix.lock);
+		/* another big BTF, a kind's first lookup (the walk costs what one lookup does), or no memory */
+		return btf__find_by_name_kind(btf, name, kind);
+	}
+	for (s = slot_of(name) & t->mask; t->ids[s]; s = (s + 1) & t->mask)
+		if (!strcmp(name_of(btf, t->ids[s]), name)) {
+			id = (int)t->ids[s];
+			break;
+		}
+	pthread_mutex_unlock(&ix.lock);
+	return id;
+}
+
+void btf_index_forget(const struct btf *btf)
+{
+	pthread_mutex_lock(&ix.lock);
+	if (ix.btf == btf)
+		drop_all();
+	pthread_mutex_unlock(&ix.lock);
+}
