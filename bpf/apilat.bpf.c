@@ -68,6 +68,10 @@ const volatile __u32 handshake_turns = APILAT_DEFAULT_HANDSHAKE_TURNS;
 #define TCP_SYN_RECV_    3
 #define TCP_CLOSE_       7
 #define TCP_CLOSE_WAIT_  8
+#define TCP_FIN_WAIT1_   4
+#define TCP_FIN_WAIT2_   5
+#define TCP_LAST_ACK_    9
+#define TCP_CLOSING_     11
 #define TCP_LISTEN_      10
 #define IPPROTO_TCP_     6
 #define AF_INET_         2
@@ -226,7 +230,7 @@ static __always_inline void trace_addrs(struct apilat_trace_event *r, __u64 sk)
 
 /*
  * probe_reads: false in a sockops program (5.10 does not give it the helper):
- * the turn's addresses are in t already (so_trace_addrs)
+ * the turn's addresses are in t already (trace_connected)
  */
 static __always_inline void trace_emit(const struct apilat_client *client, __u64 sk, __u8 phase, __u8 cause,
 				       __u64 boot_ns, __u64 duration_ns, const struct apilat_trace_turn *t,
@@ -325,26 +329,41 @@ static __always_inline void trace_send(const struct apilat_conn *c, __u64 sk, __
 }
 
 /* Before the handler's own turn logic: a first response byte when c->phase is APILAT_SENT. */
-static __always_inline void trace_recv(const struct apilat_conn *c, __u64 sk, __u64 bytes)
+static __always_inline void trace_first_byte(const struct apilat_conn *c, __u64 sk)
 {
 	struct apilat_trace_turn *t;
 	__u64 ns;
 
-	if (!trace_enabled)
+	if (!trace_enabled || c->phase != APILAT_SENT)
 		return;
 	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
 	if (!t)
 		return;
-	if (c->phase == APILAT_SENT) {
-		ns = bpf_ktime_get_ns() - c->turn_ns;
-		if (ns >= trace_slow_ns) {
-			t->pending = 1;
-			t->phase = c->turns > handshake_turns ? APILAT_TRACE_RESPONSE : APILAT_TRACE_HANDSHAKE;
-			t->duration_ns = ns;
-			t->first_byte_boot_ns = bpf_ktime_get_boot_ns();
-		}
+	ns = bpf_ktime_get_ns() - c->turn_ns;
+	if (ns >= trace_slow_ns) {
+		t->pending = 1;
+		t->phase = c->turns > handshake_turns ? APILAT_TRACE_RESPONSE : APILAT_TRACE_HANDSHAKE;
+		t->duration_ns = ns;
+		t->first_byte_boot_ns = bpf_ktime_get_boot_ns();
 	}
-	t->received_bytes += bytes;
+}
+
+/* The open turn's received bytes. */
+static __always_inline void trace_received(__u64 sk, __u64 bytes)
+{
+	struct apilat_trace_turn *t;
+
+	if (!trace_enabled)
+		return;
+	t = bpf_map_lookup_elem(&apilat_trace_turns, &sk);
+	if (t)
+		t->received_bytes += bytes;
+}
+
+static __always_inline void trace_recv(const struct apilat_conn *c, __u64 sk, __u64 bytes)
+{
+	trace_first_byte(c, sk);
+	trace_received(sk, bytes);
 }
 
 static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
@@ -383,6 +402,20 @@ static __always_inline void on_open(const struct apilat_endpoint *ep, __u64 sk, 
 		trace_connect_begin(sk);
 }
 
+/* send=sockops: a turn's request is counted once it is not a retransmit's (undone: on_retransmit). */
+static __always_inline void settle_request(struct apilat_conn *c)
+{
+	struct apilat_counts *n;
+
+	c->asked_by_tx = 0;
+	if (!c->request_due)
+		return;
+	c->request_due = 0;
+	n = counts_of(c);
+	if (n)
+		n->requests += 1;
+}
+
 /*
  * The sockops send variant's sent bytes: what the peer acknowledged since
  * last counted (each byte once, retransmits not again), at each of the
@@ -400,23 +433,55 @@ static __always_inline void count_acked(struct apilat_conn *c, __u64 acked)
 	c->acked = acked;
 }
 
-#define SEND_SHUTDOWN_ 2
+/*
+ * recv=segment's received bytes: what tcp_sock.bytes_received grew by since
+ * last counted (it moves with rcv_nxt: in-order data TCP accepted, each byte
+ * once), at each segment and callback of the connection while no FIN came
+ * from the peer, and at its close.
+ */
+static __always_inline void count_received(struct apilat_conn *c, __u64 sk, __u64 received)
+{
+	struct apilat_counts *n;
+	__u64 d;
+
+	if (received <= c->received)
+		return;
+	d = received - c->received;
+	c->received = received;
+	n = counts_of(c);
+	if (n)
+		n->received_bytes += d;
+	if (!c->server)
+		trace_received(sk, d);
+}
 
 /*
- * At the close: tcp_sock.bytes_acked counts the FIN's sequence number too once
- * it is acknowledged (a FIN sent: SEND_SHUTDOWN; acknowledged: nothing past
- * snd_una is left to send). tcp_done() sets sk_shutdown only after this state change.
+ * At the close, from the state it leaves: bytes_acked counts our FIN's
+ * sequence number too once it is acknowledged (sent: the states after a
+ * close or shutdown sent it; acknowledged: nothing past snd_una is left). A
+ * close that resets (unread data, SO_LINGER 0) sent no FIN.
  */
-static __always_inline __u64 acked_data(const struct sock *sk)
+static __always_inline __u64 acked_data(const struct sock *sk, int oldstate)
 {
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	bool fin_sent = oldstate == TCP_FIN_WAIT1_ || oldstate == TCP_FIN_WAIT2_ || oldstate == TCP_CLOSING_ ||
+			oldstate == TCP_LAST_ACK_;
 
-	/* a bitfield on older kernels */
-	if ((BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & SEND_SHUTDOWN_) && acked &&
-	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+	if (fin_sent && acked && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
 		acked -= 1;
 	return acked;
+}
+
+/* bytes_received counts the peer's FIN too: tcp_fin() marks the socket SOCK_DONE (nothing else does). */
+static __always_inline __u64 received_data(const struct sock *sk)
+{
+	__u64 received = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_received);
+	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+
+	if (received && (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		received -= 1;
+	return received;
 }
 
 /* Every other transition of a TCP socket: the connection table's entry, if it has one. */
@@ -464,8 +529,11 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 				n->resets += 1;
 		}
 	}
+	settle_request(c);
 	if (c->by_acks)
-		count_acked(c, acked_data((const struct sock *)sk));
+		count_acked(c, acked_data((const struct sock *)sk, oldstate));
+	if (c->by_received)
+		count_received(c, sk, received_data((const struct sock *)sk));
 	trace_close(c, sk);
 	bpf_map_delete_elem(&apilat_conns, &sk);
 }
@@ -836,7 +904,7 @@ static __always_inline bool so_established(__u32 op)
 SEC("sockops")
 int apilat_send_sockops(struct bpf_sock_ops *skops)
 {
-	__u32 op = skops->op, len;
+	__u32 op = skops->op, len, state;
 	struct apilat_conn *c;
 	__u64 sk;
 
@@ -849,18 +917,36 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	c = so_conn(skops, &sk);
 	if (!c)
 		return 1;
-	/* after a FIN bytes_acked may count it: the close counts the rest */
-	if (skops->state == TCP_ESTABLISHED_ || skops->state == TCP_CLOSE_WAIT_)
+	/*
+	 * bytes_acked counts our FIN once acknowledged, bytes_received the
+	 * peer's: in the states where either may be in, the close counts the
+	 * rest (tcp_fin() in FIN_WAIT1/2 sends its ACK before the state moves)
+	 */
+	state = skops->state;
+	if (state == TCP_ESTABLISHED_ || state == TCP_CLOSE_WAIT_)
 		count_acked(c, skops->bytes_acked);
+	if (c->by_received && state == TCP_ESTABLISHED_)
+		count_received(c, sk, skops->bytes_received);
 	/* the segment's payload; 0 for an ACK, a FIN, or the MSS computation's call without a segment */
 	len = op == BPF_SOCK_OPS_HDR_OPT_LEN_CB ? skops->skb_len : 0;
 	if (!len)
 		return 1;
+	settle_request(c); /* a turn the last segment opened is a request: this is another one */
 	if (c->server) {
 		turn_answer(c);
-	} else {
-		trace_send(c, sk, len, false); /* the turn's addresses: trace_connected kept them */
-		turn_ask(c, counts_of(c));
+		return 1;
+	}
+	trace_send(c, sk, len, false); /* no probe reads: trace_connected kept the turn's addresses */
+	if (c->phase != APILAT_SENT) {
+		/*
+		 * A retransmit comes here too: if it is what opened the turn (data the
+		 * server answered lost, resent after the server sent on its own:
+		 * HTTP/2 PINGs, watch events), on_retransmit undoes it
+		 */
+		c->phase_before = c->phase;
+		turn_ask(c, NULL);
+		c->asked_by_tx = 1;
+		c->request_due = c->turns > handshake_turns;
 	}
 	return 1;
 }
@@ -868,7 +954,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 SEC("sockops")
 int apilat_rtt_sockops(struct bpf_sock_ops *skops)
 {
-	__u32 op = skops->op;
+	__u32 op = skops->op, srtt, next;
 	struct apilat_conn *c;
 	__u64 sk;
 
@@ -878,13 +964,25 @@ int apilat_rtt_sockops(struct bpf_sock_ops *skops)
 	}
 	if (op != BPF_SOCK_OPS_RTT_CB)
 		return 1;
+	/*
+	 * srtt_us is the value before this sample; kernels that pass the new one
+	 * have it in args[1] (both scaled by 8), older ones pass 0 there
+	 */
+	srtt = skops->srtt_us; /* both read: a ctx field chosen by a branch is a pointer the verifier refuses */
+	next = skops->args[1];
 	c = so_conn(skops, &sk);
 	if (c)
-		on_rtt_conn(c, skops->srtt_us >> 3);
+		on_rtt_conn(c, (next ? next : srtt) >> 3);
 	return 1;
 }
 
-/* A received segment of a followed socket: its new data, if any. */
+/*
+ * A received segment of a followed socket. Its bytes are counted once TCP
+ * has taken them in order (bytes_received, at the next segment or callback,
+ * or at the close): this runs before TCP checks it. If it carries new data
+ * (past rcv_nxt), it is the first byte of an answer (client) or of a
+ * request (server).
+ */
 static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
 {
 	struct apilat_conn *c = bpf_map_lookup_elem(&apilat_conns, &sk);
@@ -895,6 +993,9 @@ static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
 
 	if (!c)
 		return;
+	settle_request(c);
+	c->by_received = 1;
+	count_received(c, sk, BPF_CORE_READ((struct tcp_sock *)sk, bytes_received));
 	/* helper reads: a pointer loaded from a tp_btf argument costs the verifier BTF searches at every start */
 	len = BPF_CORE_READ(skb, len);
 	th = BPF_CORE_READ(skb, data); /* the TCP header, here */
@@ -909,7 +1010,12 @@ static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
 	end = seq + (len - hl);
 	if ((__s32)(end - nxt) <= 0)
 		return; /* received before: a retransmit */
-	on_recv_conn(c, sk, (__s32)(seq - nxt) < 0 ? end - nxt : end - seq);
+	if (c->server) {
+		turn_ask(c, counts_of(c));
+	} else {
+		trace_first_byte(c, sk);
+		turn_answer(c);
+	}
 }
 
 SEC("tp_btf/tcp_probe")
@@ -930,6 +1036,21 @@ struct trace_event_raw_tcp_event_sk_skb___apilat {
 #define CTX_READ(dst, c, field) bpf_core_read(&(dst), sizeof(dst), &(c)->field)
 
 /*
+ * send=sockops: the segment transmitted last opened the turn, and was this
+ * retransmit (its HDR_OPT_LEN_CB came just before, under the same socket
+ * lock; any other segment or callback in between settled the turn).
+ */
+static __always_inline void undo_retransmit_turn(struct apilat_conn *c)
+{
+	if (!c->asked_by_tx)
+		return;
+	c->asked_by_tx = 0;
+	c->request_due = 0;
+	c->phase = c->phase_before;
+	c->turns -= 1;
+}
+
+/*
  * A retransmitted skb of socket sk: as many segments as tcp_skb_pcount()
  * (what TcpRetransSegs and tcpi_total_retrans add).
  */
@@ -943,6 +1064,7 @@ static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
 		return;
+	undo_retransmit_turn(c);
 	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	n = counts_of(c);
@@ -983,8 +1105,17 @@ int apilat_retransmit(void *ctx)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(apilat_retransmit_btf, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	if (!err)
-		on_retransmit((__u64)sk, skb);
+	struct apilat_conn *c;
+	__u64 key = (__u64)sk;
+
+	if (!err) {
+		on_retransmit(key, skb);
+	} else {
+		/* not sent, but a failure after the options were sized still came through HDR_OPT_LEN_CB */
+		c = bpf_map_lookup_elem(&apilat_conns, &key);
+		if (c)
+			undo_retransmit_turn(c);
+	}
 	return 0;
 }
 

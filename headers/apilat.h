@@ -130,7 +130,12 @@ struct apilat_conn {
 	__u8 established;
 	__u8 server;          /* accepted here (server side), not connected from here */
 	__u8 by_acks;         /* sent bytes counted from tcp_sock.bytes_acked (the sockops send variant) */
+	__u8 by_received;     /* received bytes counted from tcp_sock.bytes_received (recv=segment) */
+	__u8 asked_by_tx;     /* send=sockops: the last data segment transmitted opened the turn */
+	__u8 phase_before;    /* ... and the phase it found (a retransmit's turn is undone) */
+	__u8 request_due;     /* send=sockops: that turn is a request, counted at its next event */
 	__u64 acked;          /* bytes_acked when last counted */
+	__u64 received;       /* bytes_received when last counted */
 };
 #define APILAT_MAX_CONNS 16384
 

@@ -68,6 +68,7 @@ srv_req0=$(num ksight_apiserver_server_requests_total)
 srv_resp0=$(count_of ksight_apiserver_server_response_duration_seconds "")
 srv_hs0=$(count_of ksight_apiserver_server_tls_handshake_duration_seconds "")
 srv_recv0=$(num ksight_apiserver_server_received_bytes_total)
+srv_sent0=$(num ksight_apiserver_server_sent_bytes_total)
 
 # ---- RTT and the server side: N requests of 20 ms on one connection ----
 T0=$SECONDS
@@ -93,6 +94,18 @@ bytes_exact() {
 		"$(num "ksight_apiserver_received_bytes_total{$(series "$2")}")" "$(python3 -c "$tcpi" "$3" bytes_received)"
 }
 bytes_exact client apit-rtt "$WORK/rtt.json"
+# the server's side of that one connection (nothing else talks to it meanwhile): what it received
+# is what the client sent, what it sent what the client received (its last bytes are counted once
+# the client's ACK or FIN is in: eventually)
+srv_delta() { # FAMILY BASE
+	scrape >"$WORK/srv.txt"
+	awk -v k="$1" -v b="$2" 'index($0, k " ") == 1 { v = $2 } END { print (v == "" ? 0 : v) - b }' "$WORK/srv.txt"
+}
+tcpi_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/rtt.json" "$1"; }
+eventually "server: received bytes == the client's tcpi_bytes_acked - 1" 5 "$(($(tcpi_of bytes_acked) - 1))" \
+	srv_delta ksight_apiserver_server_received_bytes_total "$srv_recv0"
+eventually "server: sent bytes == the client's tcpi_bytes_received" 5 "$(tcpi_of bytes_received)" \
+	srv_delta ksight_apiserver_server_sent_bytes_total "$srv_sent0"
 
 expect_eq "server: $N requests" $(($(num ksight_apiserver_server_requests_total) - srv_req0)) $N
 expect_eq "server: $N response samples" \

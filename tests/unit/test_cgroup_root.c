@@ -103,8 +103,10 @@ static void test_truncated_line(void **state)
 {
 	char out[64];
 
-	set_roots("/sys/fs/cgroup", NULL);
+	/* read past the separator, field 4 would be "cgroup2" */
+	set_roots("cgroup2", "/sys/fs/cgroup");
 	assert_int_equal(cgroup2_root_pick("41 31 - cgroup2 cgroup2 rw\n", fake_is_root, out, sizeof(out)), -ENOENT);
+	assert_int_equal(cgroup2_root_pick("41 31 0:38 / - cgroup2 cgroup2 rw\n", fake_is_root, out, sizeof(out)), -ENOENT);
 }
 
 int main(void)

@@ -299,6 +299,29 @@ static void test_sockops_needs_cgroup2_root(void **state)
 	assert_int_equal(probe_check_section("sockops/x", &kf, why, sizeof(why)), -EINVAL);
 }
 
+/* A variant tied to another point's sockops one goes where sockops goes, with its own reason. */
+static void test_with_sockops(void **state)
+{
+	static const struct probe_variant tied[] = {
+		{ .name = "segment", .programs = { "drop_btf" }, .with_sockops = "needs the sockops send" },
+		{ .name = "tracepoint", .programs = { "probe_tp" } },
+	};
+	static const struct probe_point p = { "recv", tied, 2 };
+	struct fake_kernel k = { 0 };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
+	struct point_status st;
+
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 2);
+	assert_int_equal(st.variants[0].state, VARIANT_CANDIDATE);
+	kf.has_cgroup2_root = no_cgroup2;
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 1);
+	assert_int_equal(st.variants[0].state, VARIANT_UNSUPPORTED);
+	assert_string_equal(st.variants[0].reason, "needs the sockops send");
+	assert_int_equal(st.variants[1].state, VARIANT_CANDIDATE);
+	kf.has_cgroup2_root = with_cgroup2;
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_record_field),
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_sockops_needs_cgroup2_root),
+		cmocka_unit_test(test_with_sockops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

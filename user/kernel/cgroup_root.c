@@ -54,19 +54,21 @@ static bool field(const char *line, const char *end, int k, const char **start, 
 	}
 }
 
-/* After the optional fields' " - ": is the filesystem type cgroup2? */
-static bool is_cgroup2(const char *line, const char *end)
+/*
+ * The " - " after the optional fields (the fields before it have their
+ * spaces escaped, so the first one is it), or NULL.
+ */
+static const char *separator(const char *line, const char *end)
 {
-	const char *sep = line;
+	return memmem(line, (size_t)(end - line), " - ", 3);
+}
 
-	while ((sep = memmem(sep, (size_t)(end - sep), " - ", 3)) != NULL) {
-		const char *t = sep + 3;
+/* Is the filesystem type, right after the separator, cgroup2? */
+static bool is_cgroup2(const char *sep, const char *end)
+{
+	const char *t = sep + 3;
 
-		if ((size_t)(end - t) >= 8 && !memcmp(t, "cgroup2", 7) && (t[7] == ' ' || t + 7 == end))
-			return true;
-		sep += 3;
-	}
-	return false;
+	return (size_t)(end - t) >= 7 && !memcmp(t, "cgroup2", 7) && (t + 7 == end || t[7] == ' ');
 }
 
 int cgroup2_root_pick(const char *mountinfo, cgroup_is_root_fn is_root, char *out, size_t outlen)
@@ -75,12 +77,14 @@ int cgroup2_root_pick(const char *mountinfo, cgroup_is_root_fn is_root, char *ou
 	bool too_long = false;
 
 	while (line && *line) {
-		const char *end = strchr(line, '\n'), *mp;
+		const char *end = strchr(line, '\n'), *mp, *sep;
 		size_t mplen;
 
 		if (!end)
 			end = line + strlen(line);
-		if (is_cgroup2(line, end) && field(line, end, 4, &mp, &mplen)) {
+		sep = separator(line, end);
+		/* the mount point is field 4, before the separator */
+		if (sep && is_cgroup2(sep, end) && field(line, sep, 4, &mp, &mplen)) {
 			if (!unescape(mp, mplen, out, outlen))
 				too_long = true;
 			else if (is_root(out))

@@ -505,6 +505,13 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 		if (!strncmp(section, "kprobe/", 7) && !kernel_has_kprobes())
 			snprintf(vs->reason, sizeof(vs->reason),
 				 "cannot attach %s: this kernel was built without kprobes (CONFIG_KPROBES)", section);
+		else if (!strcmp(section, "sockops") && err == -EPERM)
+			snprintf(vs->reason, sizeof(vs->reason),
+				 "cannot attach sockops to cgroup v2's root: EPERM (a program attached there without "
+				 "BPF_F_ALLOW_MULTI excludes others; `bpftool cgroup show` lists it)");
+		else if (!strcmp(section, "sockops") && err == -ENOENT)
+			snprintf(vs->reason, sizeof(vs->reason),
+				 "cannot attach sockops: no cgroup v2 root is mounted here");
 		else
 			snprintf(vs->reason, sizeof(vs->reason), "cannot attach %s: %s", section, strerror(-err));
 		while (i-- > 0) {

@@ -139,6 +139,13 @@ static int check_variant(const struct probe_variant *v, const struct kernel_feat
 		if (err)
 			return err;
 	}
+	if (v->with_sockops) {
+		err = probe_check_section("sockops", kf, why, whylen);
+		if (err) {
+			snprintf(why, whylen, "%s", v->with_sockops);
+			return err;
+		}
+	}
 	return probe_check_module_btf(v, kf, why, whylen);
 }
 

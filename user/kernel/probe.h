@@ -61,6 +61,12 @@ struct probe_variant {
 	 * nothing. NULL: vmlinux types only.
 	 */
 	const char *module_btf;
+	/*
+	 * Not a sockops program, but only right next to one (another point's
+	 * sockops variant): ruled out where sockops programs cannot attach, with
+	 * this reason. NULL: no such tie.
+	 */
+	const char *with_sockops;
 };
 
 struct probe_point {

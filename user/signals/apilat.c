@@ -85,7 +85,14 @@ static const struct probe_variant send_variants[] = {
 	{ .name = "kprobe", .programs = { "apilat_send_kp" } },
 };
 static const struct probe_variant recv_variants[] = {
-	{ .name = "segment", .programs = { "apilat_recv_segment" } },
+	/*
+	 * turns end when the first byte reaches the socket, which can be before a
+	 * send hook that runs at send()'s return saw the request: only with
+	 * send=sockops (or kprobe, at send()'s entry)
+	 */
+	{ .name = "segment", .programs = { "apilat_recv_segment" },
+	  .with_sockops = "goes with send=sockops, and no cgroup v2 root is mounted here (in a pod: the host's "
+			  "/sys/fs/cgroup as a hostPath): the tp_btf variant" },
 	{ .name = "tp_btf", .programs = { "apilat_recv_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_recv" } },
 	{ .name = "kprobe", .programs = { "apilat_recv_kp" } },
