@@ -402,18 +402,54 @@ static __always_inline void on_open(const struct apilat_endpoint *ep, __u64 sk, 
 		trace_connect_begin(sk);
 }
 
-/* send=sockops: a turn's request is counted once it is not a retransmit's (undone: on_retransmit). */
-static __always_inline void settle_request(struct apilat_conn *c)
+/*
+ * send=sockops: what the last data segment did to the turn stands (any
+ * later event of the connection but its RETRANS_CB): its request is
+ * counted, its answer observed.
+ */
+static __always_inline void settle_turn(struct apilat_conn *c)
 {
 	struct apilat_counts *n;
 
-	c->asked_by_tx = 0;
-	if (!c->request_due)
+	if (!c->tx_pending)
 		return;
-	c->request_due = 0;
-	n = counts_of(c);
-	if (n)
-		n->requests += 1;
+	c->tx_pending = 0;
+	if (c->request_due) {
+		c->request_due = 0;
+		n = counts_of(c);
+		if (n)
+			n->requests += 1;
+	}
+	if (c->answer_due) {
+		c->answer_due = 0;
+		observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
+			c->answer_ns - c->turn_ns);
+	}
+}
+
+/*
+ * RETRANS_CB, right after a retransmit was tried: if the segment that moved
+ * the turn sent no new data (snd_nxt has not moved since), it was this
+ * retransmit (data the peer lost, resent after the peer sent on its own:
+ * HTTP/2 PINGs, watch events, the next request) and what it did is undone.
+ */
+static __always_inline void so_retransmitted(struct apilat_conn *c, __u32 snd_nxt)
+{
+	if (!c->tx_pending)
+		return;
+	if (snd_nxt != c->open_nxt) {
+		settle_turn(c);
+		return;
+	}
+	c->tx_pending = 0;
+	if (c->answer_due) {
+		c->answer_due = 0;
+		c->phase = APILAT_SENT; /* the request is still unanswered */
+	} else {
+		c->request_due = 0;
+		c->phase = c->phase_before;
+		c->turns -= 1;
+	}
 }
 
 /*
@@ -529,7 +565,7 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 				n->resets += 1;
 		}
 	}
-	settle_request(c);
+	settle_turn(c);
 	if (c->by_acks)
 		count_acked(c, acked_data((const struct sock *)sk, oldstate));
 	if (c->by_received)
@@ -852,14 +888,18 @@ int BPF_KPROBE(apilat_rtt_kp, struct sock *sk)
  * hook left on them is tcp_probe (recv=segment), one per received segment.
  *   send=sockops: a turn is asked (client) or answered (server) at the first
  *     data segment transmitted, not at send(): Nagle or a full window can
- *     hold data back after send() returned. Sent bytes are what the peer
+ *     hold data back after send() returned. That segment may be a retransmit
+ *     (RETRANS_CB, 4.16, comes right after it): what it did stands only once
+ *     another event of the connection comes first, or snd_nxt moved
+ *     (settle_turn, so_retransmitted). Sent bytes are what the peer
  *     acknowledged (tcp_sock.bytes_acked), counted at each callback and at
  *     the close: retransmits are not counted again.
  *   recv=segment: at tcp_probe (the first statement of tcp_rcv_established,
- *     in softirq or from the socket's backlog), a segment's new data: its
- *     payload past rcv_nxt (a retransmit of received data adds nothing). The
- *     first response byte is timed when it reached the socket, not when the
- *     client read it.
+ *     in softirq or from the socket's backlog), a segment with data past
+ *     rcv_nxt: the first response byte, timed when it reached the socket, not
+ *     when the client read it. Bytes are what tcp_sock.bytes_received grew
+ *     by (in-order data TCP took), counted at the next segment or callback
+ *     and at the close.
  * Connections established before ksight started are not in apilat_conns
  * with any variant (the connect is where a client is known).
  */
@@ -909,14 +949,19 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	__u64 sk;
 
 	if (so_established(op)) {
-		so_follow(skops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG, true);
+		so_follow(skops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG, true);
 		return 1;
 	}
-	if (op != BPF_SOCK_OPS_HDR_OPT_LEN_CB && op != BPF_SOCK_OPS_RTT_CB)
+	if (op != BPF_SOCK_OPS_HDR_OPT_LEN_CB && op != BPF_SOCK_OPS_RTT_CB && op != BPF_SOCK_OPS_RETRANS_CB)
 		return 1;
 	c = so_conn(skops, &sk);
 	if (!c)
 		return 1;
+	if (op == BPF_SOCK_OPS_RETRANS_CB) {
+		so_retransmitted(c, skops->snd_nxt);
+		return 1;
+	}
+	settle_turn(c);
 	/*
 	 * bytes_acked counts our FIN once acknowledged, bytes_received the
 	 * peer's: in the states where either may be in, the close counts the
@@ -931,22 +976,24 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	len = op == BPF_SOCK_OPS_HDR_OPT_LEN_CB ? skops->skb_len : 0;
 	if (!len)
 		return 1;
-	settle_request(c); /* a turn the last segment opened is a request: this is another one */
+	/* a retransmit comes here too: so_retransmitted undoes what it did */
 	if (c->server) {
-		turn_answer(c);
+		if (c->phase == APILAT_SENT) {
+			c->phase = APILAT_RECEIVING;
+			c->answer_due = 1;
+			c->answer_ns = bpf_ktime_get_ns();
+			c->tx_pending = 1;
+			c->open_nxt = skops->snd_nxt;
+		}
 		return 1;
 	}
 	trace_send(c, sk, len, false); /* no probe reads: trace_connected kept the turn's addresses */
 	if (c->phase != APILAT_SENT) {
-		/*
-		 * A retransmit comes here too: if it is what opened the turn (data the
-		 * server answered lost, resent after the server sent on its own:
-		 * HTTP/2 PINGs, watch events), on_retransmit undoes it
-		 */
 		c->phase_before = c->phase;
 		turn_ask(c, NULL);
-		c->asked_by_tx = 1;
 		c->request_due = c->turns > handshake_turns;
+		c->tx_pending = 1;
+		c->open_nxt = skops->snd_nxt;
 	}
 	return 1;
 }
@@ -993,7 +1040,7 @@ static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
 
 	if (!c)
 		return;
-	settle_request(c);
+	settle_turn(c);
 	c->by_received = 1;
 	count_received(c, sk, BPF_CORE_READ((struct tcp_sock *)sk, bytes_received));
 	/* helper reads: a pointer loaded from a tp_btf argument costs the verifier BTF searches at every start */
@@ -1036,21 +1083,6 @@ struct trace_event_raw_tcp_event_sk_skb___apilat {
 #define CTX_READ(dst, c, field) bpf_core_read(&(dst), sizeof(dst), &(c)->field)
 
 /*
- * send=sockops: the segment transmitted last opened the turn, and was this
- * retransmit (its HDR_OPT_LEN_CB came just before, under the same socket
- * lock; any other segment or callback in between settled the turn).
- */
-static __always_inline void undo_retransmit_turn(struct apilat_conn *c)
-{
-	if (!c->asked_by_tx)
-		return;
-	c->asked_by_tx = 0;
-	c->request_due = 0;
-	c->phase = c->phase_before;
-	c->turns -= 1;
-}
-
-/*
  * A retransmitted skb of socket sk: as many segments as tcp_skb_pcount()
  * (what TcpRetransSegs and tcpi_total_retrans add).
  */
@@ -1064,7 +1096,6 @@ static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
 	if (!c)
 		return;
-	undo_retransmit_turn(c);
 	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	n = counts_of(c);
@@ -1105,17 +1136,8 @@ int apilat_retransmit(void *ctx)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(apilat_retransmit_btf, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	struct apilat_conn *c;
-	__u64 key = (__u64)sk;
-
-	if (!err) {
-		on_retransmit(key, skb);
-	} else {
-		/* not sent, but a failure after the options were sized still came through HDR_OPT_LEN_CB */
-		c = bpf_map_lookup_elem(&apilat_conns, &key);
-		if (c)
-			undo_retransmit_turn(c);
-	}
+	if (!err)
+		on_retransmit((__u64)sk, skb);
 	return 0;
 }
 

@@ -131,9 +131,17 @@ struct apilat_conn {
 	__u8 server;          /* accepted here (server side), not connected from here */
 	__u8 by_acks;         /* sent bytes counted from tcp_sock.bytes_acked (the sockops send variant) */
 	__u8 by_received;     /* received bytes counted from tcp_sock.bytes_received (recv=segment) */
-	__u8 asked_by_tx;     /* send=sockops: the last data segment transmitted opened the turn */
-	__u8 phase_before;    /* ... and the phase it found (a retransmit's turn is undone) */
-	__u8 request_due;     /* send=sockops: that turn is a request, counted at its next event */
+	/*
+	 * send=sockops: the last data segment transmitted moved the turn (asked
+	 * or answered it); settled at the connection's next event, undone if it
+	 * turns out to be a retransmit (RETRANS_CB with snd_nxt unmoved)
+	 */
+	__u8 tx_pending;
+	__u8 phase_before;    /* the phase that segment found (client) */
+	__u8 request_due;     /* its turn is a request: counted when settled */
+	__u8 answer_due;      /* it answered the open turn (server): observed when settled */
+	__u32 open_nxt;       /* snd_nxt when it went */
+	__u64 answer_ns;      /* when it answered */
 	__u64 acked;          /* bytes_acked when last counted */
 	__u64 received;       /* bytes_received when last counted */
 };

@@ -178,6 +178,10 @@ if ip netns add "$NS" && ip -n "$NS" link set lo up &&
 		check "$label: the server retransmitted ($srv)" test "$srv" -ge 1
 		expect_eq "$label: client + server ($got + $srv) == the namespace's RetransSegs" $((got + srv)) "$segs"
 		bytes_exact "$label" "$comm" "$WORK/retr.json"
+		# retransmits each way open no turn and answer none: the 40 requests, each answered once
+		expect_eq "$label: 40 requests, none made by a retransmit" \
+			"$(num "ksight_apiserver_requests_total{$(series "$comm")}")" 40
+		expect_eq "$label: 40 responses" "$(count_of ksight_apiserver_response_duration_seconds "$(series "$comm")")" 40
 	}
 	retrans4 retransmits apit-retr
 	# the same over IPv6 (RetransSegs counts both families)

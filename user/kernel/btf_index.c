@@ -14,6 +14,7 @@
 
 struct kind_table {
 	bool built;
+	bool failed; /* no memory for it: linear from then on */
 	unsigned lookups; /* before it is built: a kind looked up once is not worth a walk */
 	uint32_t mask; /* slots - 1 (a power of two, at least twice the names) */
 	uint32_t *ids; /* 0: an empty slot */
@@ -86,15 +87,12 @@ int btf_find(const struct btf *btf, const char *name, __u32 kind)
 	int id = -ENOENT;
 	uint32_t s;
 
-	/* "" (anonymous types) and "void" are libbpf's special cases: its answer */
-	if (!btf || !name || !name[0] || !strcmp(name, "void") || kind >= N_KINDS ||
-	    btf__type_cnt(btf) < BTF_INDEX_MIN_TYPES)
+	/* "" (anonymous types), "void" and kind 0 are libbpf's special cases: its answer */
+	if (!btf || !name || !name[0] || !strcmp(name, "void") || kind == BTF_KIND_UNKN || kind >= N_KINDS)
 		return btf__find_by_name_kind(btf, name, kind);
 	pthread_mutex_lock(&ix.lock);
-	if (!ix.btf)
-		ix.btf = btf;
 	t = &ix.kinds[kind];
-	if (ix.btf != btf || (!t->built && (t->lookups++ < 1 || build(btf, kind, t)))) {
+	if (ix.btf != btf || t->failed || (!t->built && (t->lookups++ < 1 || (t->failed = build(btf, kind, t) < 0)))) {
 		pthread_mutex_unlock(&ix.lock);
 		/* another big BTF, a kind's first lookup (the walk costs what one lookup does), or no memory */
 		return btf__find_by_name_kind(btf, name, kind);
@@ -106,6 +104,16 @@ int btf_find(const struct btf *btf, const char *name, __u32 kind)
 		}
 	pthread_mutex_unlock(&ix.lock);
 	return id;
+}
+
+void btf_index_use(const struct btf *btf)
+{
+	pthread_mutex_lock(&ix.lock);
+	if (ix.btf != btf && btf && btf__type_cnt(btf) >= BTF_INDEX_MIN_TYPES) {
+		drop_all();
+		ix.btf = btf;
+	}
+	pthread_mutex_unlock(&ix.lock);
 }
 
 void btf_index_forget(const struct btf *btf)

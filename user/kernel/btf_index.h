@@ -15,14 +15,18 @@ struct btf;
 
 /*
  * btf__find_by_name_kind()'s contract (the lowest id of that name and kind,
- * else -ENOENT). A BTF of at least BTF_INDEX_MIN_TYPES types is indexed; one
- * such BTF at a time (the kernel's), others are searched the linear way.
- * Thread-safe: the loader threads plan side by side.
+ * else -ENOENT). The BTF named by btf_index_use() is indexed; any other is
+ * searched the linear way. Thread-safe: the loader threads plan side by side.
  */
-#define BTF_INDEX_MIN_TYPES 4096
 int btf_find(const struct btf *btf, const char *name, __u32 kind);
 
-/* Before `btf` is freed: its index goes too. */
+/*
+ * Index `btf` (the kernel's, parsed once) from now on, in place of any other;
+ * a BTF smaller than BTF_INDEX_MIN_TYPES types is not worth it. Its owner
+ * calls btf_index_forget() before freeing it.
+ */
+#define BTF_INDEX_MIN_TYPES 4096
+void btf_index_use(const struct btf *btf);
 void btf_index_forget(const struct btf *btf);
 
 #endif

@@ -227,6 +227,7 @@ int kernel_features_open(struct kernel_features *kf, const char *btf_path)
 	if (!btf)
 		return neg_errno_or(ENOENT);
 	kernel_features_from_btf(kf, btf);
+	btf_index_use(btf);
 	return 0;
 }
 

@@ -483,6 +483,28 @@ static void detach_variant(struct signal_runtime *rt, size_t p)
 	}
 }
 
+/* Does an earlier point of rt use a variant with a sockops program? (probe_variant.with_sockops) */
+static bool sockops_attached(const struct signal_runtime *rt, size_t p)
+{
+	size_t q;
+	int i;
+
+	for (q = 0; q < p; q++) {
+		const struct probe_variant *var;
+
+		if (rt->status[q].attached < 0)
+			continue;
+		var = &rt->def->points[q].variants[rt->status[q].attached];
+		for (i = 0; var->programs[i]; i++) {
+			struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
+
+			if (prog && !strcmp(bpf_program__section_name(prog), "sockops"))
+				return true;
+		}
+	}
+	return false;
+}
+
 /*
  * Attach every program of variant v; into rt->links[p] for the first variant
  * of a point, into rt->trial_links when one is attached already.
@@ -493,6 +515,13 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 	struct variant_status *vs = &rt->status[p].variants[v];
 	struct bpf_link **links = rt->status[p].attached >= 0 ? rt->trial_links : rt->links[p];
 	int i, err;
+
+	/* planned where sockops can attach, but the sockops variant did not (refused, EPERM): not without it */
+	if (var->with_sockops && !sockops_attached(rt, p)) {
+		snprintf(vs->reason, sizeof(vs->reason), "%s, which did not attach", var->with_sockops);
+		vs->state = VARIANT_ATTACH_FAILED;
+		return -ENOENT;
+	}
 
 	for (i = 0; var->programs[i]; i++) {
 		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);

@@ -140,9 +140,11 @@ static int check_variant(const struct probe_variant *v, const struct kernel_feat
 			return err;
 	}
 	if (v->with_sockops) {
-		err = probe_check_section("sockops", kf, why, whylen);
+		char sockops_why[PROBE_REASON_LEN];
+
+		err = probe_check_section("sockops", kf, sockops_why, sizeof(sockops_why));
 		if (err) {
-			snprintf(why, whylen, "%s", v->with_sockops);
+			snprintf(why, whylen, "%s: %.150s", v->with_sockops, sockops_why);
 			return err;
 		}
 	}

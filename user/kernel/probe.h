@@ -62,9 +62,10 @@ struct probe_variant {
 	 */
 	const char *module_btf;
 	/*
-	 * Not a sockops program, but only right next to one (another point's
-	 * sockops variant): ruled out where sockops programs cannot attach, with
-	 * this reason. NULL: no such tie.
+	 * Not a sockops program, but only right next to one (an earlier point's
+	 * sockops variant): ruled out where sockops programs cannot attach, and
+	 * not attached when that variant did not; this says what it goes with
+	 * ("goes with send=sockops"), for the reason. NULL: no such tie.
 	 */
 	const char *with_sockops;
 };

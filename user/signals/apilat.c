@@ -91,8 +91,7 @@ static const struct probe_variant recv_variants[] = {
 	 * send=sockops (or kprobe, at send()'s entry)
 	 */
 	{ .name = "segment", .programs = { "apilat_recv_segment" },
-	  .with_sockops = "goes with send=sockops, and no cgroup v2 root is mounted here (in a pod: the host's "
-			  "/sys/fs/cgroup as a hostPath): the tp_btf variant" },
+	  .with_sockops = "goes with send=sockops" },
 	{ .name = "tp_btf", .programs = { "apilat_recv_btf" } },
 	{ .name = "tracepoint", .programs = { "apilat_recv" } },
 	{ .name = "kprobe", .programs = { "apilat_recv_kp" } },
