@@ -427,6 +427,13 @@ static __always_inline void settle_turn(struct apilat_conn *c)
 	}
 }
 
+/* The data segment going out moved the turn: settled or undone by what comes next. */
+static __always_inline void so_moved(struct apilat_conn *c, __u32 snd_nxt)
+{
+	c->tx_pending = 1;
+	c->open_nxt = snd_nxt;
+}
+
 /*
  * RETRANS_CB, right after a retransmit was tried: if the segment that moved
  * the turn sent no new data (snd_nxt has not moved since), it was this
@@ -982,8 +989,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 			c->phase = APILAT_RECEIVING;
 			c->answer_due = 1;
 			c->answer_ns = bpf_ktime_get_ns();
-			c->tx_pending = 1;
-			c->open_nxt = skops->snd_nxt;
+			so_moved(c, skops->snd_nxt);
 		}
 		return 1;
 	}
@@ -992,8 +998,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 		c->phase_before = c->phase;
 		turn_ask(c, NULL);
 		c->request_due = c->turns > handshake_turns;
-		c->tx_pending = 1;
-		c->open_nxt = skops->snd_nxt;
+		so_moved(c, skops->snd_nxt);
 	}
 	return 1;
 }
