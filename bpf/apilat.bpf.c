@@ -427,6 +427,24 @@ static __always_inline void settle_turn(struct apilat_conn *c)
 	}
 }
 
+/*
+ * send=sockops's retransmits: what tcp_sock.total_retrans grew by, the
+ * kernel's own count (tcpi_total_retrans; TcpRetransSegs adds the same):
+ * every retransmit tried, one that failed on the way out too, which the
+ * tracepoint variants cannot all see. Counted at RETRANS_CB and at the close.
+ */
+static __always_inline void count_retrans(struct apilat_conn *c, __u32 total)
+{
+	struct apilat_counts *n;
+
+	if (total == c->retrans)
+		return;
+	n = counts_of(c);
+	if (n)
+		n->retransmits += total - c->retrans;
+	c->retrans = total;
+}
+
 /* The data segment going out moved the turn: settled or undone by what comes next. */
 static __always_inline void so_moved(struct apilat_conn *c, __u32 snd_nxt)
 {
@@ -573,8 +591,10 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 		}
 	}
 	settle_turn(c);
-	if (c->by_acks)
+	if (c->by_acks) {
 		count_acked(c, acked_data((const struct sock *)sk, oldstate));
+		count_retrans(c, BPF_CORE_READ((const struct tcp_sock *)sk, total_retrans));
+	}
 	if (c->by_received)
 		count_received(c, sk, received_data((const struct sock *)sk));
 	trace_close(c, sk);
@@ -938,6 +958,7 @@ static __always_inline void so_follow(struct bpf_sock_ops *skops, __u32 flag, bo
 	if (by_acks) {
 		c->by_acks = 1;
 		c->acked = skops->bytes_acked;
+		c->retrans = skops->total_retrans; /* the SYN's retransmits: counted by the retransmit point */
 	}
 	/* other programs' flags kept */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | flag);
@@ -965,6 +986,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	if (!c)
 		return 1;
 	if (op == BPF_SOCK_OPS_RETRANS_CB) {
+		count_retrans(c, skops->total_retrans);
 		so_retransmitted(c, skops->snd_nxt);
 		return 1;
 	}
@@ -1099,7 +1121,8 @@ static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 	__u16 segs;
 
 	c = bpf_map_lookup_elem(&apilat_conns, &sk);
-	if (!c)
+	/* a connection send=sockops follows: its RETRANS_CB counts, the kernel's own way */
+	if (!c || c->by_acks)
 		return;
 	cb = (struct tcp_skb_cb *)((void *)skb + bpf_core_field_offset(struct sk_buff, cb));
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);

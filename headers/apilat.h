@@ -141,6 +141,7 @@ struct apilat_conn {
 	__u8 request_due;     /* its turn is a request: counted when settled */
 	__u8 answer_due;      /* it answered the open turn (server): observed when settled */
 	__u32 open_nxt;       /* snd_nxt when it went */
+	__u32 retrans;        /* send=sockops: tcp_sock.total_retrans when last counted */
 	__u64 answer_ns;      /* when it answered */
 	__u64 acked;          /* bytes_acked when last counted */
 	__u64 received;       /* bytes_received when last counted */

@@ -219,13 +219,16 @@ check "overflow: the kernel dropped handshakes ($((drops - drops0)))" test $((dr
 expect_eq "overflow: listen drops == the kernel's ListenDrops delta" "$k" $((drops - drops0))
 expect_eq "overflow: == its ListenOverflows delta too" "$k" $((ovf - ovf0))
 
-# ---- the tracepoint variants, forced, count the same ----
+# ---- the tracepoint variants, forced, count the same (send=tp_btf: with send=sockops an established
+# connection's retransmits are counted by its RETRANS_CB, the retransmit point's only before) ----
 if [ -n "$(type -t retrans4)" ]; then
 	KUBERNETES_SERVICE_HOST='' start_run apitcp-tp --signals apilat --apiserver "127.0.0.1:$PR" \
-		--probe apilat/sock_state=tracepoint --probe apilat/retransmit=tracepoint ||
+		--probe apilat/sock_state=tracepoint --probe apilat/retransmit=tracepoint --probe apilat/send=tp_btf ||
 		{ not_ok "tracepoint variants: ksight run starts"; finish; }
 	check "tracepoint variants: sock_state attached" probe_is sock_state tracepoint
 	check "tracepoint variants: retransmit attached" probe_is retransmit tracepoint
+	# recv=segment goes with send=sockops only: the next recv variant instead
+	check "tracepoint variants: with send=tp_btf, recv is tp_btf, not segment" probe_is recv tp_btf
 	retrans4 "tracepoint variants, retransmits" apit-retr-tp
 fi
 finish

@@ -88,8 +88,10 @@ attached() {
 }
 
 # --- the tracepoint variants: what they miss is counted
+# (apilat's send=tp_btf: with send=sockops, the retransmits of established connections are counted
+# by their RETRANS_CB and the retransmit point only sees the SYNs')
 round tp netdrop_tcp_retransmit_tp apilat_retransmit \
-	--probe netdrop/tcp_retransmit=tracepoint --probe apilat/retransmit=tracepoint
+	--probe netdrop/tcp_retransmit=tracepoint --probe apilat/retransmit=tracepoint --probe apilat/send=tp_btf
 attached tp tracepoint netdrop_tcp_retransmit_tp
 expect_eq "tracepoint: netdrop counted + missed ($ND + $ND_MISS) == TcpRetransSegs" $((ND + ND_MISS)) "$SEGS"
 expect_eq "tracepoint: apilat counted + missed ($AP + $AP_MISS) == TcpRetransSegs" $((AP + AP_MISS)) "$SEGS"
@@ -102,7 +104,7 @@ else
 fi
 
 # --- the tp_btf variants (the default): nothing skipped
-round btf netdrop_tcp_retransmit_btf apilat_retransmit_btf
+round btf netdrop_tcp_retransmit_btf apilat_retransmit_btf --probe apilat/send=tp_btf
 attached btf tp_btf netdrop_tcp_retransmit_btf
 expect_eq "tp_btf: netdrop counted == TcpRetransSegs" "$ND" "$SEGS"
 expect_eq "tp_btf: apilat counted == TcpRetransSegs" "$AP" "$SEGS"
