@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,8 @@ static bool dir_is_root(const char *dir)
 	return access(path, F_OK) != 0;
 }
 
-int cgroup2_root(char *out, size_t outlen)
+/* Read mountinfo once per process: planning asks for each sockops variant, attaching for each program. */
+static int find_root(char *out, size_t outlen)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *text = NULL;
@@ -124,4 +126,21 @@ int cgroup2_root(char *out, size_t outlen)
 		err = cgroup2_root_pick(text, dir_is_root, out, outlen);
 	free(text);
 	return err;
+}
+
+int cgroup2_root(char *out, size_t outlen)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char root[PATH_MAX];
+	static int err = 1; /* 1: not looked up yet */
+	int ret;
+
+	pthread_mutex_lock(&lock);
+	if (err == 1)
+		err = find_root(root, sizeof(root));
+	ret = err;
+	if (!ret && snprintf(out, outlen, "%s", root) >= (int)outlen)
+		ret = -ENAMETOOLONG;
+	pthread_mutex_unlock(&lock);
+	return ret;
 }

@@ -20,7 +20,7 @@ typedef bool (*cgroup_is_root_fn)(const char *dir);
  */
 int cgroup2_root_pick(const char *mountinfo, cgroup_is_root_fn is_root, char *out, size_t outlen);
 
-/* The same for this process (/proc/self/mountinfo). */
+/* The same for this process (/proc/self/mountinfo, read at the first call; the answer is kept). */
 int cgroup2_root(char *out, size_t outlen);
 
 #endif
