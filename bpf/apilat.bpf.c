@@ -101,14 +101,14 @@ struct {
 } apilat_conns SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, APILAT_MAX_HISTS);
 	__type(key, struct apilat_hist_key);
 	__type(value, struct apilat_hist);
 } apilat_hists SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, APILAT_MAX_CLIENTS);
 	__type(key, struct apilat_client);
 	__type(value, struct apilat_counts);
@@ -159,8 +159,9 @@ static __always_inline void observe(const struct apilat_conn *c, __u32 kind, __u
 		return;
 	if (b >= APILAT_MAX_BUCKETS)
 		b = APILAT_MAX_BUCKETS - 1;
-	h->buckets[b] += 1; /* per-CPU value: no atomics */
-	h->sum_ns += ns;
+	/* one value for every CPU (a per-CPU map costs an allocation per entry and CPU at start-up) */
+	__sync_fetch_and_add(&h->buckets[b], 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
 }
 
 static __always_inline struct apilat_counts *counts_of(const struct apilat_conn *c)
@@ -418,7 +419,7 @@ static __always_inline void settle_turn(struct apilat_conn *c)
 		c->request_due = 0;
 		n = counts_of(c);
 		if (n)
-			n->requests += 1;
+			__sync_fetch_and_add(&n->requests, 1);
 	}
 	if (c->answer_due) {
 		c->answer_due = 0;
@@ -441,7 +442,7 @@ static __always_inline void count_retrans(struct apilat_conn *c, __u32 total)
 		return;
 	n = counts_of(c);
 	if (n)
-		n->retransmits += total - c->retrans;
+		__sync_fetch_and_add(&n->retransmits, total - c->retrans);
 	c->retrans = total;
 }
 
@@ -490,7 +491,7 @@ static __always_inline void count_acked(struct apilat_conn *c, __u64 acked)
 		return;
 	n = counts_of(c);
 	if (n)
-		n->sent_bytes += acked - c->acked;
+		__sync_fetch_and_add(&n->sent_bytes, acked - c->acked);
 	c->acked = acked;
 }
 
@@ -511,7 +512,7 @@ static __always_inline void count_received(struct apilat_conn *c, __u64 sk, __u6
 	c->received = received;
 	n = counts_of(c);
 	if (n)
-		n->received_bytes += d;
+		__sync_fetch_and_add(&n->received_bytes, d);
 	if (!c->server)
 		trace_received(sk, d);
 }
@@ -577,7 +578,7 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 			__u32 cause = fail_cause(err);
 
 			if (cause < APILAT_FAIL_NR)
-				n->failures[cause] += 1;
+				__sync_fetch_and_add(&n->failures[cause], 1);
 		}
 		trace_failed(c, sk, fail_cause(err));
 	} else if (oldstate != TCP_SYN_RECV_) {
@@ -587,7 +588,7 @@ static __always_inline void on_state(__u64 sk, int oldstate, int newstate)
 		if (err == ECONNRESET_ || err == EPIPE_) {
 			n = counts_of(c);
 			if (n)
-				n->resets += 1;
+				__sync_fetch_and_add(&n->resets, 1);
 		}
 	}
 	settle_turn(c);
@@ -736,7 +737,7 @@ static __always_inline void turn_ask(struct apilat_conn *c, struct apilat_counts
 	c->turn_ns = bpf_ktime_get_ns();
 	c->turns += 1;
 	if (c->turns > handshake_turns && n)
-		n->requests += 1;
+		__sync_fetch_and_add(&n->requests, 1);
 }
 
 /* The side that answers: its first data closes the open turn. */
@@ -765,7 +766,7 @@ static __always_inline void on_send(__u64 sk, __u64 len)
 		turn_ask(c, n);
 	}
 	if (n)
-		n->sent_bytes += len;
+		__sync_fetch_and_add(&n->sent_bytes, len);
 }
 
 static __always_inline void on_recv_conn(struct apilat_conn *c, __u64 sk, __u64 len)
@@ -779,7 +780,7 @@ static __always_inline void on_recv_conn(struct apilat_conn *c, __u64 sk, __u64 
 		turn_answer(c);
 	}
 	if (n)
-		n->received_bytes += len;
+		__sync_fetch_and_add(&n->received_bytes, len);
 }
 
 static __always_inline void on_recv(__u64 sk, __u64 len)
@@ -1128,7 +1129,7 @@ static __always_inline void on_retransmit(__u64 sk, const struct sk_buff *skb)
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	n = counts_of(c);
 	if (n)
-		n->retransmits += segs ? segs : 1;
+		__sync_fetch_and_add(&n->retransmits, segs ? segs : 1);
 }
 
 /* After 6.12 it also fires for a retransmit that failed (err != 0), which was not sent: not counted. */

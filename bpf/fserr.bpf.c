@@ -38,7 +38,7 @@ struct {
 } fserr_events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH); /* errors are rare: a per-CPU map's start-up allocations would buy nothing */
 	__uint(max_entries, FSERR_MAX_KEYS);
 	__type(key, struct fserr_key);
 	__type(value, __u64);
@@ -67,15 +67,15 @@ static __always_inline bool count_error(__u32 dev, __u8 kind, __u8 source)
 
 	v = bpf_map_lookup_elem(&fserr_counts, &key);
 	if (v) {
-		*v += 1; /* this CPU's copy: no atomic needed */
+		__sync_fetch_and_add(v, 1);
 		return false;
 	}
-	/* sets only this CPU's copy; -EEXIST: another CPU created it just now */
+	/* -EEXIST: another CPU created it just now */
 	if (!bpf_map_update_elem(&fserr_counts, &key, &one, BPF_NOEXIST))
 		return true;
 	v = bpf_map_lookup_elem(&fserr_counts, &key);
 	if (v) {
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 		return false;
 	}
 	v = bpf_map_lookup_elem(&fserr_stats, &slot);
