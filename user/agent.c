@@ -22,6 +22,7 @@
 #include <linux/types.h>
 
 #include "common.h"
+#include "core_cache.h"
 #include "env.h"
 #include "http.h"
 #include "k8s.h"
@@ -437,6 +438,18 @@ static int selected_defs(const struct agent *agent, const struct signal_def **de
 	return n;
 }
 
+/* The per-boot cache's directory (core_cache.h), or NULL: none asked for, or another kernel's BTF (--btf). */
+static const char *agent_cache_dir(const struct agent *agent)
+{
+	const struct agent_config *cfg = agent->cfg;
+
+	if (!cfg || cfg->btf_path)
+		return NULL;
+	if (!cfg->cache_dir)
+		return CORE_CACHE_DEFAULT_DIR;
+	return strcmp(cfg->cache_dir, "none") ? cfg->cache_dir : NULL;
+}
+
 static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 {
 	const struct signal_def *defs[AGENT_MAX_SIGNALS], *ordered[AGENT_MAX_SIGNALS];
@@ -462,7 +475,7 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 	most_points_first(defs, n, order);
 	for (i = 0; i < n; i++)
 		ordered[i] = defs[order[i]];
-	if (maps_ahead_start(ordered, n))
+	if (maps_ahead_start(ordered, n, agent_cache_dir(agent)))
 		log_warn("cannot create the maps ahead: the loads create them, slower");
 	ret = kernel_features_open(kf, cfg->btf_path);
 	if (ret) {
@@ -488,16 +501,27 @@ static int agent_prepare(struct agent *agent, const struct agent_config *cfg)
 static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
 {
 	const struct signal_def *defs[AGENT_MAX_SIGNALS];
-	const char *env = getenv("KSIGHT_CORE_BTF");
+	const char *env = getenv("KSIGHT_CORE_BTF"), *dir = agent_cache_dir(agent);
+	struct core_cache_use use;
 	int fd;
 
 	if (env && !strcmp(env, "0"))
 		return -ECANCELED;
-	fd = signal_core_btf(defs, selected_defs(agent, defs), agent->btf, path, pathlen);
+	fd = signal_core_btf_cached(defs, selected_defs(agent, defs), agent->btf, dir, path, pathlen, &use);
 	if (fd < 0)
 		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
 			 strerror(-fd));
-	startup_mark("CO-RE BTF copy");
+	else if (use.load == -EPERM || use.load == -EBADMSG)
+		log_warn("per-boot cache: ignored %s/core-btf-*: %s; built the copy again",
+			 dir, use.load == -EPERM ? "another user could write to it" : "not a whole entry");
+	if (fd >= 0 && use.store && use.store != -ECANCELED && agent->cfg->verbose)
+		log_info("per-boot cache %s not written (%s): the next start builds the copy again", dir,
+			  strerror(-use.store));
+	if (fd >= 0 && agent->cfg->verbose)
+		log_info("CO-RE copy of the kernel BTF: %s%s%s", use.load ? "built" : "taken from the per-boot cache in ",
+			 use.load ? (use.store ? "" : ", stored in the per-boot cache in ") : dir,
+			 use.load && !use.store ? dir : "");
+	startup_mark(use.load ? "CO-RE BTF copy" : "CO-RE BTF copy from the per-boot cache");
 	return fd;
 }
 

@@ -33,6 +33,7 @@ struct agent_config {
 	const char *btf_path;
 	const char *node_name;
 	const char *kubelet_root;                    /* NULL: /var/lib/kubelet */
+	const char *cache_dir;                       /* NULL: /run/ksight; "none": no per-boot cache */
 	const char *kubeconfig;                      /* run, trace: NULL = in-cluster */
 	bool no_k8s;                                 /* run, trace: never talk to the API */
 	bool node_conditions;                        /* run: write fserr's Node condition (node_condition.h) */

@@ -57,6 +57,8 @@ static const char common_options[] =
 	"      --node-name NAME   node name for events (default: $NODE_NAME, else the hostname)\n"
 	"      --kubelet-root DIR kubelet's root directory, where pod volumes are mounted\n"
 	"                         (default: /var/lib/kubelet; fserr finds pods by their volumes)\n"
+	"      --cache-dir DIR    where the per-boot cache of the kernel BTF's small copy is kept\n"
+	"                         (default: /run/ksight; none: no cache)\n"
 	"  -v, --verbose          libbpf's own diagnostics on stderr\n"
 	"  -h, --help             this help\n";
 
@@ -208,7 +210,7 @@ static int check_node_conditions(const struct agent_config *cfg)
 			return 0;
 	return usage_error(cfg->mode, "--node-conditions needs the fserr signal (add it to --signals)%s", "");
 }
-enum { OPT_KUBELET_ROOT = 0x100, OPT_NODE_CONDITIONS, OPT_EVENTS_LOG, OPT_SLOW, OPT_P99_THRESHOLD, OPT_P99_WINDOW };
+enum { OPT_KUBELET_ROOT = 0x100, OPT_CACHE_DIR, OPT_NODE_CONDITIONS, OPT_EVENTS_LOG, OPT_SLOW, OPT_P99_THRESHOLD, OPT_P99_WINDOW };
 
 int cli_parse(int argc, char **argv, struct agent_config *cfg)
 {
@@ -220,6 +222,7 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 		{ "probe", required_argument, NULL, 'P' },
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kubelet-root", required_argument, NULL, OPT_KUBELET_ROOT },
+		{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 		{ "node-conditions", no_argument, NULL, OPT_NODE_CONDITIONS },
 		{ "events-log", required_argument, NULL, OPT_EVENTS_LOG },
 		{ "kubeconfig", required_argument, NULL, 'K' },
@@ -361,6 +364,11 @@ int cli_parse(int argc, char **argv, struct agent_config *cfg)
 			if (optarg[0] != '/')
 				return usage_error(mode, "--kubelet-root needs an absolute path, not '%s'", optarg);
 			cfg->kubelet_root = optarg;
+			break;
+		case OPT_CACHE_DIR:
+			if (optarg[0] != '/' && strcmp(optarg, "none"))
+				return usage_error(mode, "--cache-dir needs an absolute path, or none, not '%s'", optarg);
+			cfg->cache_dir = optarg;
 			break;
 		case OPT_EVENTS_LOG:
 			if (mode != MODE_RUN)

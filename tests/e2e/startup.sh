@@ -28,7 +28,7 @@ links=$(count_fds link_type)
 check "run: every loaded program attached, no standby one loaded ($loaded_programs programs, $links links)" \
 	test "$loaded_programs" -gt 0 -a "$loaded_programs" -eq "$links"
 check "every phase's line says how long it took" \
-	sh -c "grep 'startup: ' '$WORK/trace.err' | grep -qvE ' [0-9]+\.[0-9]{2} ms \(at +[0-9]+\.[0-9]{2} ms, rss [0-9]+ KiB, peak [0-9]+ KiB\)$' && exit 1 || exit 0"
+	sh -c "grep 'startup: ' '$WORK/trace.err' | grep -qvE ' [0-9]+\.[0-9]{2} ms \(at +[0-9]+\.[0-9]{2} ms, process CPU +[0-9]+\.[0-9]{2} ms, rss [0-9]+ KiB, peak [0-9]+ KiB\)$' && exit 1 || exit 0"
 for s in $SIGNALS; do
 	check "$s: probe_info shows an attached variant" \
 		sh -c "curl -sf 'http://127.0.0.1:$PORT/metrics' | grep -q '^ksight_probe_info{signal=\"$s\",.*state=\"attached\"}'"
@@ -46,4 +46,42 @@ expect_eq "probes: no object and no fallback reads the kernel BTF again" "$(grep
 check "probes: every signal listed" sh -c "for s in $SIGNALS; do grep -q \"\\\"signal\\\":\\\"\$s\\\"\" '$WORK/default.json' || exit 1; done"
 check "probes: one loader thread decides the same" cmp -s "$WORK/default.json" "$WORK/one.json"
 check "probes: the whole kernel BTF decides the same as the copy" cmp -s "$WORK/default.json" "$WORK/whole.json"
+
+# the per-boot cache of the CO-RE copy: built and stored by the first start, taken by the next
+CACHE="$WORK/cache"
+probes_cached() { "$KSIGHT" probes -v -o json --cache-dir "$@" >"$WORK/cached.json" 2>"$WORK/cached.err"; }
+entry() { ls "$CACHE"/core-btf-* 2>/dev/null; }
+probes_cached "$CACHE"
+check "cache: the first start builds the copy and stores it" grep -q "CO-RE copy of the kernel BTF: built, stored in the per-boot cache in $CACHE$" "$WORK/cached.err"
+expect_eq "cache: one entry stored" "$(entry | wc -l)" 1
+expect_eq "cache: the directory is the agent's alone" "$(stat -c %a "$CACHE")" 700
+expect_eq "cache: so is the entry" "$(stat -c %a "$(entry)")" 600
+cp "$(entry)" "$WORK/first-entry"
+probes_cached "$CACHE"
+check "cache: the next start takes the copy from it" grep -q "CO-RE copy of the kernel BTF: taken from the per-boot cache in $CACHE$" "$WORK/cached.err"
+check "cache: ... and decides every probe the same" cmp -s "$WORK/default.json" "$WORK/cached.json"
+KSIGHT_STARTUP_TRACE=1 start_run cached --cache-dir "$CACHE" || not_ok "cache: ksight run with the cached copy becomes ready"
+check "cache: run takes it too" grep -q "startup: CO-RE BTF copy from the per-boot cache" "$WORK/cached.err"
+for s in $SIGNALS; do
+	check "cache: $s attached on the first try with the cached copy" \
+		sh -c "grep -q 'startup: $s: load (try 1) ' '$WORK/cached.err' && ! grep -q 'startup: $s: load (try 2' '$WORK/cached.err' && grep -q 'ksight: $s: attached' '$WORK/cached.err'"
+done
+rm -f "$(entry)"
+probes_cached "$CACHE"
+check "cache: the copy comes out the same each time it is built" cmp -s "$WORK/first-entry" "$(entry)"
+# a damaged entry: said, built again, replaced
+printf 'X' | dd of="$(entry)" bs=1 seek=100 conv=notrunc status=none
+probes_cached "$CACHE"
+check "cache: a damaged entry is said and not taken" grep -q "per-boot cache: ignored .*not a whole entry; built the copy again" "$WORK/cached.err"
+check "cache: ... and is replaced by a whole one" cmp -s "$WORK/first-entry" "$(entry)"
+check "cache: ... and the probes are the same" cmp -s "$WORK/default.json" "$WORK/cached.json"
+# another user could have written it: not taken
+chmod 0777 "$CACHE"
+probes_cached "$CACHE"
+check "cache: a directory others can write to is not trusted" grep -q "per-boot cache: ignored .*another user could write to it" "$WORK/cached.err"
+chmod 0700 "$CACHE"
+rm -rf "$CACHE"
+probes_cached none
+check "cache: --cache-dir none builds the copy" grep -q "CO-RE copy of the kernel BTF: built$" "$WORK/cached.err"
+check "cache: ... and stores nothing" test ! -e "$CACHE"
 exit $E2E_FAILED

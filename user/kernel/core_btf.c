@@ -621,12 +621,18 @@ int core_btf_to_file(const struct btf *btf, char *path, unsigned long pathlen)
 {
 	__u32 size;
 	const void *raw = btf__raw_data(btf, &size);
+
+	if (!raw)
+		return -ENOMEM;
+	return core_btf_raw_to_file(raw, size, path, pathlen);
+}
+
+int core_btf_raw_to_file(const void *raw, size_t size, char *path, unsigned long pathlen)
+{
 	const char *p;
 	ssize_t w;
 	int fd;
 
-	if (!raw)
-		return -ENOMEM;
 	fd = memfd_create("ksight-core-btf", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -15,6 +15,9 @@
 #ifndef KSIGHT_CORE_BTF_H
 #define KSIGHT_CORE_BTF_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct btf;
 
 /*
@@ -34,5 +37,7 @@ void core_btf_names_free(struct core_names *names); /* NULL-safe */
 
 /* A BTF as a file libbpf can parse (a memfd): path set to /proc/self/fd/N; the fd or -errno. */
 int core_btf_to_file(const struct btf *btf, char *path, unsigned long pathlen);
+/* The same from a raw BTF (core_cache.h keeps them). */
+int core_btf_raw_to_file(const void *raw, size_t size, char *path, unsigned long pathlen);
 
 #endif

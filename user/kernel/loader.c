@@ -13,6 +13,7 @@
 
 #include "cgroup_root.h"
 #include "core_btf.h"
+#include "core_cache.h"
 #include "kernel_features.h"
 #include "map_ahead.h"
 #include "startup_trace.h"
@@ -412,35 +413,74 @@ int signal_load_fallbacks(struct signal_runtime *rt, const struct load_options *
 
 #define CORE_MAX_OBJECTS 16
 
-int signal_core_btf(const struct signal_def *const *defs, int n, const struct btf *kernel, char *path,
-		    unsigned long pathlen)
+/* What the objects of defs[0..n) name, read from their own BTF (not the kernel's). */
+static int read_core_names(const struct signal_def *const *defs, int n, struct core_names **out)
 {
 	const struct btf *locals[CORE_MAX_OBJECTS] = { NULL };
 	void *skels[CORE_MAX_OBJECTS] = { NULL };
-	const struct core_names *ahead = maps_ahead_core_names(defs, n);
-	struct btf *copy = NULL;
 	int i, err;
 
+	for (i = 0; i < n; i++) {
+		skels[i] = defs[i]->open(NULL);
+		locals[i] = skels[i] ? bpf_object__btf(defs[i]->object(skels[i])) : NULL;
+	}
+	err = core_btf_names(locals, n, out);
+	for (i = 0; i < n; i++)
+		if (skels[i])
+			defs[i]->destroy(skels[i]);
+	return err;
+}
+
+int signal_core_btf_cached(const struct signal_def *const *defs, int n, const struct btf *kernel,
+			   const char *cache_dir, char *path, unsigned long pathlen, struct core_cache_use *use)
+{
+	struct core_cached cached;
+	const struct core_names *names;
+	struct core_names *own = NULL;
+	struct btf *copy = NULL;
+	int err;
+
+	*use = (struct core_cache_use){ .load = -ECANCELED, .store = -ECANCELED };
 	if (n > CORE_MAX_OBJECTS)
 		return -E2BIG;
-	if (ahead) {
-		err = core_btf_build_names(kernel, ahead, &copy);
-	} else {
-		/* opening reads only the object's ELF and its own BTF, not the kernel's */
-		for (i = 0; i < n; i++) {
-			skels[i] = defs[i]->open(NULL);
-			locals[i] = skels[i] ? bpf_object__btf(defs[i]->object(skels[i])) : NULL;
-		}
-		err = core_btf_build(kernel, locals, n, &copy);
-		for (i = 0; i < n; i++)
-			if (skels[i])
-				defs[i]->destroy(skels[i]);
+	/* the maps-ahead thread looked the entry up, or read the names, while the kernel BTF was parsed */
+	names = maps_ahead_core_names(defs, n, cache_dir, &cached);
+	if (cached.load == -ECANCELED)
+		cached.load = core_cache_lookup(cache_dir, defs, n, &cached.raw, &cached.size);
+	use->load = cached.load;
+	if (!use->load) {
+		/* libbpf checks the whole BTF again when it parses the file */
+		err = core_btf_raw_to_file(cached.raw, cached.size, path, pathlen);
+		free(cached.raw);
+		return err;
 	}
+	if (!names) {
+		err = read_core_names(defs, n, &own);
+		if (err)
+			return err;
+		names = own;
+	}
+	err = core_btf_build_names(kernel, names, &copy);
+	core_btf_names_free(own);
 	if (err)
 		return err;
 	err = core_btf_to_file(copy, path, pathlen);
+	if (err >= 0 && cache_dir) {
+		__u32 raw_size;
+		const void *raw = btf__raw_data(copy, &raw_size);
+
+		use->store = raw ? core_cache_save(cache_dir, defs, n, raw, raw_size) : -ENOMEM;
+	}
 	btf__free(copy);
 	return err;
+}
+
+int signal_core_btf(const struct signal_def *const *defs, int n, const struct btf *kernel, char *path,
+		    unsigned long pathlen)
+{
+	struct core_cache_use use;
+
+	return signal_core_btf_cached(defs, n, kernel, NULL, path, pathlen, &use);
 }
 
 static bool kernel_has_kprobes(void)

@@ -53,6 +53,18 @@ int signal_load_fallbacks(struct signal_runtime *rt, const struct load_options *
 int signal_core_btf(const struct signal_def *const *defs, int n, const struct btf *kernel, char *path,
 		    unsigned long pathlen);
 
+/* What the per-boot cache (core_cache.h) did: 0, or -errno (-ECANCELED: not asked; -ENOENT: no entry yet). */
+struct core_cache_use {
+	int load, store;
+};
+
+/*
+ * The same, taken from the per-boot cache in cache_dir when it has this
+ * copy, else built and stored there (cache_dir NULL: neither).
+ */
+int signal_core_btf_cached(const struct signal_def *const *defs, int n, const struct btf *kernel,
+			   const char *cache_dir, char *path, unsigned long pathlen, struct core_cache_use *use);
+
 /*
  * Attach each point's candidates in preference order until one attaches;
  * each program on its own, so one failure never takes the others down.

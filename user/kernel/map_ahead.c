@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "core_btf.h"
+#include "core_cache.h"
 #include "startup_trace.h"
 #include "tp_btf.h"
 
@@ -35,7 +37,15 @@ static struct {
 	int n_defs;
 	struct made_map maps[AHEAD_MAX];
 	int n_maps;
-	/* what the objects name, for the CO-RE copy: read first (names_done), NULL if that failed */
+	/*
+	 * For the CO-RE copy, first (names_done): the per-boot cache's entry
+	 * (cached, cache_load 0), else what the objects name (names; NULL if
+	 * that failed).
+	 */
+	const char *cache_dir;
+	int cache_load;
+	void *cached;
+	size_t cached_size;
 	struct core_names *names;
 	bool names_done;
 } ahead = { .lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER };
@@ -116,9 +126,13 @@ static void *maker(void *arg)
 		skels[i] = ahead.defs[i]->open(NULL);
 		locals[i] = skels[i] ? bpf_object__btf(ahead.defs[i]->object(skels[i])) : NULL;
 	}
-	if (core_btf_names(locals, ahead.n_defs, &names))
-		names = NULL;
-	startup_mark("objects' names for the CO-RE copy");
+	ahead.cache_load = core_cache_lookup(ahead.cache_dir, ahead.defs, ahead.n_defs, &ahead.cached,
+					     &ahead.cached_size);
+	if (ahead.cache_load) {
+		if (core_btf_names(locals, ahead.n_defs, &names))
+			names = NULL;
+		startup_mark("objects' names for the CO-RE copy");
+	}
 	pthread_mutex_lock(&ahead.lock);
 	ahead.names = names;
 	ahead.names_done = true;
@@ -138,7 +152,7 @@ static void *maker(void *arg)
 	return NULL;
 }
 
-int maps_ahead_start(const struct signal_def *const *defs, int n)
+int maps_ahead_start(const struct signal_def *const *defs, int n, const char *cache_dir)
 {
 	int err;
 
@@ -150,6 +164,10 @@ int maps_ahead_start(const struct signal_def *const *defs, int n)
 	ahead.n_done = 0;
 	ahead.names = NULL;
 	ahead.names_done = false;
+	ahead.cache_dir = cache_dir;
+	ahead.cache_load = -ECANCELED;
+	ahead.cached = NULL;
+	ahead.cached_size = 0;
 	/*
 	 * The maker opens objects while the loads register libbpf's section
 	 * handler for tp_btf: libbpf's handler table is not locked, so it is
@@ -200,11 +218,13 @@ int maps_ahead_take(struct signal_runtime *rt)
 	return taken;
 }
 
-const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n)
+const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n, const char *cache_dir,
+					       struct core_cached *cached)
 {
 	int i, k;
 
-	if (!ahead.started || n != ahead.n_defs)
+	cached->load = -ECANCELED;
+	if (!ahead.started || n != ahead.n_defs || cache_dir != ahead.cache_dir)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < ahead.n_defs && ahead.defs[k] != defs[i]; k++)
@@ -215,6 +235,10 @@ const struct core_names *maps_ahead_core_names(const struct signal_def *const *d
 	pthread_mutex_lock(&ahead.lock);
 	while (!ahead.names_done)
 		pthread_cond_wait(&ahead.done_cond, &ahead.lock);
+	cached->load = ahead.cache_load;
+	cached->raw = ahead.cached;
+	cached->size = ahead.cached_size;
+	ahead.cached = NULL; /* the caller's now */
 	pthread_mutex_unlock(&ahead.lock);
 	return ahead.names;
 }
@@ -232,5 +256,7 @@ void maps_ahead_finish(void)
 	ahead.n_maps = 0;
 	core_btf_names_free(ahead.names);
 	ahead.names = NULL;
+	free(ahead.cached);
+	ahead.cached = NULL;
 	ahead.started = false;
 }

@@ -15,8 +15,12 @@
 
 #include "signal_def.h"
 
-/* Start making the maps of defs[0..n), in that order (the loads'); 0, or -errno (then nothing is made ahead). */
-int maps_ahead_start(const struct signal_def *const *defs, int n);
+/*
+ * Start making the maps of defs[0..n), in that order (the loads'), after
+ * looking up their CO-RE copy in the per-boot cache in cache_dir (NULL:
+ * none); 0, or -errno (then nothing is made ahead).
+ */
+int maps_ahead_start(const struct signal_def *const *defs, int n, const char *cache_dir);
 
 /*
  * Before rt's object loads (opened and configured): hand it the maps made
@@ -25,14 +29,22 @@ int maps_ahead_start(const struct signal_def *const *defs, int n);
 int maps_ahead_take(struct signal_runtime *rt);
 
 /*
- * What the objects of defs[0..n) name, for the CO-RE copy (core_btf.h):
- * the maker reads it from their BTF before it makes any map, while the
- * kernel BTF is parsed. Waits for it; NULL when the maker was not started
- * for that same set of signals, or could not read it. Valid until
- * maps_ahead_finish().
+ * For the CO-RE copy of defs[0..n) (core_btf.h), what the maker found
+ * before it made any map, while the kernel BTF is parsed: the per-boot
+ * cache's entry (cached->load 0: cached->raw is the caller's to free), else
+ * what the objects name. Waits for it. Returns the names (NULL when there
+ * is an entry, when the maker could not read them, or was not started for
+ * that same set of signals and cache_dir: then cached->load is -ECANCELED),
+ * valid until maps_ahead_finish().
  */
 struct core_names;
-const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n);
+struct core_cached {
+	int load; /* core_cache_load()'s result */
+	void *raw;
+	size_t size;
+};
+const struct core_names *maps_ahead_core_names(const struct signal_def *const *defs, int n, const char *cache_dir,
+					       struct core_cached *cached);
 
 /* Once every load is done: close what no load took. */
 void maps_ahead_finish(void);

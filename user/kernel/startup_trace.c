@@ -62,8 +62,9 @@ void startup_mark(const char *fmt, ...)
 	vsnprintf(phase, sizeof(phase), fmt, ap);
 	va_end(ap);
 	read_rss(&rss, &peak);
-	log_info("startup: %-32s %7.2f ms (at %7.2f ms, rss %ld KiB, peak %ld KiB)", phase,
-		 (double)(now - last) / 1e6, (double)(now - began) / 1e6, rss, peak);
+	log_info("startup: %-32s %7.2f ms (at %7.2f ms, process CPU %6.2f ms, rss %ld KiB, peak %ld KiB)", phase,
+		 (double)(now - last) / 1e6, (double)(now - began) / 1e6,
+		 (double)clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1e6, rss, peak);
 	/* the status read is not the next phase's time */
 	last = clock_ns(CLOCK_MONOTONIC);
 }
