@@ -15,8 +15,9 @@ ARG GIT_COMMIT=unknown
 RUN make clean && make GIT_COMMIT=$GIT_COMMIT VMLINUX_BTF=$VMLINUX_BTF build/ksight
 
 FROM debian:bookworm-slim
-# the libraries build/ksight links (-l flags) and libcurl4, which it opens when it first talks to
-# the API server (user/lazy_curl.c), and CA roots for the API server
+# the libraries build/ksight links (-l flags), libmicrohttpd12, which `run` opens for its endpoint
+# (user/lazy_mhd.c), libcurl4, which it opens when it first talks to the API server
+# (user/lazy_curl.c), and CA roots for the API server
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libyaml-0-2 ca-certificates \

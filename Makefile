@@ -23,8 +23,9 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
            -Iheaders $(USER_INCLUDES) -I$(OUTPUT) $(shell pkg-config --cflags json-c) \
            -DKSIGHT_VERSION='"$(VERSION)"' -DKSIGHT_COMMIT='"$(GIT_COMMIT)"'
-# no -lcurl: user/lazy_curl.c opens libcurl when a Kubernetes API is first called
-LDLIBS  := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lyaml -lpthread
+# no -lcurl: user/lazy_curl.c opens libcurl when a Kubernetes API is first called;
+# no -lmicrohttpd: user/lazy_mhd.c opens it on a thread of its own when `run` starts
+LDLIBS  := -lbpf -lelf -lz -ljson-c -lyaml -lpthread
 
 # clang's own system include dirs, after ours, so BPF code sees asm/types.h
 CLANG_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "k8s.h"
 #include "kernel_features.h"
+#include "lazy_mhd.h"
 #include "load_parallel.h"
 #include "loader.h"
 #include "map_ahead.h"
@@ -642,6 +643,8 @@ int agent_main(const struct agent_config *cfg)
 	sigaddset(&stop_signals, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg->mode == MODE_RUN)
+		lazy_mhd_prefetch(); /* the endpoint's library, opened on the side while the BPF work goes on */
 	if (agent_prepare(agent, cfg))
 		goto out;
 	agent->trace = cfg->mode == MODE_TRACE;

@@ -243,12 +243,18 @@ for p in "${NAMED[@]}"; do
 	grep -qx "$p" <<<"$IMAGE_PKGS" || missing+=("$p")
 	[ "$p" = ca-certificates ] && continue
 	[ "$p" = libcurl4 ] && continue # opened on the first Kubernetes API call (user/lazy_curl.c): checked below
+	[ "$p" = libmicrohttpd12 ] && continue # opened when `run` starts (user/lazy_mhd.c): checked below, and served below
 	[ -n "${USED[$p]:-}${LOADED[$p]:-}" ] || unused+=("$p")
 done
 if in_image sh -c 'ldconfig -p | grep -q "libcurl.so.4 "'; then
 	ok libcurl-loadable "libcurl.so.4, which ksight opens when a Kubernetes API is configured, is in the image"
 else
 	not_ok libcurl-loadable "no libcurl.so.4 in the image: ksight could not reach the Kubernetes API"
+fi
+if in_image sh -c 'ldconfig -p | grep -q "libmicrohttpd.so.12 "'; then
+	ok libmicrohttpd-loadable "libmicrohttpd.so.12, which ksight run opens for its endpoint, is in the image"
+else
+	not_ok libmicrohttpd-loadable "no libmicrohttpd.so.12 in the image: ksight run could not serve /metrics"
 fi
 if [ ${#NAMED[@]} -gt 0 ] && [ ${#missing[@]} -eq 0 ] && [ ${#unused[@]} -eq 0 ]; then
 	ok named-packages "the ${#NAMED[@]} packages of the runtime apt-get install are installed, and each but ca-certificates provides a library ksight loads: ${NAMED[*]}"
