@@ -70,7 +70,7 @@ static void test_a_load_takes_the_maps_made_ahead(void **state)
 	int before = maps_open();
 
 	assert_int_equal(kernel_features_open(&kf, NULL), 0);
-	assert_int_equal(maps_ahead_start(defs, 2), 0);
+	assert_int_equal(maps_ahead_start(defs, 2, NULL), 0);
 	assert_int_equal(signal_load(&rt, &lo), 0);
 	/* made ahead: without BTF; libbpf's own carry the object's */
 	pending = info_of(&rt, "oom_pending");
@@ -95,7 +95,7 @@ static void test_a_resized_map_is_made_by_libbpf(void **state)
 	struct bpf_map_info pending, stats;
 
 	assert_int_equal(kernel_features_open(&kf, NULL), 0);
-	assert_int_equal(maps_ahead_start(defs, 1), 0);
+	assert_int_equal(maps_ahead_start(defs, 1, NULL), 0);
 	setenv("KSIGHT_TEST_OOM_PENDING_MAX", "77", 1);
 	assert_int_equal(signal_load(&rt, &lo), 0);
 	unsetenv("KSIGHT_TEST_OOM_PENDING_MAX");
