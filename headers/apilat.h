@@ -185,8 +185,9 @@ enum apilat_fail {
 };
 
 /*
- * Totals per client, or of the server side (apilat_server_counts); all u64:
- * summed per CPU by bpf_percpu_sum_u64. Bytes are those this end sent and
+ * Totals per client, or of the server side (apilat_server_counts); all u64,
+ * added atomically (the server side's per-CPU copies summed by
+ * bpf_percpu_sum_u64). Bytes are those this end sent and
  * received; resets are established connections ended by a RST from the peer
  * (sk_err ECONNRESET, or EPIPE after the peer's FIN).
  */

@@ -513,8 +513,9 @@ static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
 		log_warn("cannot make a small copy of the kernel BTF (%s): the signals load against the whole one, slower",
 			 strerror(-fd));
 	else if (use.load == -EPERM || use.load == -EBADMSG)
-		log_warn("per-boot cache: ignored %s/core-btf-*: %s; built the copy again",
-			 dir, use.load == -EPERM ? "another user could write to it" : "not a whole entry");
+		log_warn("per-boot cache: ignored %s/core-btf-*: %s; built the copy again", dir,
+			 use.load == -EPERM ? "not private to ksight's user (another user's, writable by others, or a link)" :
+					      "not a whole entry");
 	if (fd >= 0 && use.store && use.store != -ECANCELED && agent->cfg->verbose)
 		log_info("per-boot cache %s not written (%s): the next start builds the copy again", dir,
 			  strerror(-use.store));

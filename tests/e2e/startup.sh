@@ -78,7 +78,7 @@ check "cache: ... and the probes are the same" cmp -s "$WORK/default.json" "$WOR
 # another user could have written it: not taken
 chmod 0777 "$CACHE"
 probes_cached "$CACHE"
-check "cache: a directory others can write to is not trusted" grep -q "per-boot cache: ignored .*another user could write to it" "$WORK/cached.err"
+check "cache: a directory others can write to is not trusted" grep -q "per-boot cache: ignored .*not private to ksight.s user" "$WORK/cached.err"
 chmod 0700 "$CACHE"
 rm -rf "$CACHE"
 probes_cached none

@@ -23,13 +23,13 @@
 
 struct entry_header {
 	char magic[8];
-	uint64_t key;
+	uint64_t key, generation;
 	uint64_t size; /* of the raw BTF after the header */
 	uint64_t sum;  /* FNV-1a of it */
 };
 
-uint64_t core_cache_key_of(const char *boot_id, uint64_t kernel_btf_size, const void *build_id, size_t build_id_len,
-			   uint64_t selection)
+uint64_t core_cache_generation_of(const char *boot_id, uint64_t kernel_btf_size, const void *build_id,
+				  size_t build_id_len)
 {
 	unsigned char buf[256];
 	size_t n = 0, len = strnlen(boot_id, 64);
@@ -40,7 +40,6 @@ uint64_t core_cache_key_of(const char *boot_id, uint64_t kernel_btf_size, const 
 	memcpy(buf + n, boot_id, len), n += len;
 	memcpy(buf + n, &kernel_btf_size, 8), n += 8;
 	memcpy(buf + n, build_id, build_id_len), n += build_id_len;
-	memcpy(buf + n, &selection, 8), n += 8;
 	memcpy(buf + n, &format, 4), n += 4;
 	return hash_fnv1a(buf, n);
 }
@@ -100,7 +99,7 @@ uint64_t core_cache_selection(const struct signal_def *const *defs, int n)
 	return d;
 }
 
-int core_cache_key(uint64_t selection, uint64_t *key)
+int core_cache_generation(uint64_t *generation)
 {
 	struct build_id bid = { .len = 0 };
 	char boot_id[64];
@@ -110,7 +109,7 @@ int core_cache_key(uint64_t selection, uint64_t *key)
 
 	dl_iterate_phdr(find_build_id, &bid);
 	if (!bid.len)
-		return -ENOENT;
+		return -ENODATA; /* not "no entry yet": this binary can never have one */
 	if (stat(KERNEL_BTF_PATH, &st))
 		return neg_errno();
 	fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
@@ -122,7 +121,7 @@ int core_cache_key(uint64_t selection, uint64_t *key)
 		return -EIO;
 	boot_id[n] = '\0';
 	boot_id[strcspn(boot_id, "\n")] = '\0';
-	*key = core_cache_key_of(boot_id, (uint64_t)st.st_size, bid.id, bid.len, selection);
+	*generation = core_cache_generation_of(boot_id, (uint64_t)st.st_size, bid.id, bid.len);
 	return 0;
 }
 
@@ -138,7 +137,7 @@ static int open_dir(const char *dir)
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (dfd < 0)
-		return neg_errno();
+		return errno == ELOOP || errno == ENOTDIR ? -EPERM : neg_errno(); /* a link, or not a directory */
 	if (fstat(dfd, &st) || !private_to_us(&st)) {
 		close(dfd);
 		return -EPERM;
@@ -146,9 +145,9 @@ static int open_dir(const char *dir)
 	return dfd;
 }
 
-static void entry_name(uint64_t key, char *name, size_t len)
+static void entry_name(uint64_t generation, uint64_t key, char *name, size_t len)
 {
-	snprintf(name, len, PREFIX "%016llx", (unsigned long long)key);
+	snprintf(name, len, PREFIX "%016llx-%016llx", (unsigned long long)generation, (unsigned long long)key);
 }
 
 static int read_all(int fd, void *buf, size_t size)
@@ -167,7 +166,7 @@ static int read_all(int fd, void *buf, size_t size)
 	return 0;
 }
 
-int core_cache_load(const char *dir, uint64_t key, void **raw, size_t *size)
+int core_cache_load(const char *dir, uint64_t generation, uint64_t key, void **raw, size_t *size)
 {
 	struct entry_header h;
 	char name[64];
@@ -178,7 +177,7 @@ int core_cache_load(const char *dir, uint64_t key, void **raw, size_t *size)
 	dfd = open_dir(dir);
 	if (dfd < 0)
 		return dfd;
-	entry_name(key, name, sizeof(name));
+	entry_name(generation, key, name, sizeof(name));
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	err = fd < 0 ? neg_errno() : 0;
 	close(dfd);
@@ -192,6 +191,7 @@ int core_cache_load(const char *dir, uint64_t key, void **raw, size_t *size)
 	if ((uint64_t)st.st_size < sizeof(h) || (uint64_t)st.st_size > sizeof(h) + CORE_CACHE_MAX_BYTES)
 		goto out;
 	if (read_all(fd, &h, sizeof(h)) || memcmp(h.magic, MAGIC, sizeof(h.magic)) || h.key != key ||
+	    h.generation != generation ||
 	    h.size != (uint64_t)st.st_size - sizeof(h) || !h.size)
 		goto out;
 	data = malloc(h.size);
@@ -211,27 +211,39 @@ out:
 	return err;
 }
 
-/* Every other key's entry, and writes that never finished. */
-static void remove_others(int dfd, const char *keep)
+/*
+ * The entries of other generations (another boot's, another build's): not
+ * this generation's other selections (`ksight trace --signals oom` next to
+ * the agent), nor files being written (*.tmp).
+ */
+static void remove_other_generations(int dfd, uint64_t generation)
 {
 	int fd = dup(dfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	char keep[64];
 	struct dirent *de;
+	size_t n;
 
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, PREFIX, strlen(PREFIX)) && strcmp(de->d_name, keep))
-			unlinkat(dfd, de->d_name, 0);
+	n = (size_t)snprintf(keep, sizeof(keep), PREFIX "%016llx-", (unsigned long long)generation);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (strncmp(de->d_name, PREFIX, strlen(PREFIX)) || !strncmp(de->d_name, keep, n) ||
+		    (len > 4 && !strcmp(de->d_name + len - 4, ".tmp")))
+			continue;
+		unlinkat(dfd, de->d_name, 0);
+	}
 	closedir(d);
 }
 
-int core_cache_store(const char *dir, uint64_t key, const void *raw, size_t size)
+int core_cache_store(const char *dir, uint64_t generation, uint64_t key, const void *raw, size_t size)
 {
-	struct entry_header h = { .key = key, .size = size };
+	struct entry_header h = { .key = key, .generation = generation, .size = size };
 	char name[64], tmp[96];
 	int dfd, fd, err = 0;
 
@@ -244,7 +256,7 @@ int core_cache_store(const char *dir, uint64_t key, const void *raw, size_t size
 	dfd = open_dir(dir);
 	if (dfd < 0)
 		return dfd;
-	entry_name(key, name, sizeof(name));
+	entry_name(generation, key, name, sizeof(name));
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", name, (long)getpid());
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -262,26 +274,26 @@ int core_cache_store(const char *dir, uint64_t key, const void *raw, size_t size
 	if (err)
 		unlinkat(dfd, tmp, 0);
 	else
-		remove_others(dfd, name);
+		remove_other_generations(dfd, generation);
 	close(dfd);
 	return err;
 }
 
 int core_cache_lookup(const char *dir, const struct signal_def *const *defs, int n, void **raw, size_t *size)
 {
-	uint64_t key;
+	uint64_t generation;
 	int err;
 
 	if (!dir)
 		return -ECANCELED;
-	err = core_cache_key(core_cache_selection(defs, n), &key);
-	return err ? err : core_cache_load(dir, key, raw, size);
+	err = core_cache_generation(&generation);
+	return err ? err : core_cache_load(dir, generation, core_cache_selection(defs, n), raw, size);
 }
 
 int core_cache_save(const char *dir, const struct signal_def *const *defs, int n, const void *raw, size_t size)
 {
-	uint64_t key;
-	int err = core_cache_key(core_cache_selection(defs, n), &key);
+	uint64_t generation;
+	int err = core_cache_generation(&generation);
 
-	return err ? err : core_cache_store(dir, key, raw, size);
+	return err ? err : core_cache_store(dir, generation, core_cache_selection(defs, n), raw, size);
 }

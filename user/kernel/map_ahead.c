@@ -238,7 +238,8 @@ const struct core_names *maps_ahead_core_names(const struct signal_def *const *d
 	cached->load = ahead.cache_load;
 	cached->raw = ahead.cached;
 	cached->size = ahead.cached_size;
-	ahead.cached = NULL; /* the caller's now */
+	ahead.cached = NULL; /* the caller's now: a second caller looks the cache up itself */
+	ahead.cache_load = -ECANCELED;
 	pthread_mutex_unlock(&ahead.lock);
 	return ahead.names;
 }
