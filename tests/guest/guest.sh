@@ -80,6 +80,9 @@ for applet in $(/bin/busybox --list); do
 	[ "$applet" = busybox ] || ln -sf busybox "$R/bin/$applet"
 done
 copy_with_libs "$BUILD/ksight" /bin/ksight || initramfs_ok=0
+# what `ksight run` opens rather than links (user/lazy_mhd.c), with its own libraries
+mhd=$(ldconfig -p | awk '$1 == "libmicrohttpd.so.12" { print $NF; exit }')
+if [ -n "$mhd" ]; then copy_with_libs "$mhd" "$mhd" || initramfs_ok=0; else initramfs_ok=0; fi
 for t in memhog netdrop_flood syn_retry apilat_peer; do
 	copy_with_libs "$BUILD/tests/$t" /bin/$t || initramfs_ok=0
 done
