@@ -516,13 +516,17 @@ static int agent_core_btf(struct agent *agent, char *path, size_t pathlen)
 		log_warn("per-boot cache: ignored %s/core-btf-*: %s; built the copy again", dir,
 			 use.load == -EPERM ? "not private to ksight's user (another user's, writable by others, or a link)" :
 					      "not a whole entry");
-	if (fd >= 0 && use.store && use.store != -ECANCELED && agent->cfg->verbose)
-		log_info("per-boot cache %s not written (%s): the next start builds the copy again", dir,
-			  strerror(-use.store));
-	if (fd >= 0 && agent->cfg->verbose)
-		log_info("CO-RE copy of the kernel BTF: %s%s%s", use.load ? "built" : "taken from the per-boot cache in ",
-			 use.load ? (use.store ? "" : ", stored in the per-boot cache in ") : dir,
-			 use.load && !use.store ? dir : "");
+	if (fd >= 0 && agent->cfg->verbose) {
+		if (!use.load)
+			log_info("CO-RE copy of the kernel BTF: taken from the per-boot cache in %s", dir);
+		else if (!use.store)
+			log_info("CO-RE copy of the kernel BTF: built, stored in the per-boot cache in %s", dir);
+		else
+			log_info("CO-RE copy of the kernel BTF: built");
+		if (use.load && use.store && use.store != -ECANCELED)
+			log_info("per-boot cache %s not written (%s): the next start builds the copy again", dir,
+				 strerror(-use.store));
+	}
 	startup_mark(use.load ? "CO-RE BTF copy" : "CO-RE BTF copy from the per-boot cache");
 	return fd;
 }
