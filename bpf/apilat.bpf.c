@@ -928,8 +928,8 @@ int BPF_KPROBE(apilat_rtt_kp, struct sock *sk)
  *     when the client read it. Bytes are what tcp_sock.bytes_received grew
  *     by (in-order data TCP took), counted at the next segment or callback
  *     and at the close.
- * Connections established before ksight started are not in apilat_conns
- * with any variant (the connect is where a client is known).
+ * Connections established before ksight started are adopted (probe point
+ * adopt, at the end of this file).
  */
 static __always_inline bool so_may_follow(const struct bpf_sock_ops *skops)
 {
@@ -978,7 +978,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	__u64 sk;
 
 	if (so_established(op)) {
-		so_follow(skops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG, true);
+		so_follow(skops, APILAT_SEND_CB_FLAGS, true);
 		return 1;
 	}
 	if (op != BPF_SOCK_OPS_HDR_OPT_LEN_CB && op != BPF_SOCK_OPS_RTT_CB && op != BPF_SOCK_OPS_RETRANS_CB)
@@ -1034,7 +1034,7 @@ int apilat_rtt_sockops(struct bpf_sock_ops *skops)
 	__u64 sk;
 
 	if (so_established(op)) {
-		so_follow(skops, BPF_SOCK_OPS_RTT_CB_FLAG, false);
+		so_follow(skops, APILAT_RTT_CB_FLAGS, false);
 		return 1;
 	}
 	if (op != BPF_SOCK_OPS_RTT_CB)
@@ -1174,5 +1174,185 @@ SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(apilat_retransmit_btf_old, const struct sock *sk, const struct sk_buff *skb)
 {
 	on_retransmit((__u64)sk, skb);
+	return 0;
+}
+
+/*
+ * ---- adoption: connections open before ksight started (probe point adopt) ----
+ * The tracepoints above see a connection from its connect or accept on; one
+ * already open when they attached has no apilat_conns entry, and its turns
+ * would be missed until it reconnects (client-go keeps one for hours). User
+ * space runs two iterators once the agent is ready and whenever an endpoint
+ * enters the set:
+ *   iter/task_file: every open file of every process; a socket that is an
+ *     established TCP connection to an endpoint gets its owner's comm, pid
+ *     and cgroup (the task's, as bpf_get_current_cgroup_id() gives them at a
+ *     connect) in apilat_owners;
+ *   iter/tcp: every TCP socket, locked; an established one to (client) or
+ *     on (server side) an endpoint that has no entry gets one, with the
+ *     byte counts it has now as its baseline and its TLS handshake taken as
+ *     done (turns = handshake_turns: its next turn is a request); it asks for
+ *     the sockops callbacks the attached variants need (bpf_setsockopt's
+ *     TCP_BPF_SOCK_OPS_CB_FLAGS, 6.10+; refused before: not adopted).
+ * A turn already open at adoption has no start: its answer makes no sample.
+ * A connection with no file (its owner closed it, or a kernel socket) has no
+ * comm; its cgroup is the socket's own.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct apilat_adopt_ctl);
+} apilat_adopt_ctl SEC(".maps");
+
+/* emptied by user space after each run */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, APILAT_MAX_CONNS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);  /* the struct sock's address */
+	__type(value, struct apilat_owner);
+} apilat_owners SEC(".maps");
+
+#define SOL_TCP_ 6
+
+/*
+ * An established TCP socket with an endpoint as its remote address (a
+ * client's connection) or, failing that, its local one (server side): 1
+ * client, 2 server, 0 neither.
+ */
+static __always_inline int adoptable(const struct sock *sk)
+{
+	struct apilat_endpoint ep = {};
+	__u16 family;
+	__u32 a;
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED_ ||
+	    BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP_)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET_ && family != AF_INET6_)
+		return 0;
+	if (family == AF_INET6_) {
+		BPF_CORE_READ_INTO(&ep.addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		ep.addr[10] = 0xff;
+		ep.addr[11] = 0xff;
+		__builtin_memcpy(&ep.addr[12], &a, 4);
+	}
+	ep.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (bpf_map_lookup_elem(&apilat_endpoints, &ep))
+		return 1;
+	if (family == AF_INET6_) {
+		BPF_CORE_READ_INTO(&ep.addr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(&ep.addr[12], &a, 4);
+	}
+	ep.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	return bpf_map_lookup_elem(&apilat_endpoints, &ep) ? 2 : 0;
+}
+
+SEC("iter/task_file")
+int apilat_owners_of(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct apilat_owner o = {};
+	struct socket *sock;
+	struct sock *sk;
+	__u64 key;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || adoptable(sk) != 1)
+		return 0;
+	key = (__u64)sk;
+	o.pid = BPF_CORE_READ(task, tgid);
+	o.client.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	BPF_CORE_READ_STR_INTO(&o.client.comm, task, comm);
+	/* the first holder found: a socket passed on keeps the comm of the one listed first */
+	bpf_map_update_elem(&apilat_owners, &key, &o, BPF_NOEXIST);
+	return 0;
+}
+
+/* The socket's own cgroup (5.15+ keeps a pointer to it), for one no process holds. */
+struct sock_cgroup_data___apilat {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
+{
+	struct sock_cgroup_data___apilat *d = (void *)&sk->sk_cgrp_data;
+
+	if (!bpf_core_field_exists(d->cgroup))
+		return 0;
+	return BPF_CORE_READ(d, cgroup, kn, id);
+}
+
+SEC("iter/tcp")
+int apilat_adopt(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct apilat_conn conn = { .phase = APILAT_IDLE, .established = 1, .turns = handshake_turns };
+	struct apilat_trace_turn t = {};
+	struct apilat_trace_event a = {};
+	struct apilat_adopt_ctl *ctl;
+	struct apilat_owner *o;
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u32 zero = 0;
+	int side, flags;
+	__u64 key;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	ctl = bpf_map_lookup_elem(&apilat_adopt_ctl, &zero);
+	if (!tp || !ctl)
+		return 0;
+	sk = (struct sock *)tp;
+	key = (__u64)sk;
+	side = adoptable(sk);
+	if (!side || bpf_map_lookup_elem(&apilat_conns, &key))
+		return 0; /* not an API-server connection, or followed since its connect */
+	conn.server = side == 2;
+	conn.by_acks = ctl->by_acks;
+	conn.acked = BPF_CORE_READ(tp, bytes_acked);
+	conn.received = BPF_CORE_READ(tp, bytes_received);
+	conn.retrans = BPF_CORE_READ(tp, total_retrans);
+	if (!conn.server) {
+		o = bpf_map_lookup_elem(&apilat_owners, &key);
+		if (o) {
+			conn.client = o->client;
+			t.pid = o->pid;
+		} else {
+			conn.client.cgroup_id = sk_cgroup_id(sk);
+		}
+	}
+	if (ctl->cb_flags) {
+		flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | ctl->cb_flags; /* other programs' kept */
+		if (bpf_setsockopt(sk, SOL_TCP_, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags))) {
+			__sync_fetch_and_add(&ctl->refused, 1);
+			return 0;
+		}
+	}
+	if (bpf_map_update_elem(&apilat_conns, &key, &conn, BPF_NOEXIST))
+		return 0;
+	__sync_fetch_and_add(&ctl->adopted, 1);
+	if (trace_enabled && !conn.server) {
+		trace_addrs(&a, key);
+		__builtin_memcpy(t.saddr, a.saddr, sizeof(t.saddr));
+		__builtin_memcpy(t.daddr, a.daddr, sizeof(t.daddr));
+		t.sport = a.sport;
+		t.dport = a.dport;
+		t.family = a.family;
+		bpf_map_update_elem(&apilat_trace_turns, &key, &t, BPF_NOEXIST);
+	}
 	return 0;
 }

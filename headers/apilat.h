@@ -149,6 +149,35 @@ struct apilat_conn {
 #define APILAT_MAX_CONNS 16384
 
 /*
+ * The sockops callbacks an API-server connection asks for, per variant
+ * (bpf/apilat.bpf.c): send=sockops each transmitted segment and retransmit,
+ * rtt=sockops each RTT sample. The enumerators are the kernel's UAPI ones.
+ */
+#define APILAT_SEND_CB_FLAGS (BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG)
+#define APILAT_RTT_CB_FLAGS BPF_SOCK_OPS_RTT_CB_FLAG
+
+/*
+ * Adoption: the API-server connections that were open before ksight
+ * started, found by two BPF iterators (bpf/apilat.bpf.c) when the agent is
+ * ready and again whenever an endpoint enters the set. One entry of the
+ * array apilat_adopt_ctl: user space sets what to ask for, the kernel side
+ * counts what it did.
+ */
+struct apilat_adopt_ctl {
+	__u32 cb_flags;       /* the sockops callbacks an adopted connection asks for (0: no sockops variant attached) */
+	__u32 by_acks;        /* send=sockops is attached: sent bytes come from tcp_sock.bytes_acked */
+	__u32 adopted;        /* connections adopted, all runs told */
+	__u32 refused;        /* ones the kernel would not let ask for callbacks (before 6.10), all runs told */
+};
+
+/* Who holds a socket found open: the task_file pass's, for the tcp pass. */
+struct apilat_owner {
+	struct apilat_client client;
+	__u32 pid;
+	__u32 pad;
+};
+
+/*
  * RTT samples: at most one per connection per this interval (tcp_probe fires
  * on every segment received; the smoothed RTT barely moves between them).
  */

@@ -21,6 +21,7 @@ tcpi_bytes_acked and tcpi_bytes_received before it closed.
 import argparse
 import json
 import math
+import os
 import socket
 import ssl
 import struct
@@ -152,6 +153,23 @@ def client(args):
         conn.close()
         print(json.dumps({"events": got.count(b"\n")}))
         return
+    base = (0, 0)
+    if args.go:
+        # open before ksight starts: --pre requests, then wait (idle) for the go file; what
+        # the socket has counted by then is the baseline of the N requests measured after it
+        for _ in range(args.pre):
+            conn.sendall(b"GET 0\n")
+            got = b""
+            while not got.endswith(b"\n"):
+                more = conn.recv(RESPONSE_BYTES)
+                if not more:
+                    sys.exit("server closed")
+                got += more
+        with open(args.ready, "w") as f:
+            f.write("%d\n" % os.getpid())
+        while not os.path.exists(args.go):
+            time.sleep(0.05)
+        base = tcp_bytes(conn)
     for _ in range(args.n):
         t0 = time.monotonic()
         conn.sendall(b"GET %g\n" % args.delay_ms)
@@ -175,6 +193,7 @@ def client(args):
     print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
                       "rtt_p50": exact_quantile(0.5, rtts) if rtts else 0, "total_retrans": retrans,
                       "bytes_acked": acked, "bytes_received": received,
+                      "base_acked": base[0], "base_received": base[1],
                       "latencies": lat}))
 
 
@@ -318,6 +337,9 @@ def main():
     c.add_argument("-n", type=int, required=True)
     c.add_argument("--comm")
     c.add_argument("--hold", type=float, default=0)
+    c.add_argument("--go", help="after --pre requests, write --ready and wait for this file")
+    c.add_argument("--ready")
+    c.add_argument("--pre", type=int, default=0)
     c.add_argument("--watch", type=int, default=0, help="one WATCH request, then this many pushed events")
     c.add_argument("--reset", action="store_true", help="one request, then the server resets the connection")
     o = sub.add_parser("overflow")

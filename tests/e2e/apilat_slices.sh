@@ -6,9 +6,11 @@
 #  - the default/kubernetes EndpointSlices drive the set: a slice pointing at a test server
 #    (IPv4, and IPv6 on ::1) -> its clients are measured; its endpoint not ready, or the slice
 #    deleted -> they are not; a slice of another Service -> never;
+#  - a connection open before its endpoint entered the set is adopted when it does;
 #  - `ksight trace apilat --slow 100ms -o json`: the 200 ms turns (duration, bytes, addresses
 #    as the client saw them), connects and a refused connect; no line for 2 ms turns; a client
-#    in a pod's cgroup is that pod's (its UID and container ID: the trace has no API here);
+#    in a pod's cgroup is that pod's (its UID and container ID: the trace has no API here); a
+#    connection open before the trace started: its slow turns, with its pid and addresses;
 #  - `--apilat-p99-threshold 100ms --apilat-window 5s`: a Warning on the Node naming the
 #    200 ms client and its p99, none for a 2 ms client; a slow client in a pod's cgroup is
 #    named by the pod's namespace, name and container (from the API), not by its comm.
@@ -70,6 +72,11 @@ eventually "a request to the kubeconfig's server is measured" 5 1 responses apil
 eventually "no slice yet" 10 0 metric_value 'ksight_apiserver_endpoints{source="endpointslices"}'
 client apil-before 127.0.0.1 "$PS" 2 5 >/dev/null || not_ok "client apil-before completes"
 expect_eq "before the slice: the server's clients are not measured" "$(responses apil-before)" ""
+# a connection open before its endpoint enters the set: adopted when it does
+$PY client --comm apil-held --host 127.0.0.1 --port "$PS" --delay-ms 2 -n 5 --pre 1 --ready "$WORK/held.ready" \
+	--go "$WORK/held.go" >/dev/null &
+HELD=$!
+wait_for 10 test -f "$WORK/held.ready" || not_ok "client apil-held is connected and waiting"
 
 ctl POST /endpointslices "$(slice kubernetes-abcde kubernetes IPv4 127.0.0.1 "$PS" true)" >/dev/null
 ctl POST /endpointslices "$(slice other-xyz other IPv4 127.0.0.1 "$PEV" true)" >/dev/null
@@ -79,6 +86,11 @@ expect_eq "the other Service's slice is not read" \
 	"$(metric_value "ksight_apiserver_endpoint_info{endpoint=\"127.0.0.1:$PEV\",source=\"endpointslices\"}")" ""
 client apil-sliced 127.0.0.1 "$PS" 2 5 >/dev/null || not_ok "client apil-sliced completes"
 eventually "with the slice: its 5 responses are measured" 5 5 responses apil-sliced
+eventually "the connection open before the slice is adopted" 5 1 \
+	metric_value "ksight_apiserver_connections{$(series apil-held)}"
+touch "$WORK/held.go"
+wait $HELD || not_ok "client apil-held completes"
+eventually "... and its 5 responses after that are measured" 5 5 responses apil-held
 
 ctl POST /endpointslices "$(slice kubernetes-abcde kubernetes IPv4 127.0.0.1 "$PS" false)" >/dev/null
 eventually "the endpoint not ready: it leaves the set" 10 0 metric_value 'ksight_apiserver_endpoints{source="endpointslices"}'
@@ -134,9 +146,17 @@ EOF
 expect_eq "the Events are Warnings on the Node naming the slow clients (comm, pod) and the p99 (~200 ms)" \
 	"$(cat "$WORK/events.check")" ok
 
-# --- the trace
+# --- the trace (a connection open before it started is adopted: its slow turns too)
+$PY client --comm apil-theld --host 127.0.0.1 --port "$PT" --delay-ms 200 -n 2 --pre 1 --ready "$WORK/theld.ready" \
+	--go "$WORK/theld.go" >/dev/null &
+THELD=$!
+wait_for 10 test -f "$WORK/theld.ready" || not_ok "client apil-theld is connected and waiting"
 KUBERNETES_SERVICE_HOST='' start_trace trace apilat -o json --slow 100ms --no-k8s \
 	--apiserver "127.0.0.1:$PT" --apiserver "127.0.0.1:$PCLOSED" || { not_ok "ksight trace apilat starts"; finish; }
+# the client's end and the one the server accepted (server side: its local address is in the set)
+wait_for 10 grep -q "following 2 API-server connections" "$WORK/trace.err" || not_ok "trace: the open connection is adopted"
+touch "$WORK/theld.go"
+wait $THELD || not_ok "client apil-theld completes"
 client apil-tfast 127.0.0.1 "$PT" 2 20 >"$WORK/tfast.json" || not_ok "client apil-tfast completes"
 client apil-tslow 127.0.0.1 "$PT" 200 3 >"$WORK/tslow.json" || not_ok "client apil-tslow completes"
 in_cg2 "$CG" $PY client --comm apil-tpod --host 127.0.0.1 --port "$PT" --delay-ms 200 -n 2 >/dev/null ||
@@ -181,7 +201,13 @@ python3 - "$WORK/trace.out" "$WORK/tslow.json" "$PT" "$PCLOSED" "$POD_UID" "$CID
 	for l in pod:
 	    assert l["pod_uid"] == pod_uid and l["container_id"] == cid, l
 	    assert l["cgroup"].endswith("/pod%s/%s" % (pod_uid, cid)), l
-	assert not [l for l in lines if l["comm"] not in ("apil-tfast", "apil-tslow", "apil-tpod", "apil-trefused")], lines
+	held = of("apil-theld", "response")
+	assert len(held) == 2 and not of("apil-theld", "connect"), [l for l in lines if l["comm"] == "apil-theld"]
+	for l in held:
+	    assert l["remote"] == "127.0.0.1:" + pt and re.fullmatch(r"127\.0\.0\.1:[0-9]+", l["local"]), l
+	    assert l["pid"] > 0 and l["received_bytes"] == 1000 + 22 and 0.18 <= l["duration_ns"] / 1e9 <= 0.3, l
+	assert not [l for l in lines if l["comm"] not in ("apil-tfast", "apil-tslow", "apil-tpod", "apil-trefused",
+	                                                  "apil-theld")], lines
 	print("ok")
 EOF
 expect_eq "trace: 3 slow responses (durations within 15% of the client's, bytes, addresses), connects, the refusal; no 2 ms turn; the pod's client by its pod" \

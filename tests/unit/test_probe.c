@@ -19,6 +19,8 @@ struct fake_kernel {
 	bool btf_func_oom_kill_process;
 	bool kfree_skb_reason;
 	bool tcp_probe_skaddr; /* the tcp:tcp_probe record's skaddr (6.x) */
+	bool iter_tcp;         /* bpf_iter_tcp (5.9+) */
+	bool sock_from_file;   /* the bpf_sock_from_file helper (5.11+) */
 };
 
 static bool fk_btf_tp(void *ctx, const char *name)
@@ -45,7 +47,9 @@ static bool fk_btf_func(void *ctx, const char *name)
 {
 	struct fake_kernel *k = ctx;
 
-	return !strcmp(name, "oom_kill_process") && k->btf_func_oom_kill_process;
+	return (!strcmp(name, "oom_kill_process") && k->btf_func_oom_kill_process) ||
+	       (!strcmp(name, "bpf_iter_tcp") && k->iter_tcp) || !strcmp(name, "bpf_iter_task_file") ||
+	       (!strcmp(name, "bpf_sock_from_file") && k->sock_from_file);
 }
 
 static bool fk_arg_matches(void *ctx, const char *section, const struct probe_arg *arg)
@@ -73,6 +77,8 @@ static const char *sections(void *ctx, const char *program)
 		{ "kill_fentry", "fentry/oom_kill_process" },
 		{ "drop_btf", "tp_btf/kfree_skb" },
 		{ "probe_tp", "tracepoint/tcp/tcp_probe" },
+		{ "owners_iter", "iter/task_file" },
+		{ "adopt_iter", "iter/tcp" },
 	};
 	size_t i;
 
@@ -102,7 +108,7 @@ static int plan(struct fake_kernel *k, const char *only, struct point_status *st
 
 static void test_modern_kernel_all_candidates(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false, false, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, NULL, &st), 4);
@@ -164,7 +170,7 @@ static void test_kprobe_is_decided_by_trying(void **state)
 
 static void test_only_one_variant(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false, false, false };
 	struct point_status st;
 
 	assert_int_equal(plan(&k, "tracepoint", &st), 1);
@@ -187,7 +193,7 @@ static void test_program_in_state(void **state)
 
 static void test_check_section_forms(void **state)
 {
-	struct fake_kernel k = { true, true, true, true, true, false, false };
+	struct fake_kernel k = { true, true, true, true, true, false, false, false, false };
 	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
 	char why[128];
 
@@ -323,6 +329,36 @@ static void test_with_sockops(void **state)
 	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 2);
 }
 
+/* iter/X needs the kernel's iterator target bpf_iter_X; a function check applies to any section. */
+static void test_iterators_and_functions(void **state)
+{
+	static const struct probe_variant iters[] = {
+		{ .name = "iter", .programs = { "owners_iter", "adopt_iter" },
+		  .args = { { .program = "owners_iter", .kind = PROBE_ARG_FUNCTION, .type = "bpf_sock_from_file",
+			      .missing = "no bpf_sock_from_file before 5.11" } } },
+	};
+	static const struct probe_point p = { "adopt", iters, 1 };
+	struct fake_kernel k = { 0 };
+	struct kernel_features kf = { &k, fk_btf_tp, fk_tracefs, fk_btf_func, fk_arg_matches, NULL, NULL };
+	char why[PROBE_REASON_LEN] = "";
+	struct point_status st;
+
+	assert_int_equal(probe_check_section("iter/task_file", &kf, why, sizeof(why)), 0);
+	assert_int_equal(probe_check_section("iter/tcp", &kf, why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "no BPF iterator tcp"));
+	assert_non_null(strstr(why, "bpf_iter_tcp"));
+	k.sock_from_file = true;
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 0);
+	assert_non_null(strstr(st.variants[0].reason, "bpf_iter_tcp"));
+	k.iter_tcp = true;
+	k.sock_from_file = false;
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 0);
+	assert_string_equal(st.variants[0].reason, "no bpf_sock_from_file before 5.11");
+	k.sock_from_file = true;
+	assert_int_equal(probe_plan(&p, &kf, sections, NULL, NULL, &st), 1);
+	assert_int_equal(st.variants[0].state, VARIANT_CANDIDATE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_sockops_needs_cgroup2_root),
 		cmocka_unit_test(test_with_sockops),
+		cmocka_unit_test(test_iterators_and_functions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,6 +171,7 @@ static bool btf_arg_matches(void *ctx, const char *section, const struct probe_a
 		return btf_is_int(t) || btf_is_enum(t) || btf_is_enum64(t);
 	case PROBE_ARG_ABSENT:
 	case PROBE_ARG_RECORD_FIELD:
+	case PROBE_ARG_FUNCTION: /* probe.c asks has_btf_function */
 	case PROBE_ARG_END:
 		break;
 	}

@@ -74,6 +74,16 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 			 "the host's /sys/fs/cgroup as a hostPath)");
 		return -ENOENT;
 	}
+	/* iter/tcp: the kernel's iterator target is function bpf_iter_tcp */
+	if (starts_with(section, "iter/", &target)) {
+		char fn[128];
+
+		snprintf(fn, sizeof(fn), "bpf_iter_%s", target);
+		if (kf->has_btf_function(kf->ctx, fn))
+			return 0;
+		snprintf(why, whylen, "this kernel has no BPF iterator %s (no function %s in its BTF)", target, fn);
+		return -ENOENT;
+	}
 	/*
 	 * kprobes are decided by trying to attach: available_filter_functions
 	 * lists functions even on kernels built without kprobes.
@@ -103,6 +113,14 @@ static int check_args(const struct probe_variant *v, const char *program, const 
 	for (arg = v->args; arg < v->args + PROBE_MAX_ARGS && arg->kind != PROBE_ARG_END; arg++) {
 		if (!arg->program || strcmp(arg->program, program))
 			continue;
+		if (arg->kind == PROBE_ARG_FUNCTION) {
+			if (!arg->type || !kf->has_btf_function(kf->ctx, arg->type)) {
+				snprintf(why, whylen, "%s", arg->missing ? arg->missing :
+					 "this kernel lacks a function the program needs");
+				return -ENOENT;
+			}
+			continue;
+		}
 		if (arg->kind == PROBE_ARG_RECORD_FIELD ? strncmp(section, "tracepoint/", 11) != 0 :
 		    strncmp(section, "tp_btf/", 7) && strncmp(section, "fentry/", 7) &&
 		    strncmp(section, "fexit/", 6)) {

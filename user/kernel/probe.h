@@ -30,6 +30,7 @@ enum probe_arg_kind {
 	PROBE_ARG_SCALAR,      /* an integer of any width (or an enum), not a pointer */
 	PROBE_ARG_ABSENT,      /* the hook has no argument `index` (an older, shorter form) */
 	PROBE_ARG_RECORD_FIELD, /* tracepoint/: its record, struct `type`, has member `field` */
+	PROBE_ARG_FUNCTION,    /* any program: the kernel's BTF has function `type` (a helper's, say) */
 };
 
 struct probe_arg {

@@ -17,6 +17,7 @@
 #include "apilat.skel.h"
 
 #include "agent.h"
+#include "apilat_adopt.h"
 #include "apilat_alert.h"
 #include "apilat_client.h"
 #include "apilat_server.h"
@@ -50,6 +51,7 @@ struct apilat_state {
 	struct metric_family *failures, *requests, *sent, *received, *connections;
 	struct apilat_sources *sources; /* the endpoint set */
 	struct apilat_alert *alert;     /* NULL: no slow-response Event */
+	struct apilat_adopt *adopt;     /* NULL: the adopt point did not attach */
 	struct metric_family *retransmits, *resets;
 	struct apilat_server_view server;
 };
@@ -126,12 +128,27 @@ static const struct probe_variant retransmit_variants[] = {
 	{ .name = "tracepoint", .programs = { "apilat_retransmit" } },
 };
 
+/*
+ * Connections open before ksight started: two iterators user space runs
+ * (apilat_adopt.c), no hook. Asking an open connection for sockops callbacks
+ * takes 6.10+ (the run says so where the kernel refuses).
+ */
+static const struct probe_variant adopt_variants[] = {
+	{ .name = "iter", .programs = { "apilat_owners_of", "apilat_adopt" },
+	  .args = { { .program = "apilat_owners_of", .kind = PROBE_ARG_FUNCTION, .type = "bpf_sock_from_file",
+		      .missing = "this kernel has no bpf_sock_from_file helper (5.11+): connections open before "
+		      "ksight started are followed once they reconnect" } } },
+};
+
+enum { POINT_SEND = 1, POINT_RTT = 3, POINT_ADOPT = 5 }; /* indexes in apilat_points */
+
 static const struct probe_point apilat_points[] = {
 	{ .name = "sock_state", .variants = state_variants, .n_variants = N(state_variants) },
 	{ .name = "send", .variants = send_variants, .n_variants = N(send_variants) },
 	{ .name = "recv", .variants = recv_variants, .n_variants = N(recv_variants) },
 	{ .name = "rtt", .variants = rtt_variants, .n_variants = N(rtt_variants) },
 	{ .name = "retransmit", .variants = retransmit_variants, .n_variants = N(retransmit_variants) },
+	{ .name = "adopt", .variants = adopt_variants, .n_variants = N(adopt_variants) },
 };
 
 /* ---- labels ---- */
@@ -552,12 +569,51 @@ static int apilat_handle_event(struct signal_runtime *rt, const void *data, size
 	return apilat_trace_handle(rt->agent, data, size);
 }
 
-/* Once the agent is ready: the sources that need the API or DNS, and the slow-response Event. */
+static bool attached_as(const struct signal_runtime *rt, size_t point, const char *variant)
+{
+	int v = rt->status[point].attached;
+
+	return v >= 0 && !strcmp(apilat_points[point].variants[v].name, variant);
+}
+
+static void adopt_again(void *ctx)
+{
+	apilat_adopt_run(ctx);
+}
+
+/*
+ * The connections open before ksight started, now and whenever an endpoint
+ * enters the set; they ask for the callbacks of the sockops variants attached.
+ */
+static void start_adoption(struct signal_runtime *rt)
+{
+	struct apilat_state *st = rt->priv;
+	struct apilat_bpf *skel = rt->skel;
+	bool by_acks = attached_as(rt, POINT_SEND, "sockops");
+	uint32_t flags = (by_acks ? APILAT_SEND_CB_FLAGS : 0) |
+			 (attached_as(rt, POINT_RTT, "sockops") ? APILAT_RTT_CB_FLAGS : 0);
+	int err;
+
+	if (rt->status[POINT_ADOPT].attached < 0)
+		return;
+	err = apilat_adopt_new(rt->links[POINT_ADOPT][0], rt->links[POINT_ADOPT][1],
+			       bpf_map__fd(skel->maps.apilat_adopt_ctl), bpf_map__fd(skel->maps.apilat_owners), flags,
+			       by_acks, &st->adopt);
+	if (err) {
+		log_warn("apilat: cannot look for API-server connections open before ksight started: %s", strerror(-err));
+		return;
+	}
+	apilat_adopt_run(st->adopt);
+	apilat_sources_on_added(st->sources, adopt_again, st->adopt);
+}
+
+/* Once the agent is ready: the open connections, the sources that need the API or DNS, and the slow-response Event. */
 static void apilat_warm_up(struct signal_runtime *rt)
 {
 	struct apilat_state *st = rt->priv;
 	int err;
 
+	start_adoption(rt);
 	apilat_sources_watch(st->sources);
 	err = apilat_alert_start(rt->agent, bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.apilat_hists),
 				 st->lo_exp, st->hi_exp, &st->alert);
@@ -585,6 +641,7 @@ static void apilat_fini(struct signal_runtime *rt)
 		return;
 	apilat_stop(rt);
 	apilat_sources_free(st->sources);
+	apilat_adopt_free(st->adopt);
 	free(st);
 	rt->priv = NULL;
 }

@@ -69,6 +69,10 @@ struct apilat_sources {
 	pthread_cond_t wake;
 
 	struct metric_family *m_count, *m_info;
+
+	/* after a change that added an endpoint (apilat_sources_on_added) */
+	void (*on_added)(void *ctx);
+	void *on_added_ctx;
 };
 
 /* ---- the map and the metrics ---- */
@@ -145,6 +149,8 @@ static int set_source(struct apilat_sources *s, enum apilat_source src, const st
 	/* a map that refused one is logged and does not stop the others: as before, not an error */
 	apilat_ports_apply(s->ports, all, s->set.n, removed, nr, added, na, &ops, s);
 	publish(s);
+	if (na && s->on_added)
+		s->on_added(s->on_added_ctx);
 	return err == -ENOSPC ? 0 : err;
 }
 
@@ -450,6 +456,14 @@ void apilat_sources_watch(struct apilat_sources *s)
 	s->have_k8s = true;
 	watch_server(s);
 	watch_slices(s);
+}
+
+void apilat_sources_on_added(struct apilat_sources *s, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->on_added = fn;
+	s->on_added_ctx = ctx;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void apilat_sources_stop(struct apilat_sources *s)

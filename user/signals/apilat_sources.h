@@ -46,6 +46,13 @@ void apilat_sources_watch(struct apilat_sources *s);
  */
 size_t apilat_resolve(const char *host, uint16_t port, struct apilat_endpoint *out, size_t cap, int *gai_err);
 
+/*
+ * Call fn(ctx) after every change that added an endpoint to the map (on the
+ * thread that made it, never after apilat_sources_stop returned). Before
+ * apilat_sources_watch.
+ */
+void apilat_sources_on_added(struct apilat_sources *s, void (*fn)(void *ctx), void *ctx);
+
 /* Stop the watch and the re-resolving; idempotent, NULL-safe. The map is not touched afterwards. */
 void apilat_sources_stop(struct apilat_sources *s);
 
