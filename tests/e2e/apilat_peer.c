@@ -340,7 +340,23 @@ static double srtt_s(int fd)
 	return ti.tcpi_rtt / 1e6;
 }
 
-static int client(const struct peer_addr *a, int n, double delay_ms)
+/* go: after the first turn, write go.ready and wait (idle) until go exists; count from there */
+static int wait_for_go(const char *go)
+{
+	char ready[4096];
+	FILE *f;
+
+	snprintf(ready, sizeof(ready), "%s.ready", go);
+	f = fopen(ready, "w");
+	if (!f)
+		return -errno;
+	fclose(f);
+	while (access(go, F_OK))
+		usleep(50000);
+	return 0;
+}
+
+static int client(const struct peer_addr *a, int n, double delay_ms, const char *go)
 {
 	static double lat[MAX_REQUESTS], sorted[MAX_REQUESTS], lat_sent[MAX_REQUESTS];
 	static double lat_rx[MAX_REQUESTS], lat_rx_sent[MAX_REQUESTS];
@@ -363,6 +379,15 @@ static int client(const struct peer_addr *a, int n, double delay_ms)
 	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &stamping, sizeof(stamping));
 	if (turn(fd, "GET 0", RESPONSE_BYTES, &sent, &received, &hello))
 		goto broken;
+	if (go) {
+		/* open before ksight starts: what follows is what an adopted connection counts */
+		if (wait_for_go(go)) {
+			fprintf(stderr, "apilat_peer: cannot write %s.ready\n", go);
+			close(fd);
+			return 1;
+		}
+		sent = received = 0;
+	}
 	snprintf(request, sizeof(request), "GET %ld", (long)(delay_ms * 1000));
 	for (i = 0; i <= n; i++) {
 		rtt = srtt_s(fd);
@@ -448,7 +473,7 @@ static int refused(const struct peer_addr *a)
 static int usage(void)
 {
 	fprintf(stderr, "usage: apilat_peer server ADDR PORT [READY_FILE]\n"
-			"       apilat_peer client ADDR PORT N DELAY_MS [COMM]\n"
+			"       apilat_peer client ADDR PORT N DELAY_MS [COMM [GO_FILE]]\n"
 			"       apilat_peer watch ADDR PORT K [COMM]\n"
 			"       apilat_peer connect ADDR PORT [COMM]\n");
 	return 2;
@@ -462,9 +487,9 @@ int main(int argc, char **argv)
 		return usage();
 	if (!strcmp(argv[1], "server") && argc <= 5)
 		return server(&a, argc == 5 ? argv[4] : NULL);
-	if (!strcmp(argv[1], "client") && (argc == 6 || argc == 7)) {
-		set_comm(argc == 7 ? argv[6] : NULL);
-		return client(&a, atoi(argv[4]), atof(argv[5]));
+	if (!strcmp(argv[1], "client") && argc >= 6 && argc <= 8) {
+		set_comm(argc >= 7 ? argv[6] : NULL);
+		return client(&a, atoi(argv[4]), atof(argv[5]), argc == 8 ? argv[7] : NULL);
 	}
 	if (!strcmp(argv[1], "watch") && (argc == 5 || argc == 6)) {
 		set_comm(argc == 6 ? argv[5] : NULL);

@@ -731,6 +731,14 @@ def check_apilat():
             x = var.get("tracepoint", {})
             expect_eq("probes: apilat/rtt tracepoint is unsupported, naming skaddr (its record has none here)",
                       (x.get("state"), "skaddr" in (x.get("reason") or "")), ("unsupported", True))
+        # adopt: two iterators; bpf_sock_from_file came with 5.11
+        _, p, var = probe_of("apilat", "adopt")
+        it = var.get("iter", {})
+        if kv >= (5, 11):
+            expect_eq("probes: apilat/adopt takes iter (5.11+)", (p or {}).get("attached"), "iter")
+        else:
+            expect_eq("probes: apilat/adopt iter is unsupported before 5.11, naming bpf_sock_from_file",
+                      (it.get("state"), "bpf_sock_from_file" in (it.get("reason") or "")), ("unsupported", True))
         # raw: tcp_retransmit_skb's form with err where its record has err, else the old one
         rt_raw = fact("apilat retransmit raw ")
         for point, want in (("sock_state", "tp_btf"), ("retransmit", rt_raw)):
@@ -866,6 +874,42 @@ def check_apilat():
                     else:
                         not_ok(f"{name}: RTT samples ({n_rtt}) in the buckets {seen} within the socket's srtt "
                                f"{lo}..{hi} s (25% slack)")
+
+        # a connection open before ksight started (the per-connection run): adopted where the kernel
+        # lets it ask for the sockops callbacks (6.10+), its N requests after that measured, its
+        # bytes from then on exact; before 6.10 the kernel refuses and the log says why
+        if v == "sockops":
+            c = clients.get("apl-held", {})
+            name = f"{tag} adopted"
+            err = "\n".join(blocks.get(f"apilat-{v}.run.err", []))
+            if fact(f"apilat {v} held exit ") != "0" or "n" not in c:
+                not_ok(f"{name}: the held client ran ({fact(f'apilat {v} held exit ')!r}: {c})")
+            elif kv >= (6, 10):
+                server_requests += n_req
+                # the client's end and the one the server accepted
+                expect_eq(f"{name}: the log says 2 connections are followed",
+                          "following 2 API-server connections open before ksight started" in err, True)
+                rf = "ksight_apiserver_response_duration_seconds"
+                expect_eq(f"{name}: response samples == the {n_req} requests made after ksight started",
+                          count(rf, "apl-held"), n_req)
+                expect_eq(f"{name}: requests_total", counter("ksight_apiserver_requests_total", "apl-held"), float(n_req))
+                expect_eq(f"{name}: no handshake nor connect sample (both before ksight started)",
+                          (count("ksight_apiserver_tls_handshake_duration_seconds", "apl-held"),
+                           count("ksight_apiserver_connect_duration_seconds", "apl-held")), (0, 0))
+                expect_eq(f"{name}: sent bytes == the client's since ksight started",
+                          counter("ksight_apiserver_sent_bytes_total", "apl-held"), float(c["sent"]))
+                expect_eq(f"{name}: received bytes == the client's since ksight started",
+                          counter("ksight_apiserver_received_bytes_total", "apl-held"), float(c["received"]))
+                b = hist(rf, "apl-held")
+                for q, key in ((0.5, "p50"), (0.99, "p99")):
+                    within(f"{name}: histogram_quantile({q}) vs the client's {key}", histogram_quantile(q, b), c, key, 0.15)
+            else:
+                if kv >= (5, 11):
+                    expect_eq(f"{name}: before 6.10 the log says the open connections are not followed, and why",
+                              "2 API-server connections open before ksight started are not followed" in err and
+                              "6.10+" in err, True)
+                expect_eq(f"{name}: before 6.10 no series for it", count("ksight_apiserver_response_duration_seconds",
+                                                                          "apl-held"), 0)
 
         # the watch: its request's answer is one sample, the pushes after it none; bytes all counted
         w = clients.get("apl-watch", {})

@@ -96,11 +96,29 @@ for v in sockops tp_btf tracepoint kprobe; do
 	apl_eps="--apiserver 127.0.0.1:$APILAT_PORT --apiserver 127.0.0.1:$APILAT_CLOSED_PORT"
 	apl_eps="$apl_eps --apiserver 127.0.0.1:$APILAT_SYN_PORT"
 	[ -n "$apl_s6" ] && apl_eps="$apl_eps --apiserver [::1]:$APILAT_PORT6"
+	# the per-connection run: a connection open before ksight starts (its first turn done,
+	# waiting), adopted where the kernel lets it ask for the sockops callbacks (6.10+)
+	apl_held=""
+	if [ $v = sockops ]; then
+		rm -f /tmp/apl-held.go /tmp/apl-held.go.ready
+		apilat_peer client 127.0.0.1 $APILAT_PORT $APILAT_N 20 apl-held /tmp/apl-held.go >/tmp/apl-held.out 2>&1 &
+		apl_held=$!
+		wait_for 10 test -f /tmp/apl-held.go.ready || say "apilat held not ready"
+	fi
 	ksight run --listen 127.0.0.1:$PORT --signals apilat --no-k8s $apl_eps $apl_probes \
 		>/tmp/apilat-$v.run.out 2>/tmp/apilat-$v.run.err &
 	rpid=$!
 	run_started "apilat $v" apilat-$v || continue
 	: >/tmp/apilat-$v.clients
+	if [ -n "$apl_held" ]; then
+		# the warm-up's adoption, when the adopt point attached
+		grep -q 'adopt=iter' /tmp/apilat-$v.run.err &&
+			wait_for 10 grep -q 'open before ksight started' /tmp/apilat-$v.run.err
+		touch /tmp/apl-held.go
+		wait $apl_held
+		say "apilat $v held exit $?"
+		sed "s/^/client apl-held /" /tmp/apl-held.out >>/tmp/apilat-$v.clients
+	fi
 	for f in $APILAT_FAMILIES; do
 		if [ $f = 4 ]; then addr=127.0.0.1 port=$APILAT_PORT; else addr=::1 port=$APILAT_PORT6; fi
 		for d in $APILAT_DELAYS; do
