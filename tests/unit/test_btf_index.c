@@ -88,6 +88,38 @@ static void test_same_answers(void **state)
 	btf__free(btf);
 }
 
+/* Functions: many linear lookups before their (costly) table, then the table; the same answers. */
+static void test_functions(void **state)
+{
+	struct btf *btf = btf__new_empty();
+	char name[32];
+	int i, proto, ids[64];
+
+	assert_non_null(btf);
+	proto = btf__add_func_proto(btf, 0);
+	assert_true(proto > 0);
+	for (i = 0; i < BTF_INDEX_MIN_TYPES; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		assert_true(btf__add_func(btf, name, BTF_FUNC_GLOBAL, proto) > 0);
+	}
+	btf_index_use(btf);
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "f%d", i * 61);
+		ids[i] = btf_find(btf, name, BTF_KIND_FUNC);
+		assert_int_equal(ids[i], btf__find_by_name_kind(btf, name, BTF_KIND_FUNC));
+		assert_true(ids[i] > 0);
+	}
+	/* after the table: the same ids again, and misses */
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "f%d", i * 61);
+		assert_int_equal(btf_find(btf, name, BTF_KIND_FUNC), ids[i]);
+	}
+	assert_int_equal(btf_find(btf, "no_such_function", BTF_KIND_FUNC), -ENOENT);
+	assert_int_equal(btf_find(btf, "f1", BTF_KIND_STRUCT), -ENOENT);
+	btf_index_forget(btf);
+	btf__free(btf);
+}
+
 /* Only the BTF named is indexed; forgotten, another one can be. */
 static void test_forget_then_another(void **state)
 {
@@ -174,6 +206,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_answers),
+		cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_forget_then_another),
 		cmocka_unit_test(test_small_btf),
 		cmocka_unit_test(test_threads),

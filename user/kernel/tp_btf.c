@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define SECTION "tp_btf/"
+#define ITER_SECTION "iter/"
 
 /*
  * libbpf parses the kernel BTF at load for any tracing program without an
@@ -43,7 +44,10 @@ static const struct btf *target_btf(void)
 	return own_btf;
 }
 
-/* What libbpf's own tp_btf handler does at load: the target is typedef btf_trace_<name> in vmlinux. */
+/*
+ * What libbpf's own handlers do at load: a tp_btf target is typedef
+ * btf_trace_<name> in vmlinux, an iterator's function bpf_iter_<name>.
+ */
 static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opts, long cookie)
 {
 	const char *section = bpf_program__section_name(prog);
@@ -53,12 +57,17 @@ static int prepare_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 
 	if (!btf)
 		return neg_errno_or(ENOENT);
-	if (strncmp(section, SECTION, strlen(SECTION)))
+	if (!strncmp(section, SECTION, strlen(SECTION))) {
+		snprintf(name, sizeof(name), "btf_trace_%s", section + strlen(SECTION));
+		id = btf_find(btf, name, BTF_KIND_TYPEDEF);
+	} else if (!strncmp(section, ITER_SECTION, strlen(ITER_SECTION))) {
+		snprintf(name, sizeof(name), "bpf_iter_%s", section + strlen(ITER_SECTION));
+		id = btf_find(btf, name, BTF_KIND_FUNC);
+	} else {
 		return -EINVAL;
-	snprintf(name, sizeof(name), "btf_trace_%s", section + strlen(SECTION));
-	id = btf_find(btf, name, BTF_KIND_TYPEDEF);
+	}
 	if (id <= 0)
-		return -ESRCH; /* planning checked the typedef: a module's tracepoint, which this does not look up */
+		return -ESRCH; /* planning checked the target: a module's tracepoint, which this does not look up */
 	opts->attach_prog_fd = 0;
 	opts->attach_btf_obj_fd = 0; /* vmlinux */
 	opts->attach_btf_id = (__u32)id;
@@ -71,6 +80,13 @@ static int attach(const struct bpf_program *prog, long cookie, struct bpf_link *
 	return *link ? 0 : neg_errno();
 }
 
+/* An iterator's link: the program runs when user space reads an iterator made from it. */
+static int attach_iter(const struct bpf_program *prog, long cookie, struct bpf_link **link)
+{
+	*link = bpf_program__attach_iter(prog, NULL);
+	return *link ? 0 : neg_errno();
+}
+
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
 static int register_result = -EAGAIN;
 
@@ -78,11 +94,15 @@ static void register_once(void)
 {
 	LIBBPF_OPTS(libbpf_prog_handler_opts, ho, .prog_setup_fn = setup, .prog_prepare_load_fn = prepare_load,
 		    .prog_attach_fn = attach);
+	LIBBPF_OPTS(libbpf_prog_handler_opts, hi, .prog_setup_fn = setup, .prog_prepare_load_fn = prepare_load,
+		    .prog_attach_fn = attach_iter);
 	int id = libbpf_register_prog_handler("tp_btf+", BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, &ho);
 
+	if (id >= 0)
+		id = libbpf_register_prog_handler("iter+", BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, &hi);
 	register_result = id < 0 ? id : 0;
 	if (id < 0)
-		log_warn("cannot take over tp_btf loads (%s): each object reads the kernel BTF itself, slower",
+		log_warn("cannot take over tp_btf and iter loads (%s): each object reads the kernel BTF itself, slower",
 			 strerror(-id));
 }
 

@@ -1,19 +1,20 @@
 /*
- * tp_btf programs that load without libbpf parsing the kernel BTF again.
+ * tp_btf and iterator programs that load without libbpf parsing the kernel
+ * BTF again.
  *
  * libbpf 1.1 reads the whole kernel BTF (~7 ms, megabytes) in every object
  * with a BTF-typed program, only to find each one's attach target, and has
- * no way to be handed one already parsed. A handler of our own for tp_btf/
- * sections looks the target up in the BTF the agent parsed once and does
- * what libbpf's own would: load with that target, attach as a raw
- * tracepoint link.
+ * no way to be handed one already parsed. Handlers of our own for tp_btf/
+ * and iter/ sections look the target up in the BTF the agent parsed once and
+ * do what libbpf's own would: load with that target (btf_trace_<name>,
+ * bpf_iter_<name>), attach as a raw tracepoint or an iterator link.
  */
 #ifndef KSIGHT_TP_BTF_H
 #define KSIGHT_TP_BTF_H
 
 struct btf;
 
-/* Take over tp_btf/ sections of every object opened from now on; 0 or -errno (libbpf's own handles them). */
+/* Take over tp_btf/ and iter/ sections of every object opened from now on; 0 or -errno (libbpf's own handles them). */
 int tp_btf_handler_register(void);
 
 /*
