@@ -1185,10 +1185,14 @@ int BPF_PROG(apilat_retransmit_btf_old, const struct sock *sk, const struct sk_b
  * space runs two iterators once the agent is ready and whenever an endpoint
  * enters the set:
  *   iter/task_file: every open file of every process; a socket that is an
- *     established TCP connection to an endpoint gets its owner's comm, pid
- *     and cgroup (the task's, as bpf_get_current_cgroup_id() gives them at a
- *     connect) in apilat_owners;
- *   iter/tcp: every TCP socket, locked; an established one to (client) or
+ *     established TCP connection to (client) or on (server side) an endpoint
+ *     gets its network namespace and owner's pid in apilat_owners, and a
+ *     client's its owner's comm and cgroup (the task's, as
+ *     bpf_get_current_cgroup_id() gives them at a connect);
+ *   iter/tcp: every TCP socket of the namespace the iterator was made in
+ *     (user space makes one in its own and in each namespace the first pass
+ *     found: a pod's connections are in the pod's), locked; an established
+ *     one to (client) or
  *     on (server side) an endpoint that has no entry gets one, with the
  *     byte counts it has now as its baseline and its TLS handshake taken as
  *     done (turns = handshake_turns: its next turn is a request); it asks for
@@ -1263,6 +1267,7 @@ int apilat_owners_of(struct bpf_iter__task_file *ctx)
 	struct socket *sock;
 	struct sock *sk;
 	__u64 key;
+	int side;
 
 	if (!task || !file)
 		return 0;
@@ -1270,12 +1275,16 @@ int apilat_owners_of(struct bpf_iter__task_file *ctx)
 	if (!sock)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || adoptable(sk) != 1)
+	side = sk ? adoptable(sk) : 0;
+	if (!side)
 		return 0;
 	key = (__u64)sk;
 	o.pid = BPF_CORE_READ(task, tgid);
-	o.client.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	BPF_CORE_READ_STR_INTO(&o.client.comm, task, comm);
+	o.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (side == 1) {
+		o.client.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+		BPF_CORE_READ_STR_INTO(&o.client.comm, task, comm);
+	}
 	/* the first holder found: a socket passed on keeps the comm of the one listed first */
 	bpf_map_update_elem(&apilat_owners, &key, &o, BPF_NOEXIST);
 	return 0;

@@ -170,11 +170,15 @@ struct apilat_adopt_ctl {
 	__u32 refused;        /* ones the kernel would not let ask for callbacks (before 6.10), all runs told */
 };
 
-/* Who holds a socket found open: the task_file pass's, for the tcp pass. */
+/*
+ * A socket found open by the task_file pass, for the tcp pass: who holds it
+ * (a client's) and the network namespace it is in (the tcp iterator walks the
+ * sockets of the namespace it was made in: user space makes one in each).
+ */
 struct apilat_owner {
-	struct apilat_client client;
+	struct apilat_client client; /* zero on the server side */
 	__u32 pid;
-	__u32 pad;
+	__u32 netns;          /* the namespace's inode number */
 };
 
 /*

@@ -7,7 +7,9 @@
 # client's own; no connect or handshake sample (ksight saw neither); sent and received
 # bytes equal what the socket itself counted after ksight started (tcpi_bytes_acked and
 # tcpi_bytes_received, from the client's go to its close); the pod's client is labelled by
-# its pod, a host one by comm. A connection to a port not in the set is not adopted.
+# its pod, a host one by comm. A connection to a port not in the set is not adopted. Then
+# without the API: the server side's view of the same, exact against the clients' sockets;
+# and a client and a server each in a network namespace of its own (ksight in neither).
 . "$(dirname "$0")/lib.sh"
 
 PY="python3 $ROOT/tests/e2e/apilat.py"
@@ -137,4 +139,38 @@ eventually "server side: received bytes == what the clients' sockets had acknowl
 	"$(total bytes_acked)" metric_value ksight_apiserver_server_received_bytes_total
 eventually "server side: sent bytes == what the clients' sockets received since ksight started" 5 \
 	"$(total bytes_received)" metric_value ksight_apiserver_server_sent_bytes_total
+kill "$RUN_PID"; wait "$RUN_PID" 2>/dev/null
+
+# ---- network namespaces: a pod's connections are in its own (the tcp iterator walks one
+# namespace, ksight's: it enters each other one the first pass found); the server in one, the
+# client in another, joined by a veth pair; ksight in neither
+NSS=ksa-s-$$ NSC=ksa-c-$$
+if veth_pair "$NSS" "$NSC" ksa-s-$$ ksa-c-$$ 10.203.7.1 10.203.7.2; then
+	PN=$(free_port)
+	tls_server 10.203.7.1 "$PN" "$NSS"
+	rm -f "$GO"
+	early apad-ns 10.203.7.1 "$PN" 20 ip netns exec "$NSC" &
+	C1=$!
+	defer "kill $C1"
+	wait_for 20 test -f "$WORK/apad-ns.ready" || not_ok "client apad-ns is connected and waiting"
+	KUBERNETES_SERVICE_HOST='' start_run adopt3 --signals apilat --no-k8s --apiserver "10.203.7.1:$PN" ||
+		{ not_ok "ksight run starts a third time"; finish; }
+	check "namespaces: both ends, each in a namespace of its own, are followed" \
+		grep -q "apilat: following 2 API-server connections open before ksight started" "$WORK/adopt3.err"
+	expect_eq "namespaces: the client's connection is open" "$(metric_value "ksight_apiserver_connections{$(series apad-ns)}")" 1
+	expect_eq "namespaces: the server's is open" "$(metric_value ksight_apiserver_server_connections)" 1
+	touch "$GO"
+	wait $C1
+	eventually "namespaces: closed" 5 "" metric_value "ksight_apiserver_connections{$(series apad-ns)}"
+	scrape >"$WORK/scrape.txt"
+	expect_eq "namespaces: the client's $N requests and as many response samples" \
+		"$(num "ksight_apiserver_requests_total{$(series apad-ns)}") $($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$(series apad-ns)}" --count)" \
+		"$N $N"
+	expect_eq "namespaces: the client's bytes since ksight started, each way" \
+		"$(num "ksight_apiserver_sent_bytes_total{$(series apad-ns)}") $(num "ksight_apiserver_received_bytes_total{$(series apad-ns)}")" \
+		"$(($(field "$WORK/apad-ns.json" bytes_acked) - $(field "$WORK/apad-ns.json" base_acked))) $(($(field "$WORK/apad-ns.json" bytes_received) - $(field "$WORK/apad-ns.json" base_received)))"
+	expect_eq "namespaces: the server side's $N requests" "$(num ksight_apiserver_server_requests_total)" $N
+else
+	not_ok "two network namespaces joined by a veth pair are made"
+fi
 finish

@@ -1,9 +1,13 @@
 #include "apilat_adopt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -11,6 +15,7 @@
 #include <linux/types.h>
 
 #include "apilat.h"
+#include "bpf_maps.h"
 #include "log.h"
 
 struct apilat_adopt {
@@ -73,6 +78,101 @@ static void clear_owners(int fd)
 			break;
 }
 
+/* The network namespaces the owners pass found sockets in, each with a process in it. */
+struct netns_set {
+	struct { __u32 inum, pid; } *v;
+	size_t n, cap;
+};
+
+static int visit_owner(const void *key, const void *value, void *arg)
+{
+	const struct apilat_owner *o = value;
+	struct netns_set *set = arg;
+	size_t i;
+
+	(void)key;
+	for (i = 0; i < set->n; i++)
+		if (set->v[i].inum == o->netns)
+			return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? 2 * set->cap : 16;
+		void *v = realloc(set->v, cap * sizeof(set->v[0]));
+
+		if (!v)
+			return -ENOMEM;
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n].inum = o->netns;
+	set->v[set->n].pid = o->pid;
+	set->n++;
+	return 0;
+}
+
+static __u32 own_netns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (__u32)st.st_ino;
+}
+
+struct netns_pass {
+	struct bpf_link *sockets;
+	const struct netns_set *set;
+	__u32 own;
+	unsigned missed; /* namespaces that could not be entered (their process gone, or no right to) */
+};
+
+/*
+ * On a thread of its own, which enters each namespace (setns() moves only
+ * the calling thread): a tcp iterator walks the namespace it is made in.
+ */
+static void *tcp_passes(void *arg)
+{
+	struct netns_pass *np = arg;
+	char path[64];
+	struct stat st;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < np->set->n; i++) {
+		if (np->set->v[i].inum == np->own)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/ns/net", np->set->v[i].pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* the process may have gone and its pid be another's since: the inode says */
+		if (fd < 0 || fstat(fd, &st) || (__u32)st.st_ino != np->set->v[i].inum || setns(fd, CLONE_NEWNET) ||
+		    run_iter(np->sockets)) {
+			np->missed++;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+/* The tcp pass in this process's namespace, then in every other one the owners pass found. */
+static int run_tcp_passes(struct apilat_adopt *a)
+{
+	struct netns_set set = { 0 };
+	struct netns_pass np = { .sockets = a->sockets, .set = &set, .own = own_netns() };
+	pthread_t t;
+	int err = run_iter(a->sockets);
+
+	if (!err)
+		err = bpf_map_walk(a->owners_fd, visit_owner, &set);
+	if (!err && set.n) {
+		err = -pthread_create(&t, NULL, tcp_passes, &np);
+		if (!err)
+			pthread_join(t, NULL);
+	}
+	if (np.missed)
+		log_warn("apilat: %u network namespaces with API-server connections open before ksight started could "
+			 "not be entered: their connections are followed from their next connect", np.missed);
+	free(set.v);
+	return err;
+}
+
 int apilat_adopt_run(struct apilat_adopt *a)
 {
 	struct apilat_adopt_ctl before, after;
@@ -84,7 +184,7 @@ int apilat_adopt_run(struct apilat_adopt *a)
 	if (!err)
 		err = run_iter(a->owners);
 	if (!err)
-		err = run_iter(a->sockets);
+		err = run_tcp_passes(a);
 	clear_owners(a->owners_fd);
 	if (!err)
 		err = bpf_map_lookup_elem(a->ctl_fd, &zero, &after) ? -errno : 0;
