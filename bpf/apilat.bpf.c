@@ -1197,10 +1197,14 @@ int BPF_PROG(apilat_retransmit_btf_old, const struct sock *sk, const struct sk_b
  *     byte counts it has now as its baseline and its TLS handshake taken as
  *     done (turns = handshake_turns: its next turn is a request); it asks for
  *     the sockops callbacks the attached variants need (bpf_setsockopt's
- *     TCP_BPF_SOCK_OPS_CB_FLAGS, 6.10+; refused before: not adopted).
+ *     TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+; refused before: not adopted). One
+ *     that has an entry but became established between the attaches of
+ *     sock_state and of the sockops programs asks for them now.
  * A turn already open at adoption has no start: its answer makes no sample.
- * A connection with no file (its owner closed it, or a kernel socket) has no
- * comm; its cgroup is the socket's own.
+ * A connection no process has a file of (a child still in its listener's
+ * queue, a kernel socket, one in flight over a unix socket) has no comm; its
+ * cgroup is the socket's own. The comm is the process's (task_file visits a
+ * file table once, with its thread-group leader), a connect's the thread's.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -1304,6 +1308,36 @@ static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
 	return BPF_CORE_READ(d, cgroup, kn, id);
 }
 
+/* Ask for the callbacks the attached sockops variants need (other programs' flags kept): 0 or the refusal. */
+static __always_inline long ask_callbacks(struct tcp_sock *tp, __u32 cb_flags)
+{
+	int flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | cb_flags;
+
+	return bpf_setsockopt(tp, SOL_TCP_, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
+}
+
+/*
+ * An entry made by sock_state for a connection that became established
+ * while apilat's programs were being attached, before its sockops ones: it
+ * never asked for the callbacks. It does now; its sent bytes count from here.
+ */
+static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp, struct apilat_adopt_ctl *ctl)
+{
+	if (!c->established || !ctl->cb_flags ||
+	    (BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) & ctl->cb_flags) == ctl->cb_flags)
+		return;
+	if (ask_callbacks(tp, ctl->cb_flags)) {
+		__sync_fetch_and_add(&ctl->refused, 1);
+		return;
+	}
+	if (ctl->by_acks && !c->by_acks) {
+		c->acked = BPF_CORE_READ(tp, bytes_acked);
+		c->retrans = BPF_CORE_READ(tp, total_retrans);
+		c->by_acks = 1;
+	}
+	__sync_fetch_and_add(&ctl->completed, 1);
+}
+
 SEC("iter/tcp")
 int apilat_adopt(struct bpf_iter__tcp *ctx)
 {
@@ -1313,11 +1347,12 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	struct apilat_trace_event a = {};
 	struct apilat_adopt_ctl *ctl;
 	struct apilat_owner *o;
+	struct apilat_conn *c;
 	struct tcp_sock *tp;
 	struct sock *sk;
 	__u32 zero = 0;
-	int side, flags;
 	__u64 key;
+	int side;
 
 	if (!skc)
 		return 0;
@@ -1328,8 +1363,13 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	sk = (struct sock *)tp;
 	key = (__u64)sk;
 	side = adoptable(sk);
-	if (!side || bpf_map_lookup_elem(&apilat_conns, &key))
-		return 0; /* not an API-server connection, or followed since its connect */
+	if (!side)
+		return 0; /* not an API-server connection */
+	c = bpf_map_lookup_elem(&apilat_conns, &key);
+	if (c) {
+		complete(c, tp, ctl); /* followed since its connect */
+		return 0;
+	}
 	conn.server = side == 2;
 	conn.by_acks = ctl->by_acks;
 	conn.acked = BPF_CORE_READ(tp, bytes_acked);
@@ -1344,15 +1384,14 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 			conn.client.cgroup_id = sk_cgroup_id(sk);
 		}
 	}
-	if (ctl->cb_flags) {
-		flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) | ctl->cb_flags; /* other programs' kept */
-		if (bpf_setsockopt(sk, SOL_TCP_, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags))) {
-			__sync_fetch_and_add(&ctl->refused, 1);
-			return 0;
-		}
-	}
+	/* the entry first: a connection that asked for callbacks but has none would pay them for nothing */
 	if (bpf_map_update_elem(&apilat_conns, &key, &conn, BPF_NOEXIST))
 		return 0;
+	if (ctl->cb_flags && ask_callbacks(tp, ctl->cb_flags)) {
+		bpf_map_delete_elem(&apilat_conns, &key);
+		__sync_fetch_and_add(&ctl->refused, 1);
+		return 0;
+	}
 	__sync_fetch_and_add(&ctl->adopted, 1);
 	if (trace_enabled && !conn.server) {
 		trace_addrs(&a, key);
@@ -1361,7 +1400,7 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 		t.sport = a.sport;
 		t.dport = a.dport;
 		t.family = a.family;
-		bpf_map_update_elem(&apilat_trace_turns, &key, &t, BPF_NOEXIST);
+		bpf_map_update_elem(&apilat_trace_turns, &key, &t, BPF_ANY);
 	}
 	return 0;
 }

@@ -167,7 +167,9 @@ struct apilat_adopt_ctl {
 	__u32 cb_flags;       /* the sockops callbacks an adopted connection asks for (0: no sockops variant attached) */
 	__u32 by_acks;        /* send=sockops is attached: sent bytes come from tcp_sock.bytes_acked */
 	__u32 adopted;        /* connections adopted, all runs told */
-	__u32 refused;        /* ones the kernel would not let ask for callbacks (before 6.10), all runs told */
+	__u32 refused;        /* ones the kernel would not let ask for callbacks (before 6.12), all runs told */
+	__u32 completed;      /* followed ones that had not asked for them (established while attaching) */
+	__u32 pad;
 };
 
 /*

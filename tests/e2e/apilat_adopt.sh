@@ -57,7 +57,8 @@ check "probes: adopt uses iter" sh -c "curl -sf http://127.0.0.1:$PORT/metrics |
 	grep -q '^ksight_probe_info{signal=\"apilat\",probe=\"adopt\",variant=\"iter\",state=\"attached\"} 1'"
 # the three clients' connections, and the three the TLS servers accepted (server side: their
 # local address is in the set)
-check "the log says 6 connections open before ksight started are followed" \
+# (the adoption runs at the warm-up, after /healthz is up: waited for)
+check "the log says 6 connections open before ksight started are followed" wait_for 10 \
 	grep -q "apilat: following 6 API-server connections open before ksight started" "$WORK/adopt.err"
 
 series() { # COMM [NAMESPACE POD CONTAINER]
@@ -120,7 +121,7 @@ for c in apad-s4 apad-s6; do
 done
 KUBERNETES_SERVICE_HOST='' start_run adopt2 --signals apilat --no-k8s \
 	--apiserver "127.0.0.1:$P4" --apiserver "[::1]:$P6" || { not_ok "ksight run starts again"; finish; }
-check "the log says 4 connections (2 clients', 2 the servers accepted) are followed" \
+check "the log says 4 connections (2 clients', 2 the servers accepted) are followed" wait_for 10 \
 	grep -q "apilat: following 4 API-server connections open before ksight started" "$WORK/adopt2.err"
 expect_eq "server side: the two adopted connections are open" "$(metric_value ksight_apiserver_server_connections)" 2
 touch "$GO"
@@ -155,7 +156,7 @@ if veth_pair "$NSS" "$NSC" ksa-s-$$ ksa-c-$$ 10.203.7.1 10.203.7.2; then
 	wait_for 20 test -f "$WORK/apad-ns.ready" || not_ok "client apad-ns is connected and waiting"
 	KUBERNETES_SERVICE_HOST='' start_run adopt3 --signals apilat --no-k8s --apiserver "10.203.7.1:$PN" ||
 		{ not_ok "ksight run starts a third time"; finish; }
-	check "namespaces: both ends, each in a namespace of its own, are followed" \
+	check "namespaces: both ends, each in a namespace of its own, are followed" wait_for 10 \
 		grep -q "apilat: following 2 API-server connections open before ksight started" "$WORK/adopt3.err"
 	expect_eq "namespaces: the client's connection is open" "$(metric_value "ksight_apiserver_connections{$(series apad-ns)}")" 1
 	expect_eq "namespaces: the server's is open" "$(metric_value ksight_apiserver_server_connections)" 1

@@ -876,15 +876,16 @@ def check_apilat():
                                f"{lo}..{hi} s (25% slack)")
 
         # a connection open before ksight started (the per-connection run): adopted where the kernel
-        # lets it ask for the sockops callbacks (6.10+), its N requests after that measured, its
-        # bytes from then on exact; before 6.10 the kernel refuses and the log says why
+        # lets it ask for the sockops callbacks (6.12+), its N requests after that measured, its
+        # bytes from then on exact; before 6.12 the kernel refuses and the log says why
         if v == "sockops":
             c = clients.get("apl-held", {})
             name = f"{tag} adopted"
             err = "\n".join(blocks.get(f"apilat-{v}.run.err", []))
             if fact(f"apilat {v} held exit ") != "0" or "n" not in c:
                 not_ok(f"{name}: the held client ran ({fact(f'apilat {v} held exit ')!r}: {c})")
-            elif kv >= (6, 10):
+            elif kv >= (6, 12):
+                current.append("apilat/adopt=iter")
                 server_requests += n_req
                 # the client's end and the one the server accepted
                 expect_eq(f"{name}: the log says 2 connections are followed",
@@ -903,12 +904,13 @@ def check_apilat():
                 b = hist(rf, "apl-held")
                 for q, key in ((0.5, "p50"), (0.99, "p99")):
                     within(f"{name}: histogram_quantile({q}) vs the client's {key}", histogram_quantile(q, b), c, key, 0.15)
+                current.remove("apilat/adopt=iter")
             else:
                 if kv >= (5, 11):
-                    expect_eq(f"{name}: before 6.10 the log says the open connections are not followed, and why",
+                    expect_eq(f"{name}: before 6.12 the log says the open connections are not followed, and why",
                               "2 API-server connections open before ksight started are not followed" in err and
-                              "6.10+" in err, True)
-                expect_eq(f"{name}: before 6.10 no series for it", count("ksight_apiserver_response_duration_seconds",
+                              "6.12+" in err, True)
+                expect_eq(f"{name}: before 6.12 no series for it", count("ksight_apiserver_response_duration_seconds",
                                                                           "apl-held"), 0)
 
         # the watch: its request's answer is one sample, the pushes after it none; bytes all counted

@@ -131,7 +131,8 @@ static const struct probe_variant retransmit_variants[] = {
 /*
  * Connections open before ksight started: two iterators user space runs
  * (apilat_adopt.c), no hook. Asking an open connection for sockops callbacks
- * takes 6.10+ (the run says so where the kernel refuses).
+ * takes 6.12+ (the run says so where the kernel refuses); bpf_setsockopt in
+ * a tcp iterator 5.15+ (on 5.11-5.14 the kernel refuses to load it).
  */
 static const struct probe_variant adopt_variants[] = {
 	{ .name = "iter", .programs = { "apilat_owners_of", "apilat_adopt" },

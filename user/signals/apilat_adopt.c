@@ -19,10 +19,15 @@
 #include "log.h"
 
 struct apilat_adopt {
-	struct bpf_link *owners, *sockets;
-	int ctl_fd, owners_fd;
+	/*
+	 * the iterators' links, duplicated: the runtime destroys its bpf_links
+	 * when it detaches, and an endpoint may still join the set then
+	 */
+	int owners_fd, sockets_fd;
+	int ctl_fd, map_fd; /* apilat_adopt_ctl, apilat_owners */
 	pthread_mutex_t lock;
-	bool refused_logged;
+	bool ran;           /* the first run (the agent's warm-up) is over */
+	bool refused_logged, missed_logged;
 };
 
 int apilat_adopt_new(struct bpf_link *owners, struct bpf_link *sockets, int ctl_fd, int owners_fd,
@@ -31,6 +36,7 @@ int apilat_adopt_new(struct bpf_link *owners, struct bpf_link *sockets, int ctl_
 	struct apilat_adopt_ctl ctl = { .cb_flags = cb_flags, .by_acks = by_acks };
 	struct apilat_adopt *a;
 	__u32 zero = 0;
+	int err;
 
 	*out = NULL;
 	if (bpf_map_update_elem(ctl_fd, &zero, &ctl, BPF_ANY))
@@ -38,26 +44,37 @@ int apilat_adopt_new(struct bpf_link *owners, struct bpf_link *sockets, int ctl_
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->owners = owners;
-	a->sockets = sockets;
+	a->owners_fd = fcntl(bpf_link__fd(owners), F_DUPFD_CLOEXEC, 0);
+	a->sockets_fd = a->owners_fd < 0 ? -1 : fcntl(bpf_link__fd(sockets), F_DUPFD_CLOEXEC, 0);
+	if (a->sockets_fd < 0) {
+		err = -errno;
+		if (a->owners_fd >= 0)
+			close(a->owners_fd);
+		free(a);
+		return err;
+	}
 	a->ctl_fd = ctl_fd;
-	a->owners_fd = owners_fd;
+	a->map_fd = owners_fd;
 	pthread_mutex_init(&a->lock, NULL);
 	*out = a;
 	return 0;
 }
 
-/* An iterator's program runs on every object while its fd is read to the end. */
-static int run_iter(struct bpf_link *link)
+/*
+ * An iterator's program runs on every object while an iterator made from
+ * its link is read to the end. A read that visited a million objects
+ * without output returns EAGAIN: the next one goes on from there.
+ */
+static int run_iter(int link_fd)
 {
 	char buf[256];
 	ssize_t n;
-	int fd = bpf_iter_create(bpf_link__fd(link)), err = 0;
+	int fd = bpf_iter_create(link_fd), err = 0;
 
 	if (fd < 0)
 		return -errno;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
 			err = -errno;
@@ -78,8 +95,8 @@ static void clear_owners(int fd)
 			break;
 }
 
-/* The network namespaces the owners pass found sockets in, each with a process in it. */
-struct netns_set {
+/* Each network namespace the owners pass found a socket in, and a process there per socket. */
+struct netns_seen {
 	struct { __u32 inum, pid; } *v;
 	size_t n, cap;
 };
@@ -87,25 +104,25 @@ struct netns_set {
 static int visit_owner(const void *key, const void *value, void *arg)
 {
 	const struct apilat_owner *o = value;
-	struct netns_set *set = arg;
+	struct netns_seen *seen = arg;
 	size_t i;
 
 	(void)key;
-	for (i = 0; i < set->n; i++)
-		if (set->v[i].inum == o->netns)
+	for (i = 0; i < seen->n; i++)
+		if (seen->v[i].inum == o->netns && seen->v[i].pid == o->pid)
 			return 0;
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? 2 * set->cap : 16;
-		void *v = realloc(set->v, cap * sizeof(set->v[0]));
+	if (seen->n == seen->cap) {
+		size_t cap = seen->cap ? 2 * seen->cap : 16;
+		void *v = realloc(seen->v, cap * sizeof(seen->v[0]));
 
 		if (!v)
 			return -ENOMEM;
-		set->v = v;
-		set->cap = cap;
+		seen->v = v;
+		seen->cap = cap;
 	}
-	set->v[set->n].inum = o->netns;
-	set->v[set->n].pid = o->pid;
-	set->n++;
+	seen->v[seen->n].inum = o->netns;
+	seen->v[seen->n].pid = o->pid;
+	seen->n++;
 	return 0;
 }
 
@@ -117,36 +134,58 @@ static __u32 own_netns(void)
 }
 
 struct netns_pass {
-	struct bpf_link *sockets;
-	const struct netns_set *set;
+	int sockets_fd;
+	struct netns_seen *seen;
 	__u32 own;
-	unsigned missed; /* namespaces that could not be entered (their process gone, or no right to) */
+	unsigned missed; /* namespaces none of whose processes' /proc/PID/ns/net could be entered */
+	unsigned failed; /* entered, but the iterator failed there */
 };
+
+/* Enter the namespace `inum` through process `pid`'s: the process may be gone, its pid another's. */
+static bool enter(__u32 pid, __u32 inum)
+{
+	char path[64];
+	struct stat st;
+	bool in;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	in = !fstat(fd, &st) && (__u32)st.st_ino == inum && !setns(fd, CLONE_NEWNET);
+	close(fd);
+	return in;
+}
 
 /*
  * On a thread of its own, which enters each namespace (setns() moves only
- * the calling thread): a tcp iterator walks the namespace it is made in.
+ * the calling thread, and it ends with the thread): a tcp iterator walks the
+ * namespace it is made in. Each namespace through the first of its
+ * processes that lets it in.
  */
 static void *tcp_passes(void *arg)
 {
 	struct netns_pass *np = arg;
-	char path[64];
-	struct stat st;
-	size_t i;
-	int fd;
+	struct netns_seen *seen = np->seen;
+	size_t i, j;
 
-	for (i = 0; i < np->set->n; i++) {
-		if (np->set->v[i].inum == np->own)
+	for (i = 0; i < seen->n; i++) {
+		__u32 inum = seen->v[i].inum;
+		bool in = false;
+
+		if (inum == np->own || !inum)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%u/ns/net", np->set->v[i].pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		/* the process may have gone and its pid be another's since: the inode says */
-		if (fd < 0 || fstat(fd, &st) || (__u32)st.st_ino != np->set->v[i].inum || setns(fd, CLONE_NEWNET) ||
-		    run_iter(np->sockets)) {
+		for (j = i; j < seen->n && !in; j++)
+			if (seen->v[j].inum == inum)
+				in = enter(seen->v[j].pid, inum);
+		if (!in)
 			np->missed++;
-		}
-		if (fd >= 0)
-			close(fd);
+		else if (run_iter(np->sockets_fd))
+			np->failed++;
+		for (j = i; j < seen->n; j++)
+			if (seen->v[j].inum == inum)
+				seen->v[j].inum = 0; /* done */
 	}
 	return NULL;
 }
@@ -154,27 +193,31 @@ static void *tcp_passes(void *arg)
 /* The tcp pass in this process's namespace, then in every other one the owners pass found. */
 static int run_tcp_passes(struct apilat_adopt *a)
 {
-	struct netns_set set = { 0 };
-	struct netns_pass np = { .sockets = a->sockets, .set = &set, .own = own_netns() };
+	struct netns_seen seen = { 0 };
+	struct netns_pass np = { .sockets_fd = a->sockets_fd, .seen = &seen, .own = own_netns() };
 	pthread_t t;
-	int err = run_iter(a->sockets);
+	int err = run_iter(a->sockets_fd);
 
 	if (!err)
-		err = bpf_map_walk(a->owners_fd, visit_owner, &set);
-	if (!err && set.n) {
+		err = bpf_map_walk(a->map_fd, visit_owner, &seen);
+	if (!err && seen.n) {
 		err = -pthread_create(&t, NULL, tcp_passes, &np);
 		if (!err)
 			pthread_join(t, NULL);
 	}
-	if (np.missed)
-		log_warn("apilat: %u network namespaces with API-server connections open before ksight started could "
-			 "not be entered: their connections are followed from their next connect", np.missed);
-	free(set.v);
+	if ((np.missed || np.failed) && !a->missed_logged) {
+		log_warn("apilat: in %u network namespaces with API-server connections open the connections could not be "
+			 "looked at (%u could not be entered, the iterator failed in %u): they are followed from their next "
+			 "connect", np.missed + np.failed, np.missed, np.failed);
+		a->missed_logged = true;
+	}
+	free(seen.v);
 	return err;
 }
 
 int apilat_adopt_run(struct apilat_adopt *a)
 {
+	const char *when;
 	struct apilat_adopt_ctl before, after;
 	__u32 zero = 0, n;
 	int err;
@@ -182,35 +225,44 @@ int apilat_adopt_run(struct apilat_adopt *a)
 	pthread_mutex_lock(&a->lock);
 	err = bpf_map_lookup_elem(a->ctl_fd, &zero, &before) ? -errno : 0;
 	if (!err)
-		err = run_iter(a->owners);
+		err = run_iter(a->owners_fd);
 	if (!err)
 		err = run_tcp_passes(a);
-	clear_owners(a->owners_fd);
+	clear_owners(a->map_fd);
 	if (!err)
 		err = bpf_map_lookup_elem(a->ctl_fd, &zero, &after) ? -errno : 0;
+	when = a->ran ? "before their endpoint joined the set" : "before ksight started";
+	a->ran = true;
 	if (err) {
 		pthread_mutex_unlock(&a->lock);
-		log_warn("apilat: cannot look for API-server connections open before ksight started: %s", strerror(-err));
+		log_warn("apilat: cannot look for API-server connections open %s: %s", when, strerror(-err));
 		return err;
 	}
 	n = after.adopted - before.adopted;
 	if (n)
-		log_info("apilat: following %u API-server connection%s open before ksight started", n, n == 1 ? "" : "s");
+		log_info("apilat: following %u API-server connection%s open %s", n, n == 1 ? "" : "s", when);
+	n = after.completed - before.completed;
+	if (n)
+		log_info("apilat: %u API-server connection%s established while ksight attached now ask%s for its "
+			 "callbacks", n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 	n = after.refused - before.refused;
 	if (n && !a->refused_logged) {
-		log_warn("apilat: %u API-server connection%s open before ksight started %s not followed: this kernel "
-			 "does not let a program ask an open connection for callbacks (TCP_BPF_SOCK_OPS_CB_FLAGS, 6.10+); "
-			 "a connection is followed from its next connect", n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+		log_warn("apilat: %u API-server connection%s open %s %s not followed: this kernel does not let a program "
+			 "ask an open connection for callbacks (TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+); a connection is "
+			 "followed from its next connect", n, n == 1 ? "" : "s", when, n == 1 ? "is" : "are");
 		a->refused_logged = true;
 	}
+	n = after.adopted - before.adopted;
 	pthread_mutex_unlock(&a->lock);
-	return (int)(after.adopted - before.adopted);
+	return (int)n;
 }
 
 void apilat_adopt_free(struct apilat_adopt *a)
 {
 	if (!a)
 		return;
+	close(a->owners_fd);
+	close(a->sockets_fd);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

@@ -14,7 +14,8 @@ struct bpf_link;
 struct apilat_adopt;
 
 /*
- * The iterators' links (kept, not destroyed here), the maps apilat_adopt_ctl
+ * The iterators' links (their fds duplicated: the links may be destroyed
+ * first), the maps apilat_adopt_ctl
  * and apilat_owners, what an adopted connection asks for (the sockops
  * callbacks of the attached variants, 0 for none) and whether send=sockops
  * counts its bytes. 0 and *out, or -errno.
@@ -24,8 +25,8 @@ int apilat_adopt_new(struct bpf_link *owners, struct bpf_link *sockets, int ctl_
 
 /*
  * One run: the connections adopted by it (>= 0) or -errno. Logs what it
- * adopted and, once, the connections the kernel would not let ask for
- * callbacks. Thread-safe.
+ * adopted and, once each, the connections the kernel would not let ask for
+ * callbacks and the namespaces it could not look in. Thread-safe.
  */
 int apilat_adopt_run(struct apilat_adopt *a);
 

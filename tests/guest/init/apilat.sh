@@ -97,7 +97,7 @@ for v in sockops tp_btf tracepoint kprobe; do
 	apl_eps="$apl_eps --apiserver 127.0.0.1:$APILAT_SYN_PORT"
 	[ -n "$apl_s6" ] && apl_eps="$apl_eps --apiserver [::1]:$APILAT_PORT6"
 	# the per-connection run: a connection open before ksight starts (its first turn done,
-	# waiting), adopted where the kernel lets it ask for the sockops callbacks (6.10+)
+	# waiting), adopted where the kernel lets it ask for the sockops callbacks (6.12+)
 	apl_held=""
 	if [ $v = sockops ]; then
 		rm -f /tmp/apl-held.go /tmp/apl-held.go.ready
