@@ -1319,21 +1319,28 @@ static __always_inline long ask_callbacks(struct tcp_sock *tp, __u32 cb_flags)
 /*
  * An entry made by sock_state for a connection that became established
  * while apilat's programs were being attached, before its sockops ones: it
- * never asked for the callbacks. It does now; its sent bytes count from here.
+ * never asked for the callbacks, and no send of it was seen. It does now; its
+ * sent bytes count from here, and a connection that has sent data (past the
+ * SYN) is past its handshake. A kernel that refuses: the entry goes (half of
+ * a connection's turns would be no measure).
  */
-static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp, struct apilat_adopt_ctl *ctl)
+static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp, struct apilat_adopt_ctl *ctl,
+				     __u64 key)
 {
 	if (!c->established || !ctl->cb_flags ||
 	    (BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) & ctl->cb_flags) == ctl->cb_flags)
 		return;
 	if (ask_callbacks(tp, ctl->cb_flags)) {
-		__sync_fetch_and_add(&ctl->refused, 1);
+		bpf_map_delete_elem(&apilat_conns, &key);
+		__sync_fetch_and_add(&ctl->complete_refused, 1);
 		return;
 	}
 	if (ctl->by_acks && !c->by_acks) {
 		c->acked = BPF_CORE_READ(tp, bytes_acked);
 		c->retrans = BPF_CORE_READ(tp, total_retrans);
 		c->by_acks = 1;
+		if (c->turns < handshake_turns && c->acked > 1)
+			c->turns = handshake_turns;
 	}
 	__sync_fetch_and_add(&ctl->completed, 1);
 }
@@ -1352,7 +1359,7 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	struct sock *sk;
 	__u32 zero = 0;
 	__u64 key;
-	int side;
+	int side, old_flags;
 
 	if (!skc)
 		return 0;
@@ -1367,7 +1374,7 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 		return 0; /* not an API-server connection */
 	c = bpf_map_lookup_elem(&apilat_conns, &key);
 	if (c) {
-		complete(c, tp, ctl); /* followed since its connect */
+		complete(c, tp, ctl, key); /* followed since its connect */
 		return 0;
 	}
 	conn.server = side == 2;
@@ -1384,12 +1391,20 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 			conn.client.cgroup_id = sk_cgroup_id(sk);
 		}
 	}
-	/* the entry first: a connection that asked for callbacks but has none would pay them for nothing */
-	if (bpf_map_update_elem(&apilat_conns, &key, &conn, BPF_NOEXIST))
-		return 0;
+	/*
+	 * The callbacks first: the send and recv length tracepoints and the
+	 * tcp_sendmsg kprobe run outside the socket's lock and would count into
+	 * an entry a refusal then removed. Without the entry the socket would
+	 * pay its callbacks for nothing: its old flags back.
+	 */
+	old_flags = BPF_CORE_READ(tp, bpf_sock_ops_cb_flags);
 	if (ctl->cb_flags && ask_callbacks(tp, ctl->cb_flags)) {
-		bpf_map_delete_elem(&apilat_conns, &key);
 		__sync_fetch_and_add(&ctl->refused, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&apilat_conns, &key, &conn, BPF_NOEXIST)) {
+		if (ctl->cb_flags)
+			bpf_setsockopt(tp, SOL_TCP_, TCP_BPF_SOCK_OPS_CB_FLAGS, &old_flags, sizeof(old_flags));
 		return 0;
 	}
 	__sync_fetch_and_add(&ctl->adopted, 1);

@@ -169,7 +169,7 @@ struct apilat_adopt_ctl {
 	__u32 adopted;        /* connections adopted, all runs told */
 	__u32 refused;        /* ones the kernel would not let ask for callbacks (before 6.12), all runs told */
 	__u32 completed;      /* followed ones that had not asked for them (established while attaching) */
-	__u32 pad;
+	__u32 complete_refused; /* such ones the kernel would not let ask: no longer followed */
 };
 
 /*

@@ -731,12 +731,13 @@ def check_apilat():
             x = var.get("tracepoint", {})
             expect_eq("probes: apilat/rtt tracepoint is unsupported, naming skaddr (its record has none here)",
                       (x.get("state"), "skaddr" in (x.get("reason") or "")), ("unsupported", True))
-        # adopt: two iterators; bpf_sock_from_file came with 5.11
+        # adopt: two iterators; bpf_sock_from_file came with 5.11, bpf_setsockopt in a tcp iterator with 5.15
+        # (5.11-5.14 refuse to load it: no guest runs one)
         _, p, var = probe_of("apilat", "adopt")
         it = var.get("iter", {})
-        if kv >= (5, 11):
-            expect_eq("probes: apilat/adopt takes iter (5.11+)", (p or {}).get("attached"), "iter")
-        else:
+        if kv >= (5, 15):
+            expect_eq("probes: apilat/adopt takes iter (5.15+)", (p or {}).get("attached"), "iter")
+        elif kv < (5, 11):
             expect_eq("probes: apilat/adopt iter is unsupported before 5.11, naming bpf_sock_from_file",
                       (it.get("state"), "bpf_sock_from_file" in (it.get("reason") or "")), ("unsupported", True))
         # raw: tcp_retransmit_skb's form with err where its record has err, else the old one
@@ -906,7 +907,7 @@ def check_apilat():
                     within(f"{name}: histogram_quantile({q}) vs the client's {key}", histogram_quantile(q, b), c, key, 0.15)
                 current.remove("apilat/adopt=iter")
             else:
-                if kv >= (5, 11):
+                if kv >= (5, 15):
                     expect_eq(f"{name}: before 6.12 the log says the open connections are not followed, and why",
                               "2 API-server connections open before ksight started are not followed" in err and
                               "6.12+" in err, True)

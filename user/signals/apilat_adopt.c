@@ -191,7 +191,7 @@ static void *tcp_passes(void *arg)
 }
 
 /* The tcp pass in this process's namespace, then in every other one the owners pass found. */
-static int run_tcp_passes(struct apilat_adopt *a)
+static int run_tcp_passes(struct apilat_adopt *a, const char *when)
 {
 	struct netns_seen seen = { 0 };
 	struct netns_pass np = { .sockets_fd = a->sockets_fd, .seen = &seen, .own = own_netns() };
@@ -205,56 +205,76 @@ static int run_tcp_passes(struct apilat_adopt *a)
 		if (!err)
 			pthread_join(t, NULL);
 	}
-	if ((np.missed || np.failed) && !a->missed_logged) {
-		log_warn("apilat: in %u network namespaces with API-server connections open the connections could not be "
-			 "looked at (%u could not be entered, the iterator failed in %u): they are followed from their next "
-			 "connect", np.missed + np.failed, np.missed, np.failed);
-		a->missed_logged = true;
-	}
+	/* not entered: most often its processes exited between the two passes, and their connections with them */
+	if (np.missed && !np.failed && !a->missed_logged)
+		log_info("apilat: %u network namespace%s with API-server connections open %s could not be entered (its "
+			 "processes gone?): such connections are followed from their next connect", np.missed,
+			 np.missed == 1 ? "" : "s", when);
+	if (np.failed && !a->missed_logged)
+		log_warn("apilat: the API-server connections open %s in %u network namespace%s could not be looked at "
+			 "(the iterator failed there; %u more not entered): they are followed from their next connect", when,
+			 np.failed, np.failed == 1 ? "" : "s", np.missed);
+	a->missed_logged = a->missed_logged || np.missed || np.failed;
 	free(seen.v);
 	return err;
 }
 
-int apilat_adopt_run(struct apilat_adopt *a)
+/* What a run did, from the counters before and after it. */
+static void log_run(struct apilat_adopt *a, const struct apilat_adopt_ctl *before, const struct apilat_adopt_ctl *after,
+		    const char *when)
 {
-	const char *when;
-	struct apilat_adopt_ctl before, after;
-	__u32 zero = 0, n;
-	int err;
+	__u32 n = after->adopted - before->adopted;
 
-	pthread_mutex_lock(&a->lock);
-	err = bpf_map_lookup_elem(a->ctl_fd, &zero, &before) ? -errno : 0;
-	if (!err)
-		err = run_iter(a->owners_fd);
-	if (!err)
-		err = run_tcp_passes(a);
-	clear_owners(a->map_fd);
-	if (!err)
-		err = bpf_map_lookup_elem(a->ctl_fd, &zero, &after) ? -errno : 0;
-	when = a->ran ? "before their endpoint joined the set" : "before ksight started";
-	a->ran = true;
-	if (err) {
-		pthread_mutex_unlock(&a->lock);
-		log_warn("apilat: cannot look for API-server connections open %s: %s", when, strerror(-err));
-		return err;
-	}
-	n = after.adopted - before.adopted;
 	if (n)
 		log_info("apilat: following %u API-server connection%s open %s", n, n == 1 ? "" : "s", when);
-	n = after.completed - before.completed;
+	n = after->completed - before->completed;
 	if (n)
-		log_info("apilat: %u API-server connection%s established while ksight attached now ask%s for its "
-			 "callbacks", n, n == 1 ? "" : "s", n == 1 ? "s" : "");
-	n = after.refused - before.refused;
+		log_info("apilat: %u API-server connection%s established while ksight was attaching its programs now "
+			 "ask%s for %s callbacks", n, n == 1 ? "" : "s", n == 1 ? "s" : "", n == 1 ? "its" : "their");
+	n = after->complete_refused - before->complete_refused;
+	if (n)
+		log_warn("apilat: %u API-server connection%s established while ksight was attaching its programs %s no "
+			 "longer followed: this kernel does not let a program ask an open connection for callbacks "
+			 "(TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+); followed from %s next connect", n, n == 1 ? "" : "s",
+			 n == 1 ? "is" : "are", n == 1 ? "its" : "their");
+	n = after->refused - before->refused;
 	if (n && !a->refused_logged) {
 		log_warn("apilat: %u API-server connection%s open %s %s not followed: this kernel does not let a program "
-			 "ask an open connection for callbacks (TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+); a connection is "
-			 "followed from its next connect", n, n == 1 ? "" : "s", when, n == 1 ? "is" : "are");
+			 "ask an open connection for callbacks (TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+); followed from %s next "
+			 "connect", n, n == 1 ? "" : "s", when, n == 1 ? "is" : "are", n == 1 ? "its" : "their");
 		a->refused_logged = true;
 	}
-	n = after.adopted - before.adopted;
+}
+
+int apilat_adopt_run(struct apilat_adopt *a)
+{
+	struct apilat_adopt_ctl before, after;
+	const char *when;
+	__u32 zero = 0;
+	int err, n = 0;
+
+	pthread_mutex_lock(&a->lock);
+	/* later runs: an endpoint joined the set (or a namespace missed before is entered now) */
+	when = a->ran ? "before their endpoint joined the set" : "before ksight started";
+	a->ran = true;
+	err = bpf_map_lookup_elem(a->ctl_fd, &zero, &before) ? -errno : 0;
+	if (!err) {
+		err = run_iter(a->owners_fd);
+		if (!err)
+			err = run_tcp_passes(a, when);
+		clear_owners(a->map_fd);
+		/* what was done before an error too */
+		if (!bpf_map_lookup_elem(a->ctl_fd, &zero, &after)) {
+			log_run(a, &before, &after, when);
+			n = (int)(after.adopted - before.adopted);
+		}
+	}
 	pthread_mutex_unlock(&a->lock);
-	return (int)n;
+	if (err) {
+		log_warn("apilat: cannot look for all API-server connections open %s: %s", when, strerror(-err));
+		return err;
+	}
+	return n;
 }
 
 void apilat_adopt_free(struct apilat_adopt *a)

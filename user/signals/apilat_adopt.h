@@ -15,7 +15,8 @@ struct apilat_adopt;
 
 /*
  * The iterators' links (their fds duplicated: the links may be destroyed
- * first), the maps apilat_adopt_ctl
+ * first), the maps apilat_adopt_ctl (borrowed: valid while runs can happen,
+ * until the sources that call apilat_adopt_run are stopped)
  * and apilat_owners, what an adopted connection asks for (the sockops
  * callbacks of the attached variants, 0 for none) and whether send=sockops
  * counts its bytes. 0 and *out, or -errno.
