@@ -1192,14 +1192,13 @@ int BPF_PROG(apilat_retransmit_btf_old, const struct sock *sk, const struct sk_b
  *   iter/tcp: every TCP socket of the namespace the iterator was made in
  *     (user space makes one in its own and in each namespace the first pass
  *     found: a pod's connections are in the pod's), locked; an established
- *     one to (client) or
- *     on (server side) an endpoint that has no entry gets one, with the
- *     byte counts it has now as its baseline and its TLS handshake taken as
- *     done (turns = handshake_turns: its next turn is a request); it asks for
- *     the sockops callbacks the attached variants need (bpf_setsockopt's
- *     TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+; refused before: not adopted). One
- *     that has an entry but became established between the attaches of
- *     sock_state and of the sockops programs asks for them now.
+ *     one to (client) or on (server side) an endpoint that has no entry asks
+ *     for the sockops callbacks the attached variants need (bpf_setsockopt's
+ *     TCP_BPF_SOCK_OPS_CB_FLAGS, 6.12+; refused before: not adopted) and gets
+ *     one, with the byte counts it has now as its baseline and its TLS
+ *     handshake taken as done (turns = handshake_turns: its next turn is a
+ *     request). One that has an entry but became established between the
+ *     attaches of sock_state and of the sockops programs asks for them now.
  * A turn already open at adoption has no start: its answer makes no sample.
  * A connection no process has a file of (a child still in its listener's
  * queue, a kernel socket, one in flight over a unix socket) has no comm; its
