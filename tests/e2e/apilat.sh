@@ -17,7 +17,6 @@ N=100
 NODE=node-apilat
 POD_UID=7a1c2d3e-4b5a-4c6d-8e7f-0123456789ab
 CID=$(printf 'c0ffee00%.0s' 1 2 3 4 5 6 7 8)
-POD_CG=ksight-apilat-$$/kubepods/besteffort/pod$POD_UID/$CID
 
 
 P4=$(free_port)
@@ -30,11 +29,7 @@ tls_server 127.0.0.1 "$P4"
 tls_server ::1 "$P6"
 tls_server 127.0.0.1 "$POTHER"
 
-start_fake_api "$NODE" 300
-ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
-
-# the pod's cgroup in the v2 hierarchy
-make_cg2 "$POD_CG" || { not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
+fake_api_pod "$NODE" "ksight-apilat-$$"
 
 KUBERNETES_SERVICE_HOST='' start_run apilat --signals apilat --kubeconfig "$D/kubeconfig" --node-name "$NODE" \
 	--apiserver "127.0.0.1:$P4" --apiserver "[::1]:$P6" --apiserver "127.0.0.1:$PCLOSED" --apiserver "127.0.0.1:$PTIMEOUT" ||
@@ -72,13 +67,9 @@ in_cg2 "$CG" \
 	not_ok "the pod's client completes"
 wait $SLOW
 
-series() { # COMM [NAMESPACE POD CONTAINER]
-	printf 'namespace="%s",pod="%s",container="%s",comm="%s"' "${2:-}" "${3:-}" "${4:-}" "$1"
-}
-
 # accurate NAME LABELS JSON: count N, p50 and p99 within 15% of the client's own
 accurate() {
-	local name=$1 labels=$2 json=$3 q want got
+	local name=$1 labels=$2 json=$3
 	scrape >"$WORK/scrape.txt"
 	expect_eq "$name: response histogram counts $N (handshake excluded)" \
 		"$($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$labels}" --count)" $N
@@ -87,16 +78,7 @@ accurate() {
 		"$($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_tls_handshake_duration_seconds{$labels}" --count)" 1
 	expect_eq "$name: one connect" \
 		"$($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_connect_duration_seconds{$labels}" --count)" 1
-	for q in 0.5 0.99; do
-		want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["p%d" % round(float(sys.argv[2]) * 100)])' \
-			"$json" "$q")
-		got=$($PY quantile "$q" "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$labels}")
-		if awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= 0.15) }'; then
-			ok "$name: histogram_quantile($q) $got s is within 15% of the client's $want s"
-		else
-			not_ok "$name: histogram_quantile($q) $got s vs the client's $want s: more than 15% off"
-		fi
-	done
+	quantiles_within "$name" "$labels" "$json"
 }
 
 accurate "IPv4, 2 ms" "$(series apil-v4-2)" "$WORK/apil-v4-2.json"

@@ -19,7 +19,6 @@ N=100
 NODE=node-apiadopt
 POD_UID=3b9c4d2e-1a5f-4e6d-9c7b-abcdef012345
 CID=$(printf 'adc0ffee%.0s' 1 2 3 4 5 6 7 8)
-POD_CG=ksight-apiadopt-$$/kubepods/besteffort/pod$POD_UID/$CID
 
 P4=$(free_port)
 P6=$(free_port6)
@@ -28,9 +27,7 @@ tls_server 127.0.0.1 "$P4"
 tls_server ::1 "$P6"
 tls_server 127.0.0.1 "$POTHER"
 
-start_fake_api "$NODE" 300
-ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
-make_cg2 "$POD_CG" || { not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
+fake_api_pod "$NODE" "ksight-apiadopt-$$"
 
 GO=$WORK/go
 early() { # COMM HOST PORT DELAY_MS [in_cg2 DIR]: connected, 3 requests done, waiting for $GO
@@ -63,9 +60,6 @@ check "probes: adopt uses iter" sh -c "curl -sf http://127.0.0.1:$PORT/metrics |
 check "the log says 6 connections open before ksight started are followed" wait_for 10 \
 	grep -q "apilat: following 6 API-server connections open before ksight started" "$WORK/adopt.err"
 
-series() { # COMM [NAMESPACE POD CONTAINER]
-	printf 'namespace="%s",pod="%s",container="%s",comm="%s"' "${2:-}" "${3:-}" "${4:-}" "$1"
-}
 for s in "$(series apad-v4)" "$(series apad-v6)" "$(series '' shop cart-1 cart)"; do
 	expect_eq "an adopted connection is open: {$s}" "$(metric_value "ksight_apiserver_connections{$s}")" 1
 done
@@ -78,7 +72,7 @@ num() { awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v == "" ? 0 
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
 adopted() { # NAME LABELS JSON
-	local name=$1 labels=$2 json=$3 q want got
+	local name=$1 labels=$2 json=$3
 	expect_eq "$name: response histogram counts the $N requests made after ksight started" \
 		"$($PY quantile 0 "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$labels}" --count)" $N
 	expect_eq "$name: $N requests" "$(num "ksight_apiserver_requests_total{$labels}")" $N
@@ -86,15 +80,7 @@ adopted() { # NAME LABELS JSON
 		"$(grep -c "^ksight_apiserver_tls_handshake_duration_seconds_count{$labels}" "$WORK/scrape.txt")" 0
 	expect_eq "$name: no connect sample" \
 		"$(grep -c "^ksight_apiserver_connect_duration_seconds_count{$labels}" "$WORK/scrape.txt")" 0
-	for q in 0.5 0.99; do
-		want=$(field "$json" "p$(python3 -c "print(round($q * 100))")")
-		got=$($PY quantile "$q" "$WORK/scrape.txt" "ksight_apiserver_response_duration_seconds{$labels}")
-		if awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= 0.15) }'; then
-			ok "$name: histogram_quantile($q) $got s is within 15% of the client's $want s"
-		else
-			not_ok "$name: histogram_quantile($q) $got s vs the client's $want s: more than 15% off"
-		fi
-	done
+	quantiles_within "$name" "$labels" "$json"
 	expect_eq "$name: sent bytes == what its socket had acknowledged since ksight started (tcpi_bytes_acked)" \
 		"$(num "ksight_apiserver_sent_bytes_total{$labels}")" \
 		"$(($(field "$json" bytes_acked) - $(field "$json" base_acked)))"

@@ -24,7 +24,6 @@ CID=$(printf 'feedf00d%.0s' 1 2 3 4 5 6 7 8)
 client() { # COMM HOST PORT DELAY_MS N: prints the client's JSON
 	$PY client --comm "$1" --host "$2" --port "$3" --delay-ms "$4" -n "$5"
 }
-series() { printf 'namespace="",pod="",container="",comm="%s"' "$1"; }
 responses() { # COMM: the response histogram's count ("" when there is no series)
 	metric_value "ksight_apiserver_response_duration_seconds_count{$(series "$1")}"
 }
@@ -42,10 +41,7 @@ tls_server 127.0.0.1 "$PS"
 tls_server ::1 "$P6"
 tls_server 127.0.0.1 "$PEV"
 tls_server 127.0.0.1 "$PT"
-start_fake_api "$NODE" 300
-ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
-make_cg2 "ksight-apislices-$$/kubepods/besteffort/pod$POD_UID/$CID" ||
-	{ not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
+fake_api_pod "$NODE" "ksight-apislices-$$"
 
 KUBERNETES_SERVICE_HOST='' start_run slices --signals apilat --kubeconfig "$WORK/kubeconfig" --node-name "$NODE" \
 	--apiserver "127.0.0.1:$PEV" --apilat-p99-threshold 100ms --apilat-window 5s ||

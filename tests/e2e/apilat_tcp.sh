@@ -36,7 +36,6 @@ KUBERNETES_SERVICE_HOST='' start_run apitcp --signals apilat \
 	--apiserver "[::1]:$P6" --apiserver "[::1]:$PR6" ||
 	{ not_ok "ksight run starts"; finish; }
 
-series() { printf 'namespace="",pod="",container="",comm="%s"' "$1"; }
 # probe_is POINT VARIANT: apilat's POINT uses VARIANT (a fresh scrape)
 probe_is() {
 	scrape | grep -q "^ksight_probe_info{signal=\"apilat\",probe=\"$1\",variant=\"$2\",state=\"attached\"} 1"

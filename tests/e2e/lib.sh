@@ -207,6 +207,38 @@ pod_json() {
 		"$1" "$2" "$3" "$NODE" "$4" "$4" "$5"
 }
 
+# fake_api_pod NODE CGROUP: the fake API server (300 s) with pod shop/cart-1 (container cart,
+# $POD_UID, $CID) on NODE, and that container's kubelet-shaped cgroup v2 directory under
+# CGROUP (its path in $CG); a failure ends the test
+fake_api_pod() {
+	start_fake_api "$1" 300
+	ctl POST /pods "$(pod_json shop cart-1 "$POD_UID" cart "$CID")" >/dev/null
+	make_cg2 "$2/kubepods/besteffort/pod$POD_UID/$CID" || { not_ok "a kubelet-shaped cgroup v2 directory is made"; finish; }
+}
+
+# series COMM [NAMESPACE POD CONTAINER]: an apilat client's label set (a pod's has no comm)
+series() {
+	printf 'namespace="%s",pod="%s",container="%s",comm="%s"' "${2:-}" "${3:-}" "${4:-}" "$1"
+}
+
+# quantiles_within NAME SERIES JSON: histogram_quantile's p50 and p99 of the response histogram
+# of SERIES in $WORK/scrape.txt, computed as Prometheus does, within 15% of the client's own
+# (JSON's p50 and p99)
+quantiles_within() {
+	local q want got
+	for q in 0.5 0.99; do
+		want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["p%d" % round(float(sys.argv[2]) * 100)])' \
+			"$3" "$q")
+		got=$(python3 "$ROOT/tests/e2e/apilat.py" quantile "$q" "$WORK/scrape.txt" \
+			"ksight_apiserver_response_duration_seconds{$2}")
+		if awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= 0.15) }'; then
+			ok "$1: histogram_quantile($q) $got s is within 15% of the client's $want s"
+		else
+			not_ok "$1: histogram_quantile($q) $got s vs the client's $want s: more than 15% off"
+		fi
+	done
+}
+
 # loop_attach VAR FILE [LOSETUP-ARGS...]: a loop device on FILE into $VAR (/dev/loopN), detached at
 # exit (not in a $(...) subshell: the cleanup list must be this shell's)
 loop_attach() {
