@@ -380,6 +380,84 @@ static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
 	bpf_map_delete_elem(&apilat_trace_turns, &sk);
 }
 
+/*
+ * ---- recv=ingress: a receive hook on the cgroups of API-server connections only ----
+ * Every hook on TCP's receive path runs for every socket of the machine
+ * (tcp_probe: a program per received segment, ~2% of a same-CPU loopback
+ * request/response loop, however empty the program). A cgroup_skb/ingress
+ * program runs only for the sockets of the cgroups it is attached to: user
+ * space attaches apilat_recv_ingress to the cgroup of each API-server
+ * connection (the socket's own cgroup v2, where the kernel looks), asked here
+ * once per cgroup, and to no other; the sockets of every other cgroup pay a
+ * test of an empty program array. A connection made in a cgroup not attached
+ * yet (the first one of a new pod, for the few hundred microseconds the
+ * attach takes) can get data before the hook sees it: the next send sees
+ * bytes_received moved since its turn was asked (turn_rcv) and ends that
+ * turn without a sample, so turns and requests are counted all the same.
+ */
+/* entry 0: 1 while user space attaches where asked (recv=ingress) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} apilat_rx_on SEC(".maps");
+
+static __always_inline bool rx_asks(void)
+{
+	__u32 zero = 0, *on = bpf_map_lookup_elem(&apilat_rx_on, &zero);
+
+	return on && *on;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, APILAT_MAX_RX_CGROUPS);
+	__type(key, __u64);   /* cgroup v2 id */
+	__type(value, __u32); /* enum apilat_rx_state */
+} apilat_rx_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, APILAT_RX_RING_BYTES);
+} apilat_rx_asks SEC(".maps");
+
+/* The socket's own cgroup (5.15+ keeps a pointer to it): a server-side child's is its listener's. */
+struct sock_cgroup_data___apilat {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
+{
+	struct sock_cgroup_data___apilat *d = (void *)&sk->sk_cgrp_data;
+
+	if (!bpf_core_field_exists(d->cgroup))
+		return 0;
+	return BPF_CORE_READ(d, cgroup, kn, id);
+}
+
+/* A new connection's cgroup: asked for once (a full map or ring: its turns are counted, not timed). */
+static __always_inline void rx_ask(__u64 sk)
+{
+	struct apilat_rx_ask *r;
+	__u32 asked = APILAT_RX_ASKED;
+	__u64 cg;
+
+	cg = sk_cgroup_id((const struct sock *)sk);
+	if (!cg || bpf_map_lookup_elem(&apilat_rx_cgroups, &cg))
+		return;
+	if (bpf_map_update_elem(&apilat_rx_cgroups, &cg, &asked, BPF_NOEXIST))
+		return;
+	r = bpf_ringbuf_reserve(&apilat_rx_asks, sizeof(*r), 0);
+	if (!r) {
+		bpf_map_delete_elem(&apilat_rx_cgroups, &cg); /* asked again by the next connection */
+		return;
+	}
+	r->cgroup_id = cg;
+	r->ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(r, 0);
+}
+
 /* ---- the handlers ---- */
 
 /*
@@ -398,7 +476,12 @@ static __always_inline void on_open(const struct apilat_endpoint *ep, __u64 sk, 
 		bpf_get_current_comm(conn.client.comm, sizeof(conn.client.comm));
 	}
 	conn.syn_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY);
+	/* recv=ingress: received bytes counted at each callback, from tcp_sock.bytes_received */
+	conn.by_received = rx_asks();
+	if (bpf_map_update_elem(&apilat_conns, &sk, &conn, BPF_ANY))
+		return;
+	if (conn.by_received)
+		rx_ask(sk);
 	if (!server)
 		trace_connect_begin(sk);
 }
@@ -424,7 +507,7 @@ static __always_inline void settle_turn(struct apilat_conn *c)
 	if (c->answer_due) {
 		c->answer_due = 0;
 		observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
-			c->answer_ns - c->turn_ns);
+			c->answer_dur_ns);
 	}
 }
 
@@ -728,16 +811,20 @@ static __always_inline bool sk_may_follow(const struct sock *sk)
 	return ports_in_set(bpf_ntohs(pp.dport), pp.num);
 }
 
-/* The side that asks: opens a turn unless one is open. */
+/* Stores before it are not moved after it (recv=ingress reads the phase outside the socket's lock). */
+#define store_order() __asm__ __volatile__("" ::: "memory")
+
+/* The side that asks: opens a turn unless one is open; the phase last. */
 static __always_inline void turn_ask(struct apilat_conn *c, struct apilat_counts *n)
 {
 	if (c->phase == APILAT_SENT)
 		return;
-	c->phase = APILAT_SENT;
 	c->turn_ns = bpf_ktime_get_ns();
 	c->turns += 1;
 	if (c->turns > handshake_turns && n)
 		__sync_fetch_and_add(&n->requests, 1);
+	store_order();
+	c->phase = APILAT_SENT;
 }
 
 /* The side that answers: its first data closes the open turn. */
@@ -970,6 +1057,16 @@ static __always_inline bool so_established(__u32 op)
 	return op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB;
 }
 
+/*
+ * Has the peer sent data since the open turn was asked (client) or last
+ * answered (server) that no receive hook saw? Only while established: the
+ * peer's FIN counts in bytes_received too.
+ */
+static __always_inline bool unseen_data(const struct apilat_conn *c, const struct bpf_sock_ops *skops)
+{
+	return c->by_received && skops->state == TCP_ESTABLISHED_ && skops->bytes_received != c->turn_rcv;
+}
+
 SEC("sockops")
 int apilat_send_sockops(struct bpf_sock_ops *skops)
 {
@@ -1008,17 +1105,29 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	/* a retransmit comes here too: so_retransmitted undoes what it did */
 	if (c->server) {
+		if (c->phase != APILAT_SENT && unseen_data(c, skops)) {
+			/* a request no receive hook saw (recv=ingress not attached yet): counted, not timed */
+			turn_ask(c, counts_of(c));
+			c->phase = APILAT_RECEIVING;
+			c->turn_rcv = skops->bytes_received;
+			return 1;
+		}
 		if (c->phase == APILAT_SENT) {
 			c->phase = APILAT_RECEIVING;
 			c->answer_due = 1;
-			c->answer_ns = bpf_ktime_get_ns();
+			/* now: recv=ingress may open the next turn before this one settles */
+			c->answer_dur_ns = bpf_ktime_get_ns() - c->turn_ns;
+			c->turn_rcv = skops->bytes_received;
 			so_moved(c, skops->snd_nxt);
 		}
 		return 1;
 	}
+	if (c->phase == APILAT_SENT && unseen_data(c, skops))
+		c->phase = APILAT_RECEIVING; /* answered before a receive hook saw it: no sample */
 	trace_send(c, sk, len, false); /* no probe reads: trace_connected kept the turn's addresses */
 	if (c->phase != APILAT_SENT) {
 		c->phase_before = c->phase;
+		c->turn_rcv = skops->bytes_received;
 		turn_ask(c, NULL);
 		c->request_due = c->turns > handshake_turns;
 		so_moved(c, skops->snd_nxt);
@@ -1099,6 +1208,78 @@ int BPF_PROG(apilat_recv_segment, struct sock *sk, const struct sk_buff *skb)
 	if (btf_sk_may_follow(sk))
 		on_segment((__u64)sk, skb);
 	return 0;
+}
+
+#define ETH_P_IP_   0x0800
+#define ETH_P_IPV6_ 0x86DD
+
+/*
+ * recv=ingress: a segment reaching a socket of an attached cgroup, at
+ * tcp_filter(), before TCP takes it and outside the socket's lock: the
+ * sockops callbacks can run on another CPU meanwhile. So this only moves the
+ * phase, and every field it reads is written before the phase that makes it
+ * read (turn_ns and turn_rcv, then phase); bytes are counted by the
+ * callbacks (by_received). A segment with data past rcv_nxt is the first
+ * byte of an answer (client: timed if nothing came since the turn was
+ * asked) or of a request (server).
+ */
+SEC("cgroup_skb/ingress")
+int apilat_recv_ingress(struct __sk_buff *skb)
+{
+	struct bpf_tcp_sock *tp;
+	struct apilat_conn *c;
+	struct bpf_sock *s;
+	__u32 off, end, len;
+	__u8 b[16];
+	__u64 sk;
+
+	/* remote_port: network order in the upper half on little-endian; local_port: host order */
+	if (!ports_in_set(bpf_ntohl(skb->remote_port), skb->local_port))
+		return 1;
+	s = skb->sk;
+	if (!s)
+		return 1;
+	sk = (__u64)s;
+	c = bpf_map_lookup_elem(&apilat_conns, &sk);
+	if (!c)
+		return 1;
+	tp = bpf_tcp_sock(s);
+	if (!tp)
+		return 1;
+	/* the skb starts at its IP header here */
+	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+		if (bpf_skb_load_bytes(skb, 0, b, 1))
+			return 1;
+		off = (b[0] & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6_)) {
+		if (bpf_skb_load_bytes(skb, 6, b, 1) || b[0] != IPPROTO_TCP_)
+			return 1; /* extension headers: no timing */
+		off = 40;
+	} else {
+		return 1;
+	}
+	if (off > 60 || bpf_skb_load_bytes(skb, off, b, 16))
+		return 1;
+	off += (b[12] >> 4) * 4;
+	len = skb->len;
+	if (len <= off)
+		return 1; /* no data: an ACK, a window update */
+	end = bpf_ntohl(*(__u32 *)&b[4]) + (len - off);
+	if ((__s32)(end - tp->rcv_nxt) <= 0)
+		return 1; /* received before: a retransmit */
+	if (c->server) {
+		turn_ask(c, counts_of(c));
+		return 1;
+	}
+	if (c->phase != APILAT_SENT)
+		return 1;
+	if (tp->bytes_received == c->turn_rcv) {
+		trace_first_byte(c, sk);
+		observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
+			bpf_ktime_get_ns() - c->turn_ns);
+	}
+	c->phase = APILAT_RECEIVING;
+	return 1;
 }
 
 /* Before tcp_retransmit_skb got its own class it was DEFINE_EVENT(tcp_event_sk_skb, ...). */
@@ -1293,20 +1474,6 @@ int apilat_owners_of(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
-/* The socket's own cgroup (5.15+ keeps a pointer to it), for one no process holds. */
-struct sock_cgroup_data___apilat {
-	struct cgroup *cgroup;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
-{
-	struct sock_cgroup_data___apilat *d = (void *)&sk->sk_cgrp_data;
-
-	if (!bpf_core_field_exists(d->cgroup))
-		return 0;
-	return BPF_CORE_READ(d, cgroup, kn, id);
-}
-
 /* Ask for the callbacks the attached sockops variants need (other programs' flags kept): 0 or the refusal. */
 static __always_inline long ask_callbacks(struct tcp_sock *tp, __u32 cb_flags)
 {
@@ -1380,6 +1547,8 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	conn.by_acks = ctl->by_acks;
 	conn.acked = BPF_CORE_READ(tp, bytes_acked);
 	conn.received = BPF_CORE_READ(tp, bytes_received);
+	conn.turn_rcv = conn.received;
+	conn.by_received = rx_asks();
 	conn.retrans = BPF_CORE_READ(tp, total_retrans);
 	if (!conn.server) {
 		o = bpf_map_lookup_elem(&apilat_owners, &key);
@@ -1407,6 +1576,8 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 	__sync_fetch_and_add(&ctl->adopted, 1);
+	if (conn.by_received)
+		rx_ask(key);
 	if (trace_enabled && !conn.server) {
 		trace_addrs(&a, key);
 		__builtin_memcpy(t.saddr, a.saddr, sizeof(t.saddr));

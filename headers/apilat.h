@@ -142,11 +142,38 @@ struct apilat_conn {
 	__u8 answer_due;      /* it answered the open turn (server): observed when settled */
 	__u32 open_nxt;       /* snd_nxt when it went */
 	__u32 retrans;        /* send=sockops: tcp_sock.total_retrans when last counted */
-	__u64 answer_ns;      /* when it answered */
+	__u64 answer_dur_ns;  /* how long after the request it answered (server) */
+	/*
+	 * send=sockops: tcp_sock.bytes_received when the open turn was asked
+	 * (client) or last answered (server). Data received since that no
+	 * receive hook saw (recv=ingress before its cgroup's program was
+	 * attached) still ends the turn at the next send, with no sample.
+	 */
+	__u64 turn_rcv;
 	__u64 acked;          /* bytes_acked when last counted */
 	__u64 received;       /* bytes_received when last counted */
 };
 #define APILAT_MAX_CONNS 16384
+
+/*
+ * recv=ingress: the cgroups whose sockets' received segments run
+ * apilat_recv_ingress (a cgroup_skb program user space attaches to each
+ * cgroup an API-server connection is made in or accepted in, and to none
+ * other). The kernel side asks once per cgroup (APILAT_RX_ASKED, a record
+ * in apilat_rx_asks); user space says what it did.
+ */
+enum apilat_rx_state {
+	APILAT_RX_ASKED = 1,
+	APILAT_RX_ATTACHED,
+	APILAT_RX_REFUSED,    /* the attach failed, or the cap was reached: turns counted, not timed */
+};
+#define APILAT_MAX_RX_CGROUPS 1024
+#define APILAT_RX_RING_BYTES 4096
+
+struct apilat_rx_ask {
+	__u64 cgroup_id;      /* the socket's cgroup v2 */
+	__u64 ns;             /* CLOCK_MONOTONIC of the ask */
+};
 
 /*
  * The sockops callbacks an API-server connection asks for, per variant

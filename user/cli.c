@@ -59,7 +59,7 @@ static const char common_options[] =
 	"                         (default: /var/lib/kubelet; fserr finds pods by their volumes)\n"
 	"      --cache-dir DIR    where the per-boot cache of the kernel BTF's small copy is kept\n"
 	"                         (default: /run/ksight; none: no cache)\n"
-	"  -v, --verbose          libbpf's own diagnostics on stderr\n"
+	"  -v, --verbose          libbpf's own diagnostics, and apilat's receive-hook attaches, on stderr\n"
 	"  -h, --help             this help\n";
 
 static void usage_command(FILE *f, enum agent_mode mode)

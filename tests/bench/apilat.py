@@ -6,7 +6,11 @@ Three workloads on 127.0.0.1, each a client in this process against a server
 process we start (client on CPU 0, servers on CPU 1 when there are two):
   apiserver rr   request/response of 64 bytes on one connection to a port
                  registered with --apiserver (both ends are measured: the client
-                 side and, the listener being on this node, the server side)
+                 side and, the listener being on this node, the server side).
+                 As on a node, the API server and its client are each in a
+                 cgroup of their own (a pod's), the unrelated workloads in ours:
+                 the client's socket is made and connected by a child in its
+                 cgroup (a socket stays in the cgroup it was made in) and used here
   unrelated rr   the same to a port not in the set
   unrelated bulk one connection per run, 128 KiB writes, the receiver reading into a buffer
 
@@ -144,6 +148,39 @@ class NullPrograms:
         self.lib.bpf_object__close(self.obj)
 
 
+def cgroup2_root():
+    """cgroup v2's root mount (the one without cgroup.events), or None."""
+    for line in open("/proc/self/mountinfo"):
+        f = line.split()
+        fstype = f[f.index("-") + 1]
+        if fstype == "cgroup2" and not os.path.exists(os.path.join(f[4], "cgroup.events")):
+            return f[4]
+    return None
+
+
+class PodCgroup:
+    """A cgroup of our own under the root (made here, removed at the end)."""
+
+    def __init__(self, name):
+        root = cgroup2_root()
+        if not root:
+            raise SystemExit("bench: no cgroup v2 root is mounted")
+        self.path = os.path.join(root, "%s-%d" % (name, os.getpid()))
+        os.mkdir(self.path)
+
+    def enter(self, pid=0):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(pid or os.getpid()))
+
+    def remove(self):
+        for _ in range(50):  # its processes (ours) are gone once reaped
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -201,10 +238,11 @@ def sink(conn, view):
 
 
 class Server:
-    def __init__(self, kind):
+    def __init__(self, kind, cgroup=None):
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", kind, str(self.port)],
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=cgroup.enter if cgroup else None)
         if self.proc.stdout.readline().strip() != "ready":
             self.stop()
             raise SystemExit("bench: the %s server did not start" % kind)
@@ -218,15 +256,37 @@ class Server:
 
 # ---- the client side ----
 
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+def connect(port, cgroup=None):
+    """A connection to port; with cgroup, made and connected by a child in that cgroup."""
+    if cgroup is None:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+    here, there = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            here.close()
+            cgroup.enter()
+            socket.send_fds(there, [b"s"], [connect(port).fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    there.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(here, 1, 1)
+    finally:
+        here.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        raise SystemExit("bench: the client's child did not connect")
+    return socket.socket(fileno=fds[0])
 
 
-def rr(port, count):
+def rr(port, count, cgroup=None):
     """ns per request/response of MSG bytes on one connection."""
-    s = connect(port)
+    s = connect(port, cgroup)
     msg = b"q" * MSG
     buf = bytearray(MSG)
     view = memoryview(buf)
@@ -244,12 +304,12 @@ def rr(port, count):
     return t / count
 
 
-def rr_block(port=None, s=None):
+def rr_block(port=None, s=None, cgroup=None):
     """ns per request/response: the fastest of SUBRUNS runs of RR_SUB on the
-    connection s, else one new to port; and how many request/responses were made."""
+    connection s, else one new to port (made in cgroup); and how many request/responses were made."""
     own = s is None
     if own:
-        s = connect(port)
+        s = connect(port, cgroup)
     msg = b"q" * MSG
     buf = bytearray(MSG)
     view = memoryview(buf)
@@ -345,7 +405,7 @@ def block(api, other_conn, sink):
     socket's place in memory alone moves its speed by a few %); a bulk sub-run is a
     new connection (steadier, by trial, than one long-lived: its buffers' sizes wander)."""
     steal = steal_ticks()
-    api_ns, api_n = rr_block(api.port)
+    api_ns, api_n = rr_block(api.port, cgroup=api.client_cgroup)
     other_ns, _ = rr_block(s=other_conn)
     # the median, not the fastest: on one CPU a transfer also has fast outliers (an
     # interleaving of the two ends that happens to batch better), seen more often
@@ -395,9 +455,9 @@ def program_costs(api, other, sink):
     tool = Ksight(api.port)
     try:
         out = {}
-        for name, port in (("apiserver rr", api.port), ("unrelated rr", other.port)):
+        for name, port, cg in (("apiserver rr", api.port, api.client_cgroup), ("unrelated rr", other.port, None)):
             before = prog_stats(tool.proc.pid)
-            rr(port, RR_COUNT)
+            rr(port, RR_COUNT, cg)
             d = stats_delta(prog_stats(tool.proc.pid), before)
             out[name] = {"per_program": d, "ns_per_request": sum(v[1] for v in d.values()) / RR_COUNT}
         before = prog_stats(tool.proc.pid)
@@ -414,9 +474,11 @@ def main():
     if os.geteuid():
         raise SystemExit("bench: needs root")
     os.sched_setaffinity(0, CLIENT_CPU)
-    servers, conns = [], []
+    servers, conns, cgroups = [], [], []
     try:
-        api, other, sink = Server("rr"), Server("rr"), Server("bulk")
+        cgroups = [PodCgroup("ksight-bench-apiserver"), PodCgroup("ksight-bench-client")]
+        api, other, sink = Server("rr", cgroups[0]), Server("rr"), Server("bulk")
+        api.client_cgroup = cgroups[1]
         servers = [api, other, sink]
         costs = {} if AA or NULL else program_costs(api, other, sink)
         null = NullPrograms() if NULL else None
@@ -487,6 +549,8 @@ def main():
             c.close()
         for s in servers:
             s.stop()
+        for cg in cgroups:
+            cg.remove()
     res = summarize(pairs)
     hz = os.sysconf("SC_CLK_TCK")
     label = ("A/A: none against none" if AA else "none against a null program on tcp_probe" if NULL else

@@ -46,7 +46,7 @@ check "probes: retransmit uses tp_btf" probe_is retransmit tp_btf
 # the per-connection variants: other sockets' sends and ACKs run nothing of apilat
 check "probes: send uses sockops" probe_is send sockops
 check "probes: rtt uses sockops" probe_is rtt sockops
-check "probes: recv uses segment" probe_is recv segment
+check "probes: recv uses ingress" probe_is recv ingress
 count_of() { # FAMILY SERIES: the histogram's count in $WORK/scrape.txt
 	$PY quantile 0 "$WORK/scrape.txt" "$1{$2}" --count
 }
@@ -54,7 +54,7 @@ num() { # 'name{labels}' or name, from $WORK/scrape.txt (0 if absent)
 	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v == "" ? 0 : v }' "$WORK/scrape.txt"
 }
 within() { # NAME GOT WANT TOLERANCE
-	if awk -v g="$2" -v w="$3" -v t="$4" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= t) }'; then
+	if near "$2" "$3" "$4"; then
 		ok "$1: $2 vs $3"
 	else
 		not_ok "$1: $2 vs $3, more than $4 off"

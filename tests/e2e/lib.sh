@@ -44,16 +44,21 @@ free_port6() {
 	python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])'
 }
 
-# tls_server HOST PORT [NETNS]: tests/e2e/apilat.py's TLS "API server" in the background (in
-# network namespace NETNS if given), ready when this returns, stopped at exit; its self-signed
-# certificate is $WORK/cert.pem, made on the first call
+# tls_server HOST PORT [NETNS] [CGROUP_DIR]: tests/e2e/apilat.py's TLS "API server" in the
+# background (in network namespace NETNS, in cgroup v2 directory CGROUP_DIR, if given; "" for
+# none), ready when this returns, stopped at exit; its self-signed certificate is
+# $WORK/cert.pem, made on the first call
 tls_server() {
 	local ready=$WORK/ready.$2
 	if [ ! -f "$WORK/cert.pem" ]; then
 		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
 			-subj /CN=ksight-test >/dev/null 2>&1 || { not_ok "a self-signed certificate is made"; finish; }
 	fi
-	${3:+ip netns exec "$3"} python3 "$ROOT/tests/e2e/apilat.py" server --cert "$WORK/cert.pem" \
+	# no shell function in between: $! is then the server's own pid
+	local run=()
+	[ -n "${4:-}" ] && run=(sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$4")
+	[ -n "${3:-}" ] && run+=(ip netns exec "$3")
+	"${run[@]}" python3 "$ROOT/tests/e2e/apilat.py" server --cert "$WORK/cert.pem" \
 		--key "$WORK/key.pem" --host "$1" --port "$2" --ready "$ready" &
 	defer "kill $!"
 	wait_for 10 test -f "$ready" || { not_ok "TLS server on $1 port $2 starts"; finish; }
@@ -221,6 +226,14 @@ series() {
 	printf 'namespace="%s",pod="%s",container="%s",comm="%s"' "${2:-}" "${3:-}" "${4:-}" "$1"
 }
 
+# near GOT WANT TOLERANCE: |GOT - WANT| <= TOLERANCE * WANT, GOT a finite number (NaN, what an
+# empty histogram's quantile is, and inf are near nothing; awk would take NaN as near)
+near() {
+	python3 -c 'import math, sys
+g, w, t = float(sys.argv[1] or "nan"), float(sys.argv[2]), float(sys.argv[3])
+sys.exit(not (math.isfinite(g) and abs(g - w) <= t * w))' "$1" "$2" "$3" 2>/dev/null
+}
+
 # quantiles_within NAME SERIES JSON: histogram_quantile's p50 and p99 of the response histogram
 # of SERIES in $WORK/scrape.txt, computed as Prometheus does, within 15% of the client's own
 # (JSON's p50 and p99)
@@ -231,7 +244,7 @@ quantiles_within() {
 			"$3" "$q")
 		got=$(python3 "$ROOT/tests/e2e/apilat.py" quantile "$q" "$WORK/scrape.txt" \
 			"ksight_apiserver_response_duration_seconds{$2}")
-		if awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w; if (d < 0) d = -d; exit !(g != "" && d <= 0.15) }'; then
+		if near "$got" "$want" 0.15; then
 			ok "$1: histogram_quantile($q) $got s is within 15% of the client's $want s"
 		else
 			not_ok "$1: histogram_quantile($q) $got s vs the client's $want s: more than 15% off"

@@ -570,7 +570,7 @@ static int attach_variant(struct signal_runtime *rt, size_t p, size_t v)
 		return -ENOENT;
 	}
 
-	for (i = 0; var->programs[i]; i++) {
+	for (i = 0; var->programs[i] && !var->signal_attaches; i++) {
 		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
 		const char *section = prog ? bpf_program__section_name(prog) : "";
 

@@ -74,6 +74,14 @@ int probe_check_section(const char *section, const struct kernel_features *kf, c
 			 "the host's /sys/fs/cgroup as a hostPath)");
 		return -ENOENT;
 	}
+	/* cgroup_skb/ingress: attached by the signal to cgroups under the root */
+	if (starts_with(section, "cgroup_skb/", &target)) {
+		if (!kf->has_cgroup2_root || kf->has_cgroup2_root(kf->ctx))
+			return 0;
+		snprintf(why, whylen, "no cgroup v2 root is mounted here (cgroup_skb programs attach to cgroups under "
+			 "it; in a pod: the host's /sys/fs/cgroup as a hostPath)");
+		return -ENOENT;
+	}
 	/* iter/tcp: the kernel's iterator target is function bpf_iter_tcp */
 	if (starts_with(section, "iter/", &target)) {
 		char fn[128];

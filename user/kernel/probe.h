@@ -69,6 +69,12 @@ struct probe_variant {
 	 * ("goes with send=sockops"), for the reason. NULL: no such tie.
 	 */
 	const char *with_sockops;
+	/*
+	 * The signal's user half attaches the programs itself (cgroup_skb
+	 * programs, to the cgroups it picks at run time): the loader loads them,
+	 * attaches nothing and counts the variant attached.
+	 */
+	bool signal_attaches;
 };
 
 struct probe_point {

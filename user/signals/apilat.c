@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
@@ -20,11 +21,13 @@
 #include "apilat_adopt.h"
 #include "apilat_alert.h"
 #include "apilat_client.h"
+#include "apilat_rx.h"
 #include "apilat_server.h"
 #include "apilat_signal.h"
 #include "apilat_sources.h"
 #include "apilat_trace.h"
 #include "bpf_maps.h"
+#include "cgroup_root.h"
 #include "event.h"
 #include "k8s.h"
 #include "log.h"
@@ -52,6 +55,7 @@ struct apilat_state {
 	struct apilat_sources *sources; /* the endpoint set */
 	struct apilat_alert *alert;     /* NULL: no slow-response Event */
 	struct apilat_adopt *adopt;     /* NULL: the adopt point did not attach */
+	struct apilat_rx *rx;           /* NULL: recv is not ingress */
 	struct metric_family *retransmits, *resets;
 	struct apilat_server_view server;
 };
@@ -87,6 +91,13 @@ static const struct probe_variant send_variants[] = {
 	{ .name = "kprobe", .programs = { "apilat_send_kp" } },
 };
 static const struct probe_variant recv_variants[] = {
+	/*
+	 * a cgroup_skb program on the cgroups of API-server connections only
+	 * (apilat_rx.c attaches it): every other socket's segments run nothing.
+	 * Its turns' ends are the first bytes of answers, like segment's.
+	 */
+	{ .name = "ingress", .programs = { "apilat_recv_ingress" }, .with_sockops = "goes with send=sockops",
+	  .signal_attaches = true },
 	/*
 	 * turns end when the first byte reaches the socket, which can be before a
 	 * send hook that runs at send()'s return saw the request: only with
@@ -141,7 +152,7 @@ static const struct probe_variant adopt_variants[] = {
 		      "ksight started are followed once they reconnect" } } },
 };
 
-enum { POINT_SEND = 1, POINT_RTT = 3, POINT_ADOPT = 5 }; /* indexes in apilat_points */
+enum { POINT_SEND = 1, POINT_RECV = 2, POINT_RTT = 3, POINT_ADOPT = 5 }; /* indexes in apilat_points */
 
 static const struct probe_point apilat_points[] = {
 	{ .name = "sock_state", .variants = state_variants, .n_variants = N(state_variants) },
@@ -508,6 +519,51 @@ static int apilat_configure(struct signal_runtime *rt)
 	return 0;
 }
 
+/*
+ * recv=ingress, planned and loaded with the sockops send it goes with: its
+ * thread starts before the programs attach, so that every connection from
+ * the first asks for its cgroup (apilat_rx.h). The warm-up stops it if the
+ * variant did not attach after all.
+ */
+static void set_rx(struct apilat_bpf *skel, __u32 on)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.apilat_rx_on), &zero, &on, BPF_ANY))
+		log_warn("apilat: cannot turn the receive hook's asks %s: %s", on ? "on" : "off", strerror(errno));
+}
+
+static void start_rx(struct signal_runtime *rt)
+{
+	struct apilat_state *st = rt->priv;
+	struct apilat_bpf *skel = rt->skel;
+	char root[4096];
+	int err;
+
+	if (bpf_program__fd(skel->progs.apilat_recv_ingress) < 0 || bpf_program__fd(skel->progs.apilat_send_sockops) < 0)
+		return;
+	err = cgroup2_root(root, sizeof(root));
+	if (!err)
+		err = apilat_rx_start(skel->progs.apilat_recv_ingress, bpf_map__fd(skel->maps.apilat_rx_cgroups),
+				      bpf_map__fd(skel->maps.apilat_rx_asks), root, rt->agent->cfg && rt->agent->cfg->verbose, &st->rx);
+	if (err) {
+		log_warn("apilat: cannot start the receive hook's thread: %s; responses are not timed", strerror(-err));
+		return;
+	}
+	set_rx(skel, 1);
+}
+
+static void stop_rx(struct signal_runtime *rt)
+{
+	struct apilat_state *st = rt->priv;
+
+	if (!st->rx)
+		return; /* never started, or stopped before the object went */
+	set_rx(rt->skel, 0);
+	apilat_rx_stop(st->rx);
+	st->rx = NULL;
+}
+
 static const char *const client_label_names[] = { "namespace", "pod", "container", "comm" };
 static const char *const failure_label_names[] = { "namespace", "pod", "container", "comm", "cause" };
 
@@ -562,6 +618,7 @@ static int apilat_init(struct signal_runtime *rt)
 		return -ENOMEM;
 	}
 	rt->priv = st;
+	start_rx(rt);
 	return 0;
 }
 
@@ -614,6 +671,8 @@ static void apilat_warm_up(struct signal_runtime *rt)
 	struct apilat_state *st = rt->priv;
 	int err;
 
+	if (st->rx && !attached_as(rt, POINT_RECV, "ingress"))
+		stop_rx(rt);
 	start_adoption(rt);
 	apilat_sources_watch(st->sources);
 	err = apilat_alert_start(rt->agent, bpf_map__fd(((struct apilat_bpf *)rt->skel)->maps.apilat_hists),
@@ -632,6 +691,7 @@ static void apilat_stop(struct signal_runtime *rt)
 	apilat_alert_stop(st->alert);
 	st->alert = NULL;
 	apilat_sources_stop(st->sources);
+	stop_rx(rt);
 }
 
 static void apilat_fini(struct signal_runtime *rt)
