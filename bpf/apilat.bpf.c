@@ -422,18 +422,36 @@ struct {
 	__uint(max_entries, APILAT_RX_RING_BYTES);
 } apilat_rx_asks SEC(".maps");
 
-/* The socket's own cgroup (5.15+ keeps a pointer to it): a server-side child's is its listener's. */
+/*
+ * The socket's own cgroup v2 (a server-side child's is its listener's): 5.15+
+ * keeps a pointer to it; before, the pointer is a word whose low bit set
+ * means net_prio or net_cls data took its place, and the kernel takes the
+ * root then.
+ */
 struct sock_cgroup_data___apilat {
 	struct cgroup *cgroup;
 } __attribute__((preserve_access_index));
 
+struct sock_cgroup_data___apilat_old {
+	__u64 val;
+} __attribute__((preserve_access_index));
+
+#define ROOT_CGROUP_ID 1
+
 static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
 {
 	struct sock_cgroup_data___apilat *d = (void *)&sk->sk_cgrp_data;
+	struct sock_cgroup_data___apilat_old *old = (void *)&sk->sk_cgrp_data;
+	__u64 v;
 
-	if (!bpf_core_field_exists(d->cgroup))
+	if (bpf_core_field_exists(d->cgroup))
+		return BPF_CORE_READ(d, cgroup, kn, id);
+	if (!bpf_core_field_exists(old->val))
 		return 0;
-	return BPF_CORE_READ(d, cgroup, kn, id);
+	v = BPF_CORE_READ(old, val);
+	if (!v || (v & 1))
+		return ROOT_CGROUP_ID;
+	return BPF_CORE_READ((struct cgroup *)v, kn, id);
 }
 
 /* A new connection's cgroup: asked for once (a full map or ring: its turns are counted, not timed). */

@@ -218,6 +218,18 @@ check "overflow: the kernel dropped handshakes ($((drops - drops0)))" test $((dr
 expect_eq "overflow: listen drops == the kernel's ListenDrops delta" "$k" $((drops - drops0))
 expect_eq "overflow: == its ListenOverflows delta too" "$k" $((ovf - ovf0))
 
+# ---- recv=segment (tcp_probe: a program on every socket's received segments), forced: the
+# fallback times and counts the same ----
+KUBERNETES_SERVICE_HOST='' start_run apitcp-seg --signals apilat --apiserver "127.0.0.1:$P" --probe apilat/recv=segment ||
+	{ not_ok "segment: ksight run starts"; finish; }
+check "segment: recv uses segment" probe_is recv segment
+$PY client --comm apit-seg --host 127.0.0.1 --port "$P" --delay-ms 20 -n $N >"$WORK/seg.json" ||
+	not_ok "segment: the client completes"
+scrape >"$WORK/scrape.txt"
+expect_eq "segment: $N response samples" "$(count_of ksight_apiserver_response_duration_seconds "$(series apit-seg)")" $N
+quantiles_within segment "$(series apit-seg)" "$WORK/seg.json"
+bytes_exact segment apit-seg "$WORK/seg.json"
+
 # ---- the tracepoint variants, forced, count the same (send=tp_btf: with send=sockops an established
 # connection's retransmits are counted by its RETRANS_CB, the retransmit point's only before) ----
 if [ -n "$(type -t retrans4)" ]; then

@@ -693,7 +693,8 @@ def check_apilat():
                                   ("tp_btf", "sock/sock_send_length" in have),
                                   ("tracepoint", "sock/sock_send_length" in have),
                                   ("kprobe", "tcp_sendmsg" in have)) if ok_],
-        "recv": [v for v, ok_ in (("segment", "tcp/tcp_probe" in have),
+        "recv": [v for v, ok_ in (("ingress", "cgroup2-root" in have),
+                                  ("segment", "tcp/tcp_probe" in have),
                                   ("tp_btf", "sock/sock_recv_length" in have),
                                   ("tracepoint", "sock/sock_recv_length" in have),
                                   ("kprobe", "tcp_cleanup_rbuf" in have)) if ok_],
@@ -715,7 +716,7 @@ def check_apilat():
         expect_eq("probes: apilat has no error", sig.get("error"), None)
         for point, want in can.items():
             _, p, var = probe_of("apilat", point)
-            usable = [v for v in ("sockops", "segment", "tp_btf", "tracepoint", "kprobe")
+            usable = [v for v in ("sockops", "ingress", "segment", "tp_btf", "tracepoint", "kprobe")
                       if var.get(v, {}).get("state") in ("attached", "standby")]
             expect_eq(f"probes: apilat/{point}: the variants ksight can use are the ones this kernel has",
                       usable, want)
@@ -754,9 +755,9 @@ def check_apilat():
     delays = [float(d) for d in conf["APILAT_DELAYS"].split()]
     families = (fact("apilat families ") or "").split()
     expect_eq("apilat: the guest's loopback has ::1 (both families run)", families, ["4", "6"])
-    # the run a variant name gives each point ("sockops": recv's per-segment program with it)
+    # the run a variant name gives each point ("sockops": recv's per-cgroup program with it)
     def variant_of(pt, run):
-        return "segment" if (pt, run) == ("recv", "sockops") else run
+        return "ingress" if (pt, run) == ("recv", "sockops") else run
     runs = [v for v in ("sockops", "tp_btf", "tracepoint", "kprobe")
             if any(variant_of(pt, v) in c for pt, c in can.items())]
     ran = [f.split()[2] for f in facts if f.startswith("apilat run ") and f.split()[3:4] == ["forced"]]
@@ -800,10 +801,10 @@ def check_apilat():
         # server in the sender's own softirq, which can take milliseconds)
         send_variant = variant_of("send", v) if "send" in forced else (can["send"] or [None])[0]
         ref_key, ref_what = ("", "before the send") if send_variant == "kprobe" else ("_sent", "from the send's return")
-        # where it ends: recv=segment when the first byte reached the socket (the client's kernel
-        # receive timestamp of it), the other variants when the client read it
+        # where it ends: recv=ingress and segment when the first byte reached the socket (the
+        # client's kernel receive timestamp of it), the other variants when the client read it
         recv_variant = variant_of("recv", v) if "recv" in forced else (can["recv"] or [None])[0]
-        rx = "_rx" if recv_variant == "segment" else ""
+        rx = "_rx" if recv_variant in ("ingress", "segment") else ""
         if rx:
             ref_what += ", to its arrival"
         # Either way the kernel's start is inside the client's send(): where that call itself takes

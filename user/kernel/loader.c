@@ -288,6 +288,8 @@ static bool reads_loaded_module_types(const struct signal_def *def)
  * Outcomes learnt by an earlier load and attach (`known`, or NULL) stay: the
  * variants the kernel refused or did not attach are not candidates again.
  */
+static void rule_out_unpaired(struct signal_runtime *rt);
+
 static void keep_outcomes(struct signal_runtime *rt, const struct point_status *known)
 {
 	size_t p, v;
@@ -337,6 +339,7 @@ static int load_tries(struct signal_runtime *rt, const struct load_options *opts
 		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
 			   override_for(opts->probe_overrides, rt->def->name, rt->def->points[p].name),
 			   &rt->status[p]);
+	rule_out_unpaired(rt);
 	keep_outcomes(rt, known);
 	startup_mark("%s: plan", rt->def->name);
 
@@ -530,26 +533,57 @@ static void detach_variant(struct signal_runtime *rt, size_t p)
 	}
 }
 
+/* Does a variant of rt have a sockops program? */
+static bool has_sockops(const struct signal_runtime *rt, const struct probe_variant *var)
+{
+	int i;
+
+	for (i = 0; var->programs[i]; i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
+
+		if (prog && !strcmp(bpf_program__section_name(prog), "sockops"))
+			return true;
+	}
+	return false;
+}
+
 /* Does an earlier point of rt use a variant with a sockops program? (probe_variant.with_sockops) */
 static bool sockops_attached(const struct signal_runtime *rt, size_t p)
 {
 	size_t q;
-	int i;
 
-	for (q = 0; q < p; q++) {
-		const struct probe_variant *var;
+	for (q = 0; q < p; q++)
+		if (rt->status[q].attached >= 0 && has_sockops(rt, &rt->def->points[q].variants[rt->status[q].attached]))
+			return true;
+	return false;
+}
 
-		if (rt->status[q].attached < 0)
-			continue;
-		var = &rt->def->points[q].variants[rt->status[q].attached];
-		for (i = 0; var->programs[i]; i++) {
-			struct bpf_program *prog = bpf_object__find_program_by_name(rt->obj, var->programs[i]);
+/*
+ * Planned: a variant that goes with an earlier point's sockops one where no
+ * such variant is a candidate (--probe chose another) is ruled out now, not
+ * after a load and an attach.
+ */
+static void rule_out_unpaired(struct signal_runtime *rt)
+{
+	size_t p, q, v;
 
-			if (prog && !strcmp(bpf_program__section_name(prog), "sockops"))
-				return true;
+	for (p = 0; p < rt->def->n_points; p++) {
+		bool paired = false;
+
+		for (q = 0; q < p && !paired; q++)
+			for (v = 0; v < rt->def->points[q].n_variants && !paired; v++)
+				paired = rt->status[q].variants[v].state == VARIANT_CANDIDATE &&
+					 has_sockops(rt, &rt->def->points[q].variants[v]);
+		for (v = 0; v < rt->def->points[p].n_variants && !paired; v++) {
+			const struct probe_variant *var = &rt->def->points[p].variants[v];
+			struct variant_status *vs = &rt->status[p].variants[v];
+
+			if (var->with_sockops && vs->state == VARIANT_CANDIDATE) {
+				vs->state = VARIANT_UNSUPPORTED;
+				snprintf(vs->reason, sizeof(vs->reason), "%s, which is not selected", var->with_sockops);
+			}
 		}
 	}
-	return false;
 }
 
 /*

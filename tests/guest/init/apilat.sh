@@ -2,7 +2,8 @@
 # registered with --apiserver, once per variant name: every point of send, recv and rtt that
 # this kernel can take that variant of is forced to it with --probe (5.10 and 6.1 have no
 # sock_send_length: kprobe only there); the first run is the per-connection one (send and rtt
-# sockops, recv segment). Per run: APILAT_N requests per delay and family, each
+# sockops, recv ingress: its cgroup_skb program on the cgroups of API-server connections, the
+# root here, where every process of the guest is). Per run: APILAT_N requests per delay and family, each
 # client measuring itself; a watch; a connect to a registered port nothing listens on; in the
 # runs that force sock_state and retransmit too (raw, and the tracepoints once), SYNs
 # dropped by a full accept queue (retransmits, against the namespace's own RetransSegs). The
@@ -28,6 +29,7 @@ apilat_has() { grep -qx "$1" /tmp/apilat.have; }
 apilat_can() {
 	case $1/$2 in
 	send/sockops | rtt/sockops) apilat_has cgroup2-root ;;
+	recv/ingress) apilat_has cgroup2-root ;;
 	recv/segment) apilat_has tcp/tcp_probe ;;
 	send/tp_btf | send/tracepoint) apilat_has sock/sock_send_length ;;
 	recv/tp_btf | recv/tracepoint) apilat_has sock/sock_recv_length ;;
@@ -62,9 +64,9 @@ fi
 check "apilat: the servers listen" wait_for 30 sh -c "[ -f /tmp/apilat4.ready ] && { [ -z '$apl_s6' ] || [ -f /tmp/apilat6.ready ]; }"
 
 # apilat_variant POINT RUN: the variant a run forces on a point: the per-connection run
-# ("sockops") takes recv's per-segment program with the sockops callbacks of send and rtt
+# ("sockops") takes recv's per-cgroup program with the sockops callbacks of send and rtt
 apilat_variant() {
-	if [ "$1/$2" = recv/sockops ]; then echo segment; else echo "$2"; fi
+	if [ "$1/$2" = recv/sockops ]; then echo ingress; else echo "$2"; fi
 }
 # sock_state and retransmit: forced too, raw in the tp_btf run (tcp_retransmit_skb's raw form has
 # err where its record has, else tp_btf_old), else the tracepoints; each such run retransmits
