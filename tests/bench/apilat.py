@@ -42,8 +42,9 @@ Run as root, alone on the machine (it shares the kernel and CPUs with any e2e te
 (make bench runs it, and --aa); KSIGHT_BIN=PATH measures another build.
 --against KSIGHT: the baseline is that build of ksight instead of nothing, the
 same schedule (a change's effect, within one run).
---null: "with" is a program that returns at once on the hook apilat keeps on every socket
-(apilat_null.bpf.c): the attachment's own cost, under any program there.
+--null: "with" is a program that returns at once on tcp_probe, the hook of recv=segment (the
+fallback; the default, recv=ingress, runs nothing for unrelated sockets) on every socket
+(apilat_null.bpf.c): what any program there costs unrelated traffic, however empty.
 Writes build/bench-apilat.json (-aa, -null, -against.json with those).
 Stops only processes it started.
 """
@@ -95,8 +96,8 @@ KSIGHT = os.environ.get("KSIGHT_BIN", KSIGHT)
 # --against PATH: the baseline is not "nothing attached" but another build of
 # ksight (e.g. the one before a change), in the same ABBA schedule
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
-# --null: "with" is a program that returns at once on the hook apilat keeps on every socket
-# (apilat_null.bpf.c), not ksight: the attachment's own cost, the floor
+# --null: "with" is a program that returns at once on tcp_probe (recv=segment's hook, on every
+# socket), not ksight (apilat_null.bpf.c): the attachment's own cost there, the floor
 NULL = "--null" in sys.argv
 
 
@@ -269,7 +270,8 @@ def connect(port, cgroup=None):
         try:
             here.close()
             cgroup.enter()
-            socket.send_fds(there, [b"s"], [connect(port).fileno()])
+            s = connect(port)  # kept: a temporary would be closed before its fd is sent
+            socket.send_fds(there, [b"s"], [s.fileno()])
             code = 0
         finally:
             os._exit(code)

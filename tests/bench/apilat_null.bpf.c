@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * apilat.py --null: a program that returns at once on the one hook every
- * received TCP segment of the machine goes through with apilat's default
- * variants (recv=segment; send and rtt are sockops callbacks only API-server
- * connections ask for). What it costs is the attachment's own, the floor
- * under any program there.
+ * apilat.py --null: a program that returns at once on the hook every
+ * received TCP segment of the machine goes through with recv=segment
+ * (apilat's fallback; the default, recv=ingress, is attached to the cgroups
+ * of API-server connections only). What it costs is the attachment's own,
+ * the floor under any program there.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

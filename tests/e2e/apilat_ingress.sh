@@ -9,7 +9,8 @@
 #    (its run count, kept by the kernel with BPF_ENABLE_STATS, does not move);
 #  - a client in a cgroup where the attach is refused (an exclusive program on its parent,
 #    another tool's): logged, its N requests counted exactly from its bytes, none timed;
-#  - a cgroup removed: its link is let go (the kernel's link list).
+#  - a cgroup removed: its link is let go (the kernel's link list);
+#  - ksight_apiserver_receive_hook_cgroups says how many cgroups have it, and were refused.
 . "$(dirname "$0")/lib.sh"
 
 PY="python3 $ROOT/tests/e2e/apilat.py"
@@ -97,6 +98,7 @@ expect_eq "client: sent bytes == tcpi_bytes_acked - 1 (the SYN)" "$(num "ksight_
 expect_eq "client: received bytes == tcpi_bytes_received" "$(num "ksight_apiserver_received_bytes_total{$A}")" \
 	"$(tcpi "$WORK/a.json" bytes_received)"
 expect_eq "server: $N response samples" "$(num ksight_apiserver_server_response_duration_seconds_count)" $N
+expect_eq "the metrics say two cgroups have the hook" "$(num 'ksight_apiserver_receive_hook_cgroups{state="attached"}')" 2
 
 # ---- unrelated TCP: in a cgroup of its own, and in this shell's (the root here) ----
 r0=$(runs)
@@ -116,6 +118,7 @@ scrape >"$WORK/scrape.txt"
 X=$(series rx-x)
 check "the refusal is logged" grep -q "cannot attach the receive hook to cgroup .*: Operation not permitted" "$WORK/rx.err"
 check "the refused cgroup has no receive hook" eval '! hooked "$CG_X"'
+expect_eq "the metrics say one cgroup was refused" "$(num 'ksight_apiserver_receive_hook_cgroups{state="refused"}')" 1
 expect_eq "refused: $N requests all the same (from its bytes)" "$(num "ksight_apiserver_requests_total{$X}")" $N
 expect_eq "refused: no response sample" "$(num "ksight_apiserver_response_duration_seconds_count{$X}")" ""
 expect_eq "refused: no handshake sample" "$(num "ksight_apiserver_tls_handshake_duration_seconds_count{$X}")" ""
@@ -126,4 +129,5 @@ expect_eq "refused: received bytes == tcpi_bytes_received" "$(num "ksight_apiser
 expect_eq "two cgroups have the receive hook (the client's, the server's)" "$(links)" 2
 rmdir "$CG_A" || not_ok "the client's cgroup is removed"
 eventually "the removed cgroup's link is let go" 25 1 links
+eventually "the metrics say one cgroup has the hook" 5 1 num 'ksight_apiserver_receive_hook_cgroups{state="attached"}'
 finish

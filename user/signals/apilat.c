@@ -56,6 +56,8 @@ struct apilat_state {
 	struct apilat_alert *alert;     /* NULL: no slow-response Event */
 	struct apilat_adopt *adopt;     /* NULL: the adopt point did not attach */
 	struct apilat_rx *rx;           /* NULL: recv is not ingress */
+	bool rx_on;                     /* its thread runs */
+	struct metric_family *rx_cgroups;
 	struct metric_family *retransmits, *resets;
 	struct apilat_server_view server;
 };
@@ -418,6 +420,14 @@ static void apilat_collect(struct signal_runtime *rt, struct metrics_registry *r
 	struct walk w = { .st = st };
 	size_t i, c;
 
+	if (st->rx) {
+		const char *attached[] = { "attached" }, *refused[] = { "refused" };
+		uint64_t a, r;
+
+		apilat_rx_counts(st->rx, &a, &r);
+		metrics_gauge_set(st->rx_cgroups, attached, (double)a);
+		metrics_gauge_set(st->rx_cgroups, refused, (double)r);
+	}
 	if (walk_map(skel->maps.apilat_hists, visit_hist, &w) == 0) {
 		for (i = 0; i < w.n; i++) {
 			const char *l[N_LABELS];
@@ -550,6 +560,7 @@ static void start_rx(struct signal_runtime *rt)
 		log_warn("apilat: cannot start the receive hook's thread: %s; responses are not timed", strerror(-err));
 		return;
 	}
+	st->rx_on = true;
 	set_rx(skel, 1);
 }
 
@@ -557,14 +568,15 @@ static void stop_rx(struct signal_runtime *rt)
 {
 	struct apilat_state *st = rt->priv;
 
-	if (!st->rx)
+	if (!st->rx_on)
 		return; /* never started, or stopped before the object went */
+	st->rx_on = false;
 	set_rx(rt->skel, 0);
-	apilat_rx_stop(st->rx);
-	st->rx = NULL;
+	apilat_rx_stop(st->rx); /* kept until fini: a scrape may read its counts meanwhile */
 }
 
 static const char *const client_label_names[] = { "namespace", "pod", "container", "comm" };
+static const char *const rx_label_names[] = { "state" };
 static const char *const failure_label_names[] = { "namespace", "pod", "container", "comm", "cause" };
 
 static int apilat_init(struct signal_runtime *rt)
@@ -608,11 +620,15 @@ static int apilat_init(struct signal_runtime *rt)
 	st->received = metrics_family(reg, "ksight_apiserver_received_bytes_total",
 		"Bytes clients received from the API server (watch streams included).",
 		METRIC_COUNTER, client_label_names, N_LABELS, NULL, 0);
+	st->rx_cgroups = metrics_family(reg, "ksight_apiserver_receive_hook_cgroups",
+		"recv=ingress: cgroups whose sockets' received segments run apilat's receive hook (attached), and "
+		"those where the attach was refused (their API-server requests are counted, not timed).",
+		METRIC_GAUGE, rx_label_names, 1, NULL, 0);
 	st->connections = metrics_family(reg, "ksight_apiserver_connections",
 		"Established connections to the API server now.",
 		METRIC_GAUGE, client_label_names, N_LABELS, NULL, 0);
 	if (!st->hists[0] || !st->hists[1] || !st->hists[2] || !st->failures || !st->requests || !st->sent ||
-	    !st->received || !st->connections || init_tcp_families(st, reg, bounds)) {
+	    !st->received || !st->connections || !st->rx_cgroups || init_tcp_families(st, reg, bounds)) {
 		apilat_sources_free(st->sources);
 		free(st);
 		return -ENOMEM;
@@ -671,7 +687,7 @@ static void apilat_warm_up(struct signal_runtime *rt)
 	struct apilat_state *st = rt->priv;
 	int err;
 
-	if (st->rx && !attached_as(rt, POINT_RECV, "ingress"))
+	if (st->rx_on && !attached_as(rt, POINT_RECV, "ingress"))
 		stop_rx(rt);
 	start_adoption(rt);
 	apilat_sources_watch(st->sources);
@@ -703,6 +719,7 @@ static void apilat_fini(struct signal_runtime *rt)
 	apilat_stop(rt);
 	apilat_sources_free(st->sources);
 	apilat_adopt_free(st->adopt);
+	apilat_rx_free(st->rx);
 	free(st);
 	rt->priv = NULL;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -106,6 +107,7 @@ struct apilat_rx {
 	struct ring_buffer *rb;
 	struct apilat_rx_table table;
 	pthread_t thread;
+	_Atomic uint64_t n_attached, n_refused; /* the table's, for scrapes */
 	bool started;
 	bool verbose; /* each attach and sweep logged */
 	bool refusal_logged;
@@ -180,6 +182,24 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* What the table holds, for the scrapes' thread. */
+static void publish(struct apilat_rx *rx)
+{
+	uint64_t attached = 0;
+	size_t i;
+
+	for (i = 0; i < rx->table.n; i++)
+		attached += rx->table.v[i].link != NULL;
+	atomic_store(&rx->n_attached, attached);
+	atomic_store(&rx->n_refused, rx->table.n - attached);
+}
+
+void apilat_rx_counts(struct apilat_rx *rx, uint64_t *attached, uint64_t *refused)
+{
+	*attached = rx ? atomic_load(&rx->n_attached) : 0;
+	*refused = rx ? atomic_load(&rx->n_refused) : 0;
+}
+
 static int on_ask(void *ctx, void *data, size_t size)
 {
 	struct apilat_rx *rx = ctx;
@@ -189,6 +209,7 @@ static int on_ask(void *ctx, void *data, size_t size)
 	if (size < sizeof(*a))
 		return 0;
 	state = apilat_rx_table_ask(&rx->table, a->cgroup_id);
+	publish(rx);
 	if (state == APILAT_RX_ATTACHED && rx->verbose) {
 		log_info("apilat: timing received segments in cgroup %" PRIu64 " (attached %.0f us after its connection "
 			  "opened)", (uint64_t)a->cgroup_id, (double)(mono_ns() - a->ns) / 1000.0);
@@ -224,6 +245,7 @@ static void *rx_thread(void *arg)
 		if (mono_ns() >= next_sweep) {
 			size_t gone = apilat_rx_table_sweep(&rx->table);
 
+			publish(rx);
 			if (gone && rx->verbose)
 				log_info("apilat: %zu removed cgroup(s) let go by the receive hook", gone);
 			next_sweep = mono_ns() + SWEEP_NS;
@@ -278,7 +300,7 @@ int apilat_rx_start(struct bpf_program *prog, int cgroups_fd, int asks_fd, const
 	*out = rx;
 	return 0;
 fail:
-	apilat_rx_stop(rx);
+	apilat_rx_free(rx);
 	return err;
 }
 
@@ -292,15 +314,25 @@ void apilat_rx_stop(struct apilat_rx *rx)
 		if (write(rx->stop_fd, &one, sizeof(one)) != sizeof(one))
 			log_warn("apilat: cannot stop the receive hook's thread: %s", strerror(errno));
 		pthread_join(rx->thread, NULL);
+		rx->started = false;
 	}
 	ring_buffer__free(rx->rb);
+	rx->rb = NULL;
 	if (rx->table.v)
 		apilat_rx_table_fini(&rx->table);
+	atomic_store(&rx->n_attached, 0);
+	atomic_store(&rx->n_refused, 0);
 	if (rx->epoll_fd >= 0)
 		close(rx->epoll_fd);
 	if (rx->stop_fd >= 0)
 		close(rx->stop_fd);
 	if (rx->root_fd >= 0)
 		close(rx->root_fd);
+	rx->epoll_fd = rx->stop_fd = rx->root_fd = -1;
+}
+
+void apilat_rx_free(struct apilat_rx *rx)
+{
+	apilat_rx_stop(rx);
 	free(rx);
 }

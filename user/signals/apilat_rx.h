@@ -70,7 +70,16 @@ struct apilat_rx;
 int apilat_rx_start(struct bpf_program *prog, int cgroups_fd, int asks_fd, const char *cgroup_root, bool verbose,
 		    struct apilat_rx **out);
 
-/* Stop the thread and detach everything. NULL-safe. */
+/* The cgroups the receive hook is attached to, and those where it was refused, now (NULL: zeros). */
+void apilat_rx_counts(struct apilat_rx *rx, uint64_t *attached, uint64_t *refused);
+
+/*
+ * Stop the thread and detach everything; the counts are zeros from then on
+ * (a scrape may still read them). Again: nothing. NULL-safe.
+ */
 void apilat_rx_stop(struct apilat_rx *rx);
+
+/* Stopped if it was not, and freed. NULL-safe. */
+void apilat_rx_free(struct apilat_rx *rx);
 
 #endif
