@@ -392,8 +392,10 @@ static __always_inline void trace_close(const struct apilat_conn *c, __u64 sk)
  * test of an empty program array. A connection made in a cgroup not attached
  * yet (the first one of a new pod, for the few hundred microseconds the
  * attach takes) can get data before the hook sees it: the next send sees
- * bytes_received moved since its turn was asked (turn_rcv) and ends that
- * turn without a sample, so turns and requests are counted all the same.
+ * rcv_nxt past the end of what the hook saw (seen_end) and ends that turn
+ * without a sample, so turns and requests are counted all the same. In
+ * sequence numbers, not bytes_received: a segment the hook saw can still wait
+ * in the socket's backlog, untaken, while a send opens a turn.
  */
 /* entry 0: 1 while user space attaches where asked (recv=ingress) */
 struct {
@@ -424,9 +426,10 @@ struct {
 
 /*
  * The socket's own cgroup v2 (a server-side child's is its listener's): 5.15+
- * keeps a pointer to it; before, the pointer is a word whose low bit set
- * means net_prio or net_cls data took its place, and the kernel takes the
- * root then.
+ * keeps a pointer to it; before, the pointer is a word whose two low bits
+ * mark net_prio or net_cls data in its place (set once either is written to:
+ * every socket is the root's from then on), and the kernel takes the root
+ * then.
  */
 struct sock_cgroup_data___apilat {
 	struct cgroup *cgroup;
@@ -444,12 +447,14 @@ static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
 	struct sock_cgroup_data___apilat_old *old = (void *)&sk->sk_cgrp_data;
 	__u64 v;
 
+	if (!bpf_core_field_exists(sk->sk_cgrp_data))
+		return 0; /* no CONFIG_SOCK_CGROUP_DATA */
 	if (bpf_core_field_exists(d->cgroup))
 		return BPF_CORE_READ(d, cgroup, kn, id);
 	if (!bpf_core_field_exists(old->val))
 		return 0;
 	v = BPF_CORE_READ(old, val);
-	if (!v || (v & 1))
+	if (!v || (v & 3))
 		return ROOT_CGROUP_ID;
 	return BPF_CORE_READ((struct cgroup *)v, kn, id);
 }
@@ -524,8 +529,7 @@ static __always_inline void settle_turn(struct apilat_conn *c)
 	}
 	if (c->answer_due) {
 		c->answer_due = 0;
-		observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
-			c->answer_dur_ns);
+		observe(c, c->answer_kind, c->answer_dur_ns);
 	}
 }
 
@@ -829,7 +833,12 @@ static __always_inline bool sk_may_follow(const struct sock *sk)
 	return ports_in_set(bpf_ntohs(pp.dport), pp.num);
 }
 
-/* Stores before it are not moved after it (recv=ingress reads the phase outside the socket's lock). */
+/*
+ * Stores before it are not moved after it by the compiler (recv=ingress
+ * reads the phase outside the socket's lock). The hardware keeps that order
+ * on x86; on arm64 the hook can, rarely, pair a turn it reads with the
+ * previous turn's time.
+ */
 #define store_order() __asm__ __volatile__("" ::: "memory")
 
 /* The side that asks: opens a turn unless one is open; the phase last. */
@@ -1065,6 +1074,10 @@ static __always_inline void so_follow(struct bpf_sock_ops *skops, __u32 flag, bo
 		c->by_acks = 1;
 		c->acked = skops->bytes_acked;
 		c->retrans = skops->total_retrans; /* the SYN's retransmits: counted by the retransmit point */
+		if (!c->seen_set) {
+			c->seen_end = skops->rcv_nxt; /* no data yet */
+			c->seen_set = 1;
+		}
 	}
 	/* other programs' flags kept */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | flag);
@@ -1076,13 +1089,25 @@ static __always_inline bool so_established(__u32 op)
 }
 
 /*
- * Has the peer sent data since the open turn was asked (client) or last
+ * Has TCP taken data since the open turn was asked (client) or last
  * answered (server) that no receive hook saw? Only while established: the
- * peer's FIN counts in bytes_received too.
+ * peer's FIN moves rcv_nxt too.
  */
 static __always_inline bool unseen_data(const struct apilat_conn *c, const struct bpf_sock_ops *skops)
 {
-	return c->by_received && skops->state == TCP_ESTABLISHED_ && skops->bytes_received != c->turn_rcv;
+	return c->by_received && c->seen_set && skops->state == TCP_ESTABLISHED_ &&
+	       (__s32)(skops->rcv_nxt - c->seen_end) > 0;
+}
+
+/*
+ * What came before this turn, seen or not, is behind it. Written only when
+ * rcv_nxt is past seen_end: while the hook sees everything it is not, and a
+ * concurrent run of the hook that raises seen_end is not undone.
+ */
+static __always_inline void catch_up(struct apilat_conn *c, const struct bpf_sock_ops *skops)
+{
+	if (c->seen_set && (__s32)(skops->rcv_nxt - c->seen_end) > 0)
+		c->seen_end = skops->rcv_nxt;
 }
 
 SEC("sockops")
@@ -1125,18 +1150,24 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	if (c->server) {
 		if (c->phase != APILAT_SENT && unseen_data(c, skops)) {
 			/* a request no receive hook saw (recv=ingress not attached yet): counted, not timed */
+			catch_up(c, skops);
 			turn_ask(c, counts_of(c));
 			c->phase = APILAT_RECEIVING;
-			c->turn_rcv = skops->bytes_received;
 			return 1;
 		}
 		if (c->phase == APILAT_SENT) {
-			c->phase = APILAT_RECEIVING;
-			c->answer_due = 1;
-			/* now: recv=ingress may open the next turn before this one settles */
+			/*
+			 * all of it before the phase: recv=ingress opens the next turn
+			 * (turn_ns, turns) once it reads RECEIVING, maybe before this
+			 * one settles
+			 */
 			c->answer_dur_ns = bpf_ktime_get_ns() - c->turn_ns;
-			c->turn_rcv = skops->bytes_received;
+			c->answer_kind = c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE;
+			c->answer_due = 1;
+			catch_up(c, skops);
 			so_moved(c, skops->snd_nxt);
+			store_order();
+			c->phase = APILAT_RECEIVING;
 		}
 		return 1;
 	}
@@ -1145,7 +1176,7 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 	trace_send(c, sk, len, false); /* no probe reads: trace_connected kept the turn's addresses */
 	if (c->phase != APILAT_SENT) {
 		c->phase_before = c->phase;
-		c->turn_rcv = skops->bytes_received;
+		catch_up(c, skops);
 		turn_ask(c, NULL);
 		c->request_due = c->turns > handshake_turns;
 		so_moved(c, skops->snd_nxt);
@@ -1212,6 +1243,8 @@ static __always_inline void on_segment(__u64 sk, const struct sk_buff *skb)
 	end = seq + (len - hl);
 	if ((__s32)(end - nxt) <= 0)
 		return; /* received before: a retransmit */
+	if (c->seen_set && (__s32)(end - c->seen_end) > 0)
+		c->seen_end = end;
 	if (c->server) {
 		turn_ask(c, counts_of(c));
 	} else {
@@ -1234,12 +1267,12 @@ int BPF_PROG(apilat_recv_segment, struct sock *sk, const struct sk_buff *skb)
 /*
  * recv=ingress: a segment reaching a socket of an attached cgroup, at
  * tcp_filter(), before TCP takes it and outside the socket's lock: the
- * sockops callbacks can run on another CPU meanwhile. So this only moves the
- * phase, and every field it reads is written before the phase that makes it
- * read (turn_ns and turn_rcv, then phase); bytes are counted by the
- * callbacks (by_received). A segment with data past rcv_nxt is the first
- * byte of an answer (client: timed if nothing came since the turn was
- * asked) or of a request (server).
+ * sockops callbacks can run on another CPU meanwhile. So this only raises
+ * seen_end and moves the phase, and every field it reads is written before
+ * the phase that makes it read (turn_ns, seen_end, then phase); bytes are
+ * counted by the callbacks (by_received). A segment with data past rcv_nxt
+ * is the first byte of an answer (client: timed unless TCP took data since
+ * the turn was asked that this hook never saw) or of a request (server).
  */
 SEC("cgroup_skb/ingress")
 int apilat_recv_ingress(struct __sk_buff *skb)
@@ -1247,7 +1280,8 @@ int apilat_recv_ingress(struct __sk_buff *skb)
 	struct bpf_tcp_sock *tp;
 	struct apilat_conn *c;
 	struct bpf_sock *s;
-	__u32 off, end, len;
+	__u32 off, end, len, nxt;
+	bool unseen;
 	__u8 b[16];
 	__u64 sk;
 
@@ -1282,16 +1316,22 @@ int apilat_recv_ingress(struct __sk_buff *skb)
 	len = skb->len;
 	if (len <= off)
 		return 1; /* no data: an ACK, a window update */
+	nxt = tp->rcv_nxt;
 	end = bpf_ntohl(*(__u32 *)&b[4]) + (len - off);
-	if ((__s32)(end - tp->rcv_nxt) <= 0)
+	if ((__s32)(end - nxt) <= 0)
 		return 1; /* received before: a retransmit */
+	/* TCP took data since the turn was asked that this hook never saw: its first byte is unknown */
+	unseen = c->seen_set && (__s32)(nxt - c->seen_end) > 0;
+	if (c->seen_set && (__s32)(end - c->seen_end) > 0)
+		c->seen_end = end;
+	store_order();
 	if (c->server) {
 		turn_ask(c, counts_of(c));
 		return 1;
 	}
 	if (c->phase != APILAT_SENT)
 		return 1;
-	if (tp->bytes_received == c->turn_rcv) {
+	if (!unseen) {
 		trace_first_byte(c, sk);
 		observe(c, c->turns > handshake_turns ? APILAT_HIST_RESPONSE : APILAT_HIST_HANDSHAKE,
 			bpf_ktime_get_ns() - c->turn_ns);
@@ -1519,6 +1559,10 @@ static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp,
 		__sync_fetch_and_add(&ctl->complete_refused, 1);
 		return;
 	}
+	if (!c->seen_set) {
+		c->seen_end = BPF_CORE_READ(tp, rcv_nxt);
+		c->seen_set = 1;
+	}
 	if (ctl->by_acks && !c->by_acks) {
 		c->acked = BPF_CORE_READ(tp, bytes_acked);
 		c->retrans = BPF_CORE_READ(tp, total_retrans);
@@ -1565,7 +1609,8 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	conn.by_acks = ctl->by_acks;
 	conn.acked = BPF_CORE_READ(tp, bytes_acked);
 	conn.received = BPF_CORE_READ(tp, bytes_received);
-	conn.turn_rcv = conn.received;
+	conn.seen_end = BPF_CORE_READ(tp, rcv_nxt);
+	conn.seen_set = 1;
 	conn.by_received = rx_asks();
 	conn.retrans = BPF_CORE_READ(tp, total_retrans);
 	if (!conn.server) {

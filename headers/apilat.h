@@ -140,16 +140,19 @@ struct apilat_conn {
 	__u8 phase_before;    /* the phase that segment found (client) */
 	__u8 request_due;     /* its turn is a request: counted when settled */
 	__u8 answer_due;      /* it answered the open turn (server): observed when settled */
+	__u8 answer_kind;     /* into which histogram (enum apilat_hist_kind), decided when it answered */
+	__u8 seen_set;        /* seen_end is started (at the established callback, or adoption) */
 	__u32 open_nxt;       /* snd_nxt when it went */
 	__u32 retrans;        /* send=sockops: tcp_sock.total_retrans when last counted */
-	__u64 answer_dur_ns;  /* how long after the request it answered (server) */
 	/*
-	 * send=sockops: tcp_sock.bytes_received when the open turn was asked
-	 * (client) or last answered (server). Data received since that no
-	 * receive hook saw (recv=ingress before its cgroup's program was
-	 * attached) still ends the turn at the next send, with no sample.
+	 * recv=ingress and segment: the end (sequence number) of the data the
+	 * receive hook saw, caught up to rcv_nxt when a turn is asked (client)
+	 * or answered (server). rcv_nxt past it at a send: TCP took data the hook
+	 * never saw (recv=ingress before its cgroup's program was attached), and
+	 * the turn it answered ends there, counted, with no sample.
 	 */
-	__u64 turn_rcv;
+	__u32 seen_end;
+	__u64 answer_dur_ns;  /* how long after the request it answered (server) */
 	__u64 acked;          /* bytes_acked when last counted */
 	__u64 received;       /* bytes_received when last counted */
 };
@@ -167,7 +170,9 @@ enum apilat_rx_state {
 	APILAT_RX_ATTACHED,
 	APILAT_RX_REFUSED,    /* the attach failed, or the cap was reached: turns counted, not timed */
 };
-#define APILAT_MAX_RX_CGROUPS 1024
+/* cgroups the hook is attached to at most; twice as many known (attached or refused) */
+#define APILAT_MAX_RX_ATTACHED 1024
+#define APILAT_MAX_RX_CGROUPS (2 * APILAT_MAX_RX_ATTACHED)
 #define APILAT_RX_RING_BYTES 4096
 
 struct apilat_rx_ask {

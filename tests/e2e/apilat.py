@@ -5,7 +5,8 @@ latencies on one kept-alive connection.
 
   apilat.py server --cert C --key K --host H --port P [--ready FILE]
   apilat.py client --host H --port P --delay-ms D -n N [--comm NAME] [--ca C]
-      prints one JSON line: {"n": N, "p50": s, "p99": s, "latencies": [...]}
+      prints one JSON line: {"n": N, "p50": s, "p99": s, "p50_rx": s, "p99_rx": s, "latencies": [...]}
+      (*_rx: to the kernel's receive timestamp of each answer's first byte, not to the read)
   apilat.py client ... --watch K   one watch request, K events pushed 100 ms apart
   apilat.py connect --host H --port P [--comm NAME]   (expects a refusal)
   apilat.py quantile Q FILE SERIES  histogram_quantile over scraped buckets
@@ -28,6 +29,8 @@ import struct
 import sys
 import threading
 import time
+
+SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: a struct timespec of the skb's arrival, CLOCK_REALTIME
 
 RESPONSE_BYTES = 1000
 
@@ -127,8 +130,13 @@ def client(args):
     raw = socket.socket(family, socket.SOCK_STREAM)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.connect((args.host, args.port))
+    # the kernel's receive timestamp of each answer's first byte, read by a peek on a duplicate
+    # of the socket before TLS reads it: the moment it reached the socket, which is what a
+    # receive hook times (the read's own time adds this client's wake-up to it)
+    raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     conn = ctx.wrap_socket(raw)
-    lat, rtts = [], []
+    peek = socket.socket(family, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
+    lat, lat_rx, rtts = [], [], []
     if args.reset:
         conn.sendall(b"GET 0\n")
         conn.recv(RESPONSE_BYTES)
@@ -171,8 +179,10 @@ def client(args):
             time.sleep(0.05)
         base = tcp_bytes(conn)
     for _ in range(args.n):
-        t0 = time.monotonic()
+        t0, r0 = time.monotonic(), time.time_ns()
         conn.sendall(b"GET %g\n" % args.delay_ms)
+        _, anc, _, _ = peek.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+        rx = [struct.unpack("qq", d[:16]) for lvl, typ, d in anc if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS]
         got = conn.recv(RESPONSE_BYTES)
         t1 = time.monotonic()
         if not got:
@@ -183,6 +193,9 @@ def client(args):
                 sys.exit("server closed")
             got += more
         lat.append(t1 - t0)
+        # none, or before the send (a TLS session ticket queued since the handshake): the read's time
+        d_rx = (rx[0][0] * 1e9 + rx[0][1] - r0) / 1e9 if rx else -1
+        lat_rx.append(d_rx if d_rx > 0 else t1 - t0)
         rtts.append(tcp_info(conn)[0])
     # stay connected until told: the connection gauge is checked meanwhile
     if args.hold:
@@ -190,7 +203,9 @@ def client(args):
     retrans = tcp_info(conn)[1]
     acked, received = tcp_bytes(conn)
     conn.close()
+    peek.close()
     print(json.dumps({"n": len(lat), "p50": exact_quantile(0.5, lat), "p99": exact_quantile(0.99, lat),
+                      "p50_rx": exact_quantile(0.5, lat_rx), "p99_rx": exact_quantile(0.99, lat_rx),
                       "rtt_p50": exact_quantile(0.5, rtts) if rtts else 0, "total_retrans": retrans,
                       "bytes_acked": acked, "bytes_received": received,
                       "base_acked": base[0], "base_received": base[1],

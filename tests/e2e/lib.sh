@@ -235,19 +235,22 @@ sys.exit(not (math.isfinite(g) and abs(g - w) <= t * w))' "$1" "$2" "$3" 2>/dev/
 }
 
 # quantiles_within NAME SERIES JSON: histogram_quantile's p50 and p99 of the response histogram
-# of SERIES in $WORK/scrape.txt, computed as Prometheus does, within 15% of the client's own
-# (JSON's p50 and p99)
+# of SERIES in $WORK/scrape.txt, computed as Prometheus does, within 15% of the client's own:
+# JSON's p50 and p99 (to its read), or its p50_rx and p99_rx (to the kernel's receive timestamp
+# of the first byte, where ksight's turn ends: the read adds the client's wake-up)
 quantiles_within() {
-	local q want got
+	local q want want_rx got
 	for q in 0.5 0.99; do
 		want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["p%d" % round(float(sys.argv[2]) * 100)])' \
 			"$3" "$q")
+		want_rx=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("p%d_rx" % round(float(sys.argv[2]) * 100), "nan"))' \
+			"$3" "$q")
 		got=$(python3 "$ROOT/tests/e2e/apilat.py" quantile "$q" "$WORK/scrape.txt" \
 			"ksight_apiserver_response_duration_seconds{$2}")
-		if near "$got" "$want" 0.15; then
-			ok "$1: histogram_quantile($q) $got s is within 15% of the client's $want s"
+		if near "$got" "$want" 0.15 || near "$got" "$want_rx" 0.15; then
+			ok "$1: histogram_quantile($q) $got s is within 15% of the client's $want s (to its read) or $want_rx s (to the arrival)"
 		else
-			not_ok "$1: histogram_quantile($q) $got s vs the client's $want s: more than 15% off"
+			not_ok "$1: histogram_quantile($q) $got s vs the client's $want s (to its read) and $want_rx s (to the arrival): more than 15% off"
 		fi
 	done
 }

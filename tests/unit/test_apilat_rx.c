@@ -1,8 +1,9 @@
 /*
  * recv=ingress's table of cgroups (apilat_rx.h): what an ask attaches, what
  * it refuses and says so in the kernel's map, a cgroup asked twice, one gone
- * before it could be attached, the cap, and the sweep of removed cgroups
- * (detached, forgotten in both places, the others kept).
+ * before it could be attached, the cap on attachments, a full table, and
+ * the sweep of removed cgroups (detached, forgotten in both places, the
+ * others kept).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -91,7 +92,7 @@ static void test_attach_once(void **state)
 	struct apilat_rx_table t;
 
 	(void)state;
-	assert_int_equal(apilat_rx_table_init(&t, 8, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_init(&t, 8, 8, &ops, &f), 0);
 	assert_int_equal(apilat_rx_table_ask(&t, 5), APILAT_RX_ATTACHED);
 	assert_int_equal(f.map[5], APILAT_RX_ATTACHED);
 	assert_int_equal(f.links, 1);
@@ -113,7 +114,7 @@ static void test_gone_before_attach(void **state)
 
 	(void)state;
 	f.map[3] = APILAT_RX_ASKED;
-	assert_int_equal(apilat_rx_table_init(&t, 8, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_init(&t, 8, 8, &ops, &f), 0);
 	assert_int_equal(apilat_rx_table_ask(&t, 3), 0);
 	assert_int_equal(f.map[3], 0); /* forgotten: nothing to sweep later */
 	assert_int_equal(t.n, 0);
@@ -127,7 +128,7 @@ static void test_refused(void **state)
 	struct apilat_rx_table t;
 
 	(void)state;
-	assert_int_equal(apilat_rx_table_init(&t, 8, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_init(&t, 8, 8, &ops, &f), 0);
 	assert_int_equal(apilat_rx_table_ask(&t, 2), APILAT_RX_REFUSED);
 	assert_int_equal(f.map[2], APILAT_RX_REFUSED); /* not asked again by its next connections */
 	assert_int_equal(t.refused, 1);
@@ -143,22 +144,45 @@ static void test_refused(void **state)
 
 static void test_cap(void **state)
 {
-	struct fake f = { .alive = { 1, 2, 3 }, .n_alive = 3 };
+	struct fake f = { .alive = { 1, 2, 3, 4 }, .n_alive = 4 };
 	struct apilat_rx_table t;
 
 	(void)state;
-	assert_int_equal(apilat_rx_table_init(&t, 2, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_init(&t, 8, 2, &ops, &f), 0);
 	assert_int_equal(apilat_rx_table_ask(&t, 1), APILAT_RX_ATTACHED);
 	assert_int_equal(apilat_rx_table_ask(&t, 2), APILAT_RX_ATTACHED);
 	assert_int_equal(apilat_rx_table_ask(&t, 3), APILAT_RX_REFUSED);
 	assert_int_equal(t.last_error, -ENOSPC);
 	assert_int_equal(f.map[3], APILAT_RX_REFUSED);
-	assert_int_equal(t.n, 2);
+	assert_int_equal(t.n, 3); /* known, so that its entry goes with it */
 	assert_int_equal(f.links, 2);
-	/* room again once one goes: the map entry of 3 stays refused until 3 goes too */
+	/* room again once one goes: a new cgroup is attached; 3 stays refused until it goes too */
 	remove_cgroup(&f, 1);
 	assert_int_equal(apilat_rx_table_sweep(&t), 1);
-	assert_int_equal(t.n, 1);
+	assert_int_equal(t.n_attached, 1);
+	assert_int_equal(apilat_rx_table_ask(&t, 3), 0);
+	assert_int_equal(apilat_rx_table_ask(&t, 4), APILAT_RX_ATTACHED);
+	remove_cgroup(&f, 3);
+	assert_int_equal(apilat_rx_table_sweep(&t), 1);
+	assert_int_equal(f.map[3], 0);
+	apilat_rx_table_fini(&t);
+	assert_int_equal(f.links, 0);
+}
+
+/* a table as large as the kernel's map is never full of its asks; were it, the ask is forgotten, not lost */
+static void test_full(void **state)
+{
+	struct fake f = { .alive = { 1, 2, 3 }, .n_alive = 3 };
+	struct apilat_rx_table t;
+
+	(void)state;
+	assert_int_equal(apilat_rx_table_init(&t, 2, 2, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_ask(&t, 1), APILAT_RX_ATTACHED);
+	assert_int_equal(apilat_rx_table_ask(&t, 2), APILAT_RX_ATTACHED);
+	f.map[3] = APILAT_RX_ASKED;
+	assert_int_equal(apilat_rx_table_ask(&t, 3), 0);
+	assert_int_equal(f.map[3], 0); /* asked again by its next connection */
+	assert_int_equal(f.links, 2);
 	apilat_rx_table_fini(&t);
 }
 
@@ -169,7 +193,7 @@ static void test_sweep(void **state)
 	uint64_t id;
 
 	(void)state;
-	assert_int_equal(apilat_rx_table_init(&t, 8, &ops, &f), 0);
+	assert_int_equal(apilat_rx_table_init(&t, 8, 8, &ops, &f), 0);
 	for (id = 1; id <= 4; id++)
 		assert_int_equal(apilat_rx_table_ask(&t, id), APILAT_RX_ATTACHED);
 	assert_int_equal(apilat_rx_table_sweep(&t), 0);
@@ -197,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_gone_before_attach),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_sweep),
 	};
 

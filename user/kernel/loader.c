@@ -288,8 +288,6 @@ static bool reads_loaded_module_types(const struct signal_def *def)
  * Outcomes learnt by an earlier load and attach (`known`, or NULL) stay: the
  * variants the kernel refused or did not attach are not candidates again.
  */
-static void rule_out_unpaired(struct signal_runtime *rt);
-
 static void keep_outcomes(struct signal_runtime *rt, const struct point_status *known)
 {
 	size_t p, v;
@@ -303,6 +301,8 @@ static void keep_outcomes(struct signal_runtime *rt, const struct point_status *
 				rt->status[p].variants[v] = *was;
 		}
 }
+
+static void rule_out_unpaired(struct signal_runtime *rt);
 
 static int load_tries(struct signal_runtime *rt, const struct load_options *opts,
 		      const struct point_status *known)
@@ -339,7 +339,6 @@ static int load_tries(struct signal_runtime *rt, const struct load_options *opts
 		probe_plan(&rt->def->points[p], opts->kf, section_of, &sl,
 			   override_for(opts->probe_overrides, rt->def->name, rt->def->points[p].name),
 			   &rt->status[p]);
-	rule_out_unpaired(rt);
 	keep_outcomes(rt, known);
 	startup_mark("%s: plan", rt->def->name);
 
@@ -358,6 +357,8 @@ static int load_tries(struct signal_runtime *rt, const struct load_options *opts
 				return err;
 			}
 		}
+		/* after the plan, a round's outcomes or a refused program: the object is open again here */
+		rule_out_unpaired(rt);
 		set_autoload(rt, NULL, opts->preferred_only);
 		err = object_load(rt);
 		startup_mark("%s: load (try %d)%s", rt->def->name, attempt + 1, err ? " failed" : "");
@@ -559,29 +560,36 @@ static bool sockops_attached(const struct signal_runtime *rt, size_t p)
 }
 
 /*
- * Planned: a variant that goes with an earlier point's sockops one where no
- * such variant is a candidate (--probe chose another) is ruled out now, not
- * after a load and an attach.
+ * A variant that goes with an earlier point's sockops one where no such
+ * variant is a candidate is ruled out before it is loaded: planned (--probe
+ * chose another: disabled), or after a round or a load found the sockops
+ * one failing (unsupported here).
  */
 static void rule_out_unpaired(struct signal_runtime *rt)
 {
 	size_t p, q, v;
 
 	for (p = 0; p < rt->def->n_points; p++) {
-		bool paired = false;
+		bool paired = false, deselected = false;
 
 		for (q = 0; q < p && !paired; q++)
-			for (v = 0; v < rt->def->points[q].n_variants && !paired; v++)
-				paired = rt->status[q].variants[v].state == VARIANT_CANDIDATE &&
-					 has_sockops(rt, &rt->def->points[q].variants[v]);
+			for (v = 0; v < rt->def->points[q].n_variants && !paired; v++) {
+				enum variant_state state = rt->status[q].variants[v].state;
+
+				if (!has_sockops(rt, &rt->def->points[q].variants[v]))
+					continue;
+				paired = state == VARIANT_CANDIDATE;
+				deselected |= state == VARIANT_DISABLED;
+			}
 		for (v = 0; v < rt->def->points[p].n_variants && !paired; v++) {
 			const struct probe_variant *var = &rt->def->points[p].variants[v];
 			struct variant_status *vs = &rt->status[p].variants[v];
 
-			if (var->with_sockops && vs->state == VARIANT_CANDIDATE) {
-				vs->state = VARIANT_UNSUPPORTED;
-				snprintf(vs->reason, sizeof(vs->reason), "%s, which is not selected", var->with_sockops);
-			}
+			if (!var->with_sockops || vs->state != VARIANT_CANDIDATE)
+				continue;
+			vs->state = deselected ? VARIANT_DISABLED : VARIANT_UNSUPPORTED;
+			snprintf(vs->reason, sizeof(vs->reason), "%s, which %s", var->with_sockops,
+				 deselected ? "is not selected" : "cannot run here");
 		}
 	}
 }

@@ -556,10 +556,10 @@ static void start_rx(struct signal_runtime *rt)
 	if (!err)
 		err = apilat_rx_start(skel->progs.apilat_recv_ingress, bpf_map__fd(skel->maps.apilat_rx_cgroups),
 				      bpf_map__fd(skel->maps.apilat_rx_asks), root, rt->agent->cfg && rt->agent->cfg->verbose, &st->rx);
-	if (err) {
-		log_warn("apilat: cannot start the receive hook's thread: %s; responses are not timed", strerror(-err));
-		return;
-	}
+	/* without the thread the kernel side still counts requests and bytes: only the answers go untimed */
+	if (err)
+		log_warn("apilat: cannot start the receive hook's thread: %s; API-server requests and bytes are "
+			 "counted, responses not timed", strerror(-err));
 	st->rx_on = true;
 	set_rx(skel, 1);
 }

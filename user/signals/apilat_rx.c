@@ -21,9 +21,10 @@
 
 /* ---- the table ---- */
 
-int apilat_rx_table_init(struct apilat_rx_table *t, size_t cap, const struct apilat_rx_ops *ops, void *ctx)
+int apilat_rx_table_init(struct apilat_rx_table *t, size_t cap, size_t max_attached, const struct apilat_rx_ops *ops,
+			 void *ctx)
 {
-	*t = (struct apilat_rx_table){ .cap = cap, .ops = ops, .ctx = ctx };
+	*t = (struct apilat_rx_table){ .cap = cap, .max_attached = max_attached, .ops = ops, .ctx = ctx };
 	t->v = calloc(cap ? cap : 1, sizeof(*t->v));
 	return t->v ? 0 : -ENOMEM;
 }
@@ -45,7 +46,12 @@ uint32_t apilat_rx_table_ask(struct apilat_rx_table *t, uint64_t id)
 
 	if (table_has(t, id))
 		return 0;
-	err = t->n < t->cap ? t->ops->attach(t->ctx, id, &link) : -ENOSPC;
+	if (t->n >= t->cap) {
+		/* not from the kernel's map, which is no larger: forgotten, asked again by its next connection */
+		t->ops->mark(t->ctx, id, 0);
+		return 0;
+	}
+	err = t->n_attached < t->max_attached ? t->ops->attach(t->ctx, id, &link) : -ENOSPC;
 	if (err == -ESTALE || err == -ENOENT) {
 		t->ops->mark(t->ctx, id, 0); /* gone already: a cgroup made again has another id */
 		return 0;
@@ -53,12 +59,12 @@ uint32_t apilat_rx_table_ask(struct apilat_rx_table *t, uint64_t id)
 	if (err) {
 		t->refused++;
 		t->last_error = err;
-		if (t->n < t->cap)
-			t->v[t->n++] = (struct apilat_rx_cgroup){ .id = id }; /* swept when it goes */
+		t->v[t->n++] = (struct apilat_rx_cgroup){ .id = id }; /* swept when it goes */
 		t->ops->mark(t->ctx, id, APILAT_RX_REFUSED);
 		return APILAT_RX_REFUSED;
 	}
 	t->attached++;
+	t->n_attached++;
 	t->v[t->n++] = (struct apilat_rx_cgroup){ .id = id, .link = link };
 	t->ops->mark(t->ctx, id, APILAT_RX_ATTACHED);
 	return APILAT_RX_ATTACHED;
@@ -75,8 +81,10 @@ size_t apilat_rx_table_sweep(struct apilat_rx_table *t)
 			i++;
 			continue;
 		}
-		if (c->link)
+		if (c->link) {
 			t->ops->detach(t->ctx, c->link);
+			t->n_attached--;
+		}
 		t->ops->mark(t->ctx, c->id, 0);
 		*c = t->v[--t->n];
 		t->gone++;
@@ -110,6 +118,7 @@ struct apilat_rx {
 	_Atomic uint64_t n_attached, n_refused; /* the table's, for scrapes */
 	bool started;
 	bool verbose; /* each attach and sweep logged */
+	bool open_failed; /* the last refusal: opening the cgroup, not attaching */
 	bool refusal_logged;
 };
 
@@ -135,6 +144,7 @@ static int rx_attach(void *ctx, uint64_t id, void **link)
 	struct bpf_link *l;
 	int fd = open_cgroup(rx, id), err;
 
+	rx->open_failed = fd < 0;
 	if (fd < 0)
 		return fd;
 	l = bpf_program__attach_cgroup(rx->prog, fd);
@@ -214,11 +224,23 @@ static int on_ask(void *ctx, void *data, size_t size)
 		log_info("apilat: timing received segments in cgroup %" PRIu64 " (attached %.0f us after its connection "
 			  "opened)", (uint64_t)a->cgroup_id, (double)(mono_ns() - a->ns) / 1000.0);
 	} else if (state == APILAT_RX_REFUSED && !rx->refusal_logged) {
+		int err = -rx->table.last_error;
+
 		rx->refusal_logged = true;
-		log_warn("apilat: cannot attach the receive hook to cgroup %" PRIu64 ": %s; its API-server connections' "
-			 "requests are counted but not timed (logged once)", (uint64_t)a->cgroup_id,
-			 rx->table.last_error == -ENOSPC ? "the cap of " "1024 cgroups is reached"
-							 : strerror(-rx->table.last_error));
+		if (err == ENOSPC)
+			log_warn("apilat: the receive hook is on %d cgroups, its cap: the API-server connections of cgroup "
+				 "%" PRIu64 " and others are counted, their responses not timed (logged once)",
+				 APILAT_MAX_RX_ATTACHED, (uint64_t)a->cgroup_id);
+		else if (rx->open_failed)
+			log_warn("apilat: cannot open cgroup %" PRIu64 " by its id: %s (open_by_handle_at needs "
+				 "CAP_DAC_READ_SEARCH); its API-server connections' requests are counted, their responses "
+				 "not timed (logged once)", (uint64_t)a->cgroup_id, strerror(err));
+		else
+			log_warn("apilat: cannot attach the receive hook to cgroup %" PRIu64 ": %s%s; its API-server "
+				 "connections' requests are counted, their responses not timed (logged once)",
+				 (uint64_t)a->cgroup_id, strerror(err),
+				 err == EPERM ? " (a program attached to it or a parent without BPF_F_ALLOW_MULTI "
+						"excludes others; `bpftool cgroup tree` lists it)" : "");
 	}
 	return 0;
 }
@@ -230,8 +252,11 @@ static void *rx_thread(void *arg)
 
 	for (;;) {
 		struct epoll_event ev[2];
-		int n = epoll_wait(rx->epoll_fd, ev, 2, 1000), i;
-		bool stop = false;
+		uint64_t now = mono_ns();
+		/* asleep until an ask comes, but for the sweeps while there are cgroups to check */
+		int timeout = !rx->table.n ? -1 : now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000 + 1);
+		int n = epoll_wait(rx->epoll_fd, ev, 2, timeout), i;
+		bool stop = false, was_empty;
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("apilat: the receive hook's thread stops: epoll_wait: %s", strerror(errno));
@@ -241,8 +266,11 @@ static void *rx_thread(void *arg)
 			stop |= ev[i].data.fd == rx->stop_fd;
 		if (stop)
 			break;
+		was_empty = !rx->table.n;
 		ring_buffer__consume(rx->rb);
-		if (mono_ns() >= next_sweep) {
+		if (was_empty) {
+			next_sweep = mono_ns() + SWEEP_NS; /* a first cgroup is checked 10 s after it came */
+		} else if (mono_ns() >= next_sweep) {
 			size_t gone = apilat_rx_table_sweep(&rx->table);
 
 			publish(rx);
@@ -274,7 +302,7 @@ int apilat_rx_start(struct bpf_program *prog, int cgroups_fd, int asks_fd, const
 	rx->verbose = verbose;
 	rx->cgroups_fd = cgroups_fd;
 	rx->root_fd = rx->stop_fd = rx->epoll_fd = -1;
-	err = apilat_rx_table_init(&rx->table, APILAT_MAX_RX_CGROUPS, &rx_ops, rx);
+	err = apilat_rx_table_init(&rx->table, APILAT_MAX_RX_CGROUPS, APILAT_MAX_RX_ATTACHED, &rx_ops, rx);
 	if (err)
 		goto fail;
 	rx->root_fd = open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -296,6 +324,7 @@ int apilat_rx_start(struct bpf_program *prog, int cgroups_fd, int asks_fd, const
 		err = -pthread_create(&rx->thread, NULL, rx_thread, rx);
 	if (err)
 		goto fail;
+	pthread_setname_np(rx->thread, "apilat-rx");
 	rx->started = true;
 	*out = rx;
 	return 0;

@@ -32,20 +32,26 @@ struct apilat_rx_cgroup {
 
 struct apilat_rx_table {
 	struct apilat_rx_cgroup *v;
-	size_t n, cap;
+	size_t n, cap;     /* cgroups known, at most */
+	size_t n_attached, max_attached;
 	const struct apilat_rx_ops *ops;
 	void *ctx;
 	uint64_t attached, refused, gone; /* totals */
 	int last_error;                   /* the last refusal's -errno */
 };
 
-/* cap: at most this many cgroups (the kernel map's size). 0 or -ENOMEM. */
-int apilat_rx_table_init(struct apilat_rx_table *t, size_t cap, const struct apilat_rx_ops *ops, void *ctx);
+/*
+ * cap: at most this many cgroups known (the kernel map's size: a cgroup the
+ * kernel could ask for has room here), max_attached of them with the hook.
+ * 0 or -ENOMEM.
+ */
+int apilat_rx_table_init(struct apilat_rx_table *t, size_t cap, size_t max_attached, const struct apilat_rx_ops *ops,
+			 void *ctx);
 
 /*
  * A cgroup the kernel asked for: attached (APILAT_RX_ATTACHED), or refused
- * (APILAT_RX_REFUSED: the attach failed, or the table is full; t->last_error
- * says why), or forgotten (0: the cgroup is already gone, or was asked for
+ * (APILAT_RX_REFUSED: the attach failed, or max_attached are; t->last_error
+ * says why, -ENOSPC for the cap), or forgotten (0: the cgroup is already gone, or was asked for
  * before: its entry stands). The kernel's entry says the same.
  */
 uint32_t apilat_rx_table_ask(struct apilat_rx_table *t, uint64_t id);
