@@ -1110,6 +1110,29 @@ static __always_inline void catch_up(struct apilat_conn *c, const struct bpf_soc
 		c->seen_end = skops->rcv_nxt;
 }
 
+/*
+ * At an ACK we send: data TCP took that no receive hook saw ends the turn it
+ * answered (client) or is a request (server) now, counted, not timed, and
+ * seen_end follows rcv_nxt: without a hook that raises it (a cgroup whose
+ * attach was refused), 2 GiB received without a send in between would wrap
+ * the comparisons.
+ */
+static __always_inline void unseen_by_ack(struct apilat_conn *c, const struct bpf_sock_ops *skops)
+{
+	if (!unseen_data(c, skops))
+		return;
+	catch_up(c, skops);
+	if (!c->server) {
+		if (c->phase == APILAT_SENT)
+			c->phase = APILAT_RECEIVING;
+		return;
+	}
+	if (c->phase != APILAT_SENT) {
+		turn_ask(c, counts_of(c));
+		c->phase = APILAT_RECEIVING;
+	}
+}
+
 SEC("sockops")
 int apilat_send_sockops(struct bpf_sock_ops *skops)
 {
@@ -1144,8 +1167,10 @@ int apilat_send_sockops(struct bpf_sock_ops *skops)
 		count_received(c, sk, skops->bytes_received);
 	/* the segment's payload; 0 for an ACK, a FIN, or the MSS computation's call without a segment */
 	len = op == BPF_SOCK_OPS_HDR_OPT_LEN_CB ? skops->skb_len : 0;
-	if (!len)
+	if (!len) {
+		unseen_by_ack(c, skops);
 		return 1;
+	}
 	/* a retransmit comes here too: so_retransmitted undoes what it did */
 	if (c->server) {
 		if (c->phase != APILAT_SENT && unseen_data(c, skops)) {
@@ -1280,7 +1305,7 @@ int apilat_recv_ingress(struct __sk_buff *skb)
 	struct bpf_tcp_sock *tp;
 	struct apilat_conn *c;
 	struct bpf_sock *s;
-	__u32 off, end, len, nxt;
+	__u32 off, end, len, nxt, phase;
 	bool unseen;
 	__u8 b[16];
 	__u64 sk;
@@ -1316,20 +1341,27 @@ int apilat_recv_ingress(struct __sk_buff *skb)
 	len = skb->len;
 	if (len <= off)
 		return 1; /* no data: an ACK, a window update */
+	/* the phase first: its writers store seen_end before it */
+	phase = c->phase;
+	store_order();
 	nxt = tp->rcv_nxt;
 	end = bpf_ntohl(*(__u32 *)&b[4]) + (len - off);
-	if ((__s32)(end - nxt) <= 0)
-		return 1; /* received before: a retransmit */
+	/*
+	 * data before rcv_nxt, or before what this hook saw already (a segment it
+	 * saw may still wait in the backlog): a retransmit, a duplicate
+	 */
+	if ((__s32)(end - nxt) <= 0 || (c->seen_set && (__s32)(end - c->seen_end) <= 0))
+		return 1;
 	/* TCP took data since the turn was asked that this hook never saw: its first byte is unknown */
 	unseen = c->seen_set && (__s32)(nxt - c->seen_end) > 0;
-	if (c->seen_set && (__s32)(end - c->seen_end) > 0)
+	if (c->seen_set)
 		c->seen_end = end;
 	store_order();
 	if (c->server) {
 		turn_ask(c, counts_of(c));
 		return 1;
 	}
-	if (c->phase != APILAT_SENT)
+	if (phase != APILAT_SENT)
 		return 1;
 	if (!unseen) {
 		trace_first_byte(c, sk);
@@ -1551,6 +1583,10 @@ static __always_inline long ask_callbacks(struct tcp_sock *tp, __u32 cb_flags)
 static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp, struct apilat_adopt_ctl *ctl,
 				     __u64 key)
 {
+	if (c->established && !c->seen_set) {
+		c->seen_end = BPF_CORE_READ(tp, rcv_nxt);
+		c->seen_set = 1;
+	}
 	if (!c->established || !ctl->cb_flags ||
 	    (BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) & ctl->cb_flags) == ctl->cb_flags)
 		return;
@@ -1558,10 +1594,6 @@ static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp,
 		bpf_map_delete_elem(&apilat_conns, &key);
 		__sync_fetch_and_add(&ctl->complete_refused, 1);
 		return;
-	}
-	if (!c->seen_set) {
-		c->seen_end = BPF_CORE_READ(tp, rcv_nxt);
-		c->seen_set = 1;
 	}
 	if (ctl->by_acks && !c->by_acks) {
 		c->acked = BPF_CORE_READ(tp, bytes_acked);

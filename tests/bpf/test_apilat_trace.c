@@ -26,7 +26,9 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "apilat_rx.h"
 #include "apilat_signal.h"
+#include "cgroup_root.h"
 #include "kernel_features.h"
 #include "loader.h"
 
@@ -114,6 +116,7 @@ struct rig {
 	struct kernel_features kf;
 	struct signal_runtime rt;
 	struct ring_buffer *rb;
+	struct apilat_rx *rx; /* recv=ingress: its receive hook attached where asked, as the user half does */
 	uint16_t port, closed;
 	int lfd;
 	pthread_t server;
@@ -155,6 +158,18 @@ static void rig_start(struct rig *r, bool trace)
 	assert_int_equal(signal_load(&r->rt, &lo), 0);
 	signal_attach(&r->rt, false);
 	assert_true(r->rt.running);
+	if (bpf_program__fd(bpf_object__find_program_by_name(r->rt.obj, "apilat_recv_ingress")) >= 0) {
+		char root[4096];
+		__u32 zero = 0, on = 1;
+
+		assert_int_equal(cgroup2_root(root, sizeof(root)), 0);
+		assert_int_equal(apilat_rx_start(bpf_object__find_program_by_name(r->rt.obj, "apilat_recv_ingress"),
+						 bpf_map__fd(bpf_object__find_map_by_name(r->rt.obj, "apilat_rx_cgroups")),
+						 bpf_map__fd(bpf_object__find_map_by_name(r->rt.obj, "apilat_rx_asks")),
+						 root, false, &r->rx), 0);
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(r->rt.obj, "apilat_rx_on")),
+						     &zero, &on, BPF_ANY), 0);
+	}
 	r->lfd = listen_on(&r->port);
 	r->closed = closed_port();
 	add_endpoint(r, r->port);
@@ -171,6 +186,7 @@ static void rig_stop(struct rig *r)
 	pthread_join(r->server, NULL);
 	close(r->lfd);
 	ring_buffer__free(r->rb);
+	apilat_rx_free(r->rx);
 	signal_unload(&r->rt);
 	kernel_features_close(&r->kf);
 }

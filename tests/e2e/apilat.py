@@ -135,7 +135,6 @@ def client(args):
     # receive hook times (the read's own time adds this client's wake-up to it)
     raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     conn = ctx.wrap_socket(raw)
-    peek = socket.socket(family, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
     lat, lat_rx, rtts = [], [], []
     if args.reset:
         conn.sendall(b"GET 0\n")
@@ -178,6 +177,7 @@ def client(args):
         while not os.path.exists(args.go):
             time.sleep(0.05)
         base = tcp_bytes(conn)
+    peek = socket.socket(family, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
     for _ in range(args.n):
         t0, r0 = time.monotonic(), time.time_ns()
         conn.sendall(b"GET %g\n" % args.delay_ms)

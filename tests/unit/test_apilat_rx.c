@@ -151,20 +151,20 @@ static void test_cap(void **state)
 	assert_int_equal(apilat_rx_table_init(&t, 8, 2, &ops, &f), 0);
 	assert_int_equal(apilat_rx_table_ask(&t, 1), APILAT_RX_ATTACHED);
 	assert_int_equal(apilat_rx_table_ask(&t, 2), APILAT_RX_ATTACHED);
+	f.map[3] = APILAT_RX_ASKED;
 	assert_int_equal(apilat_rx_table_ask(&t, 3), APILAT_RX_REFUSED);
 	assert_int_equal(t.last_error, -ENOSPC);
-	assert_int_equal(f.map[3], APILAT_RX_REFUSED);
-	assert_int_equal(t.n, 3); /* known, so that its entry goes with it */
+	assert_int_equal(t.refused, 1);
+	assert_int_equal(f.map[3], 0); /* forgotten: its next connection asks again */
+	assert_int_equal(t.n, 2);
 	assert_int_equal(f.links, 2);
-	/* room again once one goes: a new cgroup is attached; 3 stays refused until it goes too */
+	/* room again once one goes: asked again, 3 is attached */
 	remove_cgroup(&f, 1);
 	assert_int_equal(apilat_rx_table_sweep(&t), 1);
 	assert_int_equal(t.n_attached, 1);
-	assert_int_equal(apilat_rx_table_ask(&t, 3), 0);
-	assert_int_equal(apilat_rx_table_ask(&t, 4), APILAT_RX_ATTACHED);
-	remove_cgroup(&f, 3);
-	assert_int_equal(apilat_rx_table_sweep(&t), 1);
-	assert_int_equal(f.map[3], 0);
+	assert_int_equal(apilat_rx_table_ask(&t, 3), APILAT_RX_ATTACHED);
+	assert_int_equal(f.map[3], APILAT_RX_ATTACHED);
+	assert_int_equal(apilat_rx_table_ask(&t, 4), APILAT_RX_REFUSED);
 	apilat_rx_table_fini(&t);
 	assert_int_equal(f.links, 0);
 }

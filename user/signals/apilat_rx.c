@@ -51,7 +51,14 @@ uint32_t apilat_rx_table_ask(struct apilat_rx_table *t, uint64_t id)
 		t->ops->mark(t->ctx, id, 0);
 		return 0;
 	}
-	err = t->n_attached < t->max_attached ? t->ops->attach(t->ctx, id, &link) : -ENOSPC;
+	if (t->n_attached >= t->max_attached) {
+		/* at the cap: forgotten, asked again by its next connection, attached once there is room */
+		t->refused++;
+		t->last_error = -ENOSPC;
+		t->ops->mark(t->ctx, id, 0);
+		return APILAT_RX_REFUSED;
+	}
+	err = t->ops->attach(t->ctx, id, &link);
 	if (err == -ESTALE || err == -ENOENT) {
 		t->ops->mark(t->ctx, id, 0); /* gone already: a cgroup made again has another id */
 		return 0;

@@ -50,8 +50,9 @@ int apilat_rx_table_init(struct apilat_rx_table *t, size_t cap, size_t max_attac
 
 /*
  * A cgroup the kernel asked for: attached (APILAT_RX_ATTACHED), or refused
- * (APILAT_RX_REFUSED: the attach failed, or max_attached are; t->last_error
- * says why, -ENOSPC for the cap), or forgotten (0: the cgroup is already gone, or was asked for
+ * (APILAT_RX_REFUSED: the attach failed, kept until the cgroup goes; or
+ * max_attached are, -ENOSPC: forgotten, asked again by its next connection;
+ * t->last_error says which), or forgotten (0: the cgroup is already gone, or was asked for
  * before: its entry stands). The kernel's entry says the same.
  */
 uint32_t apilat_rx_table_ask(struct apilat_rx_table *t, uint64_t id);
