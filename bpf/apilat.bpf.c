@@ -841,6 +841,15 @@ static __always_inline bool sk_may_follow(const struct sock *sk)
  */
 #define store_order() __asm__ __volatile__("" ::: "memory")
 
+/* The receive hooks' mark starts at rcv_nxt, once (the established callback, adoption). */
+static __always_inline void seen_start(struct apilat_conn *c, __u32 rcv_nxt)
+{
+	if (c->seen_set)
+		return;
+	c->seen_end = rcv_nxt;
+	c->seen_set = 1;
+}
+
 /* The side that asks: opens a turn unless one is open; the phase last. */
 static __always_inline void turn_ask(struct apilat_conn *c, struct apilat_counts *n)
 {
@@ -1074,10 +1083,7 @@ static __always_inline void so_follow(struct bpf_sock_ops *skops, __u32 flag, bo
 		c->by_acks = 1;
 		c->acked = skops->bytes_acked;
 		c->retrans = skops->total_retrans; /* the SYN's retransmits: counted by the retransmit point */
-		if (!c->seen_set) {
-			c->seen_end = skops->rcv_nxt; /* no data yet */
-			c->seen_set = 1;
-		}
+		seen_start(c, skops->rcv_nxt); /* no data yet */
 	}
 	/* other programs' flags kept */
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | flag);
@@ -1358,7 +1364,8 @@ int apilat_recv_ingress(struct __sk_buff *skb)
 		c->seen_end = end;
 	store_order();
 	if (c->server) {
-		turn_ask(c, counts_of(c));
+		if (phase != APILAT_SENT)
+			turn_ask(c, counts_of(c)); /* the counters looked up only when a turn opens */
 		return 1;
 	}
 	if (phase != APILAT_SENT)
@@ -1583,10 +1590,8 @@ static __always_inline long ask_callbacks(struct tcp_sock *tp, __u32 cb_flags)
 static __always_inline void complete(struct apilat_conn *c, struct tcp_sock *tp, struct apilat_adopt_ctl *ctl,
 				     __u64 key)
 {
-	if (c->established && !c->seen_set) {
-		c->seen_end = BPF_CORE_READ(tp, rcv_nxt);
-		c->seen_set = 1;
-	}
+	if (c->established)
+		seen_start(c, BPF_CORE_READ(tp, rcv_nxt));
 	if (!c->established || !ctl->cb_flags ||
 	    (BPF_CORE_READ(tp, bpf_sock_ops_cb_flags) & ctl->cb_flags) == ctl->cb_flags)
 		return;
@@ -1641,8 +1646,7 @@ int apilat_adopt(struct bpf_iter__tcp *ctx)
 	conn.by_acks = ctl->by_acks;
 	conn.acked = BPF_CORE_READ(tp, bytes_acked);
 	conn.received = BPF_CORE_READ(tp, bytes_received);
-	conn.seen_end = BPF_CORE_READ(tp, rcv_nxt);
-	conn.seen_set = 1;
+	seen_start(&conn, BPF_CORE_READ(tp, rcv_nxt));
 	conn.by_received = rx_asks();
 	conn.retrans = BPF_CORE_READ(tp, total_retrans);
 	if (!conn.server) {
