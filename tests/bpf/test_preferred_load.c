@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <bpf/libbpf.h>
 
+#include "env.h"
 #include "kernel_features.h"
 #include "loader.h"
 
@@ -27,9 +28,20 @@ static int no_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
+/*
+ * The daemon's start: preflight (it mounts tracefs where nothing has yet,
+ * as on a freshly booted node, where the classic tracepoint variant would
+ * otherwise be ruled out), then the kernel's facts.
+ */
 static int setup(void **state)
 {
+	char err[256];
+
 	libbpf_set_print(no_print);
+	if (env_preflight(NULL, err, sizeof(err))) {
+		fprintf(stderr, "preflight: %s\n", err);
+		return -1;
+	}
 	return kernel_features_open(&kf, NULL);
 }
 
